@@ -1,0 +1,84 @@
+//! Incremental decoding: bytes in, frames out (PROTOCOL.md §1, §2.1).
+//!
+//! The length of a frame is known as soon as its 16-byte fixed part is in, so a driver can
+//! size its next read with [`frame_len`]; [`decode`] then splits complete frames off the
+//! front of a `BytesMut` without copying them.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::compress::gunzip;
+use crate::error::DecodeError;
+use crate::frame::{Frame, Layout};
+use crate::header::{CompressType, Header, HEADER_LEN, MAGIC};
+use crate::limits::Limits;
+
+/// The four section length words: the smallest possible body.
+const MIN_BODY_LEN: u32 = 16;
+
+/// Length of the frame at the front of `src`, once its fixed part is in.
+///
+/// `Ok(None)`: fewer than 16 bytes so far. The magic byte is checked as soon as one byte is
+/// in, and the declared length against `limits.max_frame` before any body is buffered.
+pub fn frame_len(src: &[u8], limits: &Limits) -> Result<Option<usize>, DecodeError> {
+    match src.first() {
+        None => return Ok(None),
+        Some(&magic) if magic != MAGIC => return Err(DecodeError::BadMagic(magic)),
+        Some(_) => {}
+    }
+    let Some(header) = Header::peek(src) else {
+        return Ok(None);
+    };
+    let body_len = header.body_len();
+    let len = HEADER_LEN as u64 + u64::from(body_len);
+    if len > u64::from(limits.max_frame) {
+        return Err(DecodeError::FrameTooLarge { len, max: limits.max_frame });
+    }
+    if body_len < MIN_BODY_LEN {
+        return Err(DecodeError::BodyTooShort { len: body_len });
+    }
+    Ok(Some(header.frame_len()))
+}
+
+/// Splits one complete frame off the front of `src`; `Ok(None)` while it is incomplete.
+///
+/// On `Ok(Some(_))` the frame's bytes were removed from `src` and are shared (not copied)
+/// by the returned [`Frame`]. After an error the stream cannot be trusted any more: the
+/// caller closes the connection, as rpcx-go does.
+pub fn decode(src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, DecodeError> {
+    let Some(len) = frame_len(src, limits)? else {
+        return Ok(None);
+    };
+    if src.len() < len {
+        return Ok(None);
+    }
+    let layout = Layout::parse(src.get(..len).unwrap_or_default())?;
+    let raw = src.split_to(len).freeze();
+    finish(raw, layout, limits).map(Some)
+}
+
+/// Decodes one complete frame already cut to length (`raw.len()` is exactly 16 + L).
+pub fn decode_frame(raw: Bytes, limits: &Limits) -> Result<Frame, DecodeError> {
+    match frame_len(&raw, limits)? {
+        Some(len) if len == raw.len() => {}
+        _ => {
+            return Err(DecodeError::PayloadLenMismatch {
+                declared: Header::peek(&raw).map_or(0, |h| h.body_len()),
+                actual: raw.len().saturating_sub(HEADER_LEN),
+            })
+        }
+    }
+    let layout = Layout::parse(&raw)?;
+    finish(raw, layout, limits)
+}
+
+fn finish(raw: Bytes, layout: Layout, limits: &Limits) -> Result<Frame, DecodeError> {
+    let compress = Header::peek(&raw).map_or(Ok(CompressType::None), |h| h.compress_type())?;
+    let payload = match compress {
+        CompressType::None => raw.slice(layout.payload.clone()),
+        CompressType::Gzip => gunzip(
+            raw.get(layout.payload.clone()).unwrap_or_default(),
+            limits.max_decompressed,
+        )?,
+    };
+    Ok(Frame::new(raw, layout, payload))
+}

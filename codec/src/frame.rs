@@ -1,0 +1,346 @@
+//! A decoded frame that borrows the received bytes instead of copying them.
+//!
+//! [`Frame`] owns one `Bytes` holding the whole frame as it arrived (a slice of the receive
+//! buffer) plus the offsets of its four sections. Service path, method and metadata are views
+//! into it; the payload is a `Bytes` sub-slice of it, or, for a gzip frame, the decompressed
+//! copy (the only case where payload bytes are produced rather than borrowed).
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use bytes::Bytes;
+
+use crate::error::{DecodeError, Section};
+use crate::header::{Header, HEADER_LEN};
+
+/// Byte ranges of the four sections inside a frame (PROTOCOL.md §1.4), all validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub service_path: Range<usize>,
+    pub service_method: Range<usize>,
+    pub metadata: Range<usize>,
+    pub payload: Range<usize>,
+}
+
+impl Layout {
+    /// Parses and validates the body of a complete frame (`frame.len() == 16 + L`).
+    ///
+    /// Stricter than rpcx-go (PROTOCOL.md §2.1, §13.2): inner lengths must add up to the
+    /// total exactly and metadata records must be complete; stock Go peers always comply.
+    pub(crate) fn parse(frame: &[u8]) -> Result<Self, DecodeError> {
+        let mut cursor = Cursor { frame, offset: HEADER_LEN };
+        let service_path = cursor.section(Section::ServicePath)?;
+        let service_method = cursor.section(Section::ServiceMethod)?;
+        let metadata = cursor.section(Section::Metadata)?;
+        let payload_len_at = cursor.offset;
+        let declared = cursor.read_len(Section::Payload)?;
+        let actual = frame.len().saturating_sub(cursor.offset);
+        if declared as usize != actual {
+            return Err(DecodeError::PayloadLenMismatch { declared, actual });
+        }
+        debug_assert!(payload_len_at + 4 == cursor.offset);
+        let payload = cursor.offset..frame.len();
+
+        for (range, section) in [
+            (&service_path, Section::ServicePath),
+            (&service_method, Section::ServiceMethod),
+        ] {
+            let bytes = frame.get(range.clone()).unwrap_or_default();
+            std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 { section })?;
+        }
+        validate_metadata(frame.get(metadata.clone()).unwrap_or_default())?;
+        Ok(Self { service_path, service_method, metadata, payload })
+    }
+}
+
+struct Cursor<'a> {
+    frame: &'a [u8],
+    offset: usize,
+}
+
+impl Cursor<'_> {
+    fn read_len(&mut self, section: Section) -> Result<u32, DecodeError> {
+        let word = self
+            .frame
+            .get(self.offset..self.offset + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .ok_or(DecodeError::SectionOverrun {
+                section,
+                offset: self.offset,
+                len: 4,
+                frame_len: self.frame.len(),
+            })?;
+        self.offset += 4;
+        Ok(u32::from_be_bytes(word))
+    }
+
+    fn section(&mut self, section: Section) -> Result<Range<usize>, DecodeError> {
+        let len = self.read_len(section)?;
+        let start = self.offset;
+        let end = start
+            .checked_add(len as usize)
+            .filter(|&end| end <= self.frame.len())
+            .ok_or(DecodeError::SectionOverrun {
+                section,
+                offset: start,
+                len,
+                frame_len: self.frame.len(),
+            })?;
+        self.offset = end;
+        Ok(start..end)
+    }
+}
+
+/// Checks a metadata section record by record with rpcx-go's bounds (PROTOCOL.md §2.2): the
+/// key must leave room for the value's length word, the value must end inside the section.
+fn validate_metadata(section: &[u8]) -> Result<(), DecodeError> {
+    let mut records = MetadataRecords { section, offset: 0 };
+    while let Some(record) = records.next_record() {
+        let (key, value) = record?;
+        for bytes in [key, value] {
+            std::str::from_utf8(bytes)
+                .map_err(|_| DecodeError::InvalidUtf8 { section: Section::Metadata })?;
+        }
+    }
+    Ok(())
+}
+
+/// Walks `u32 keyLen, key, u32 valueLen, value` records.
+struct MetadataRecords<'a> {
+    section: &'a [u8],
+    offset: usize,
+}
+
+impl<'a> MetadataRecords<'a> {
+    fn next_record(&mut self) -> Option<Result<(&'a [u8], &'a [u8]), DecodeError>> {
+        if self.offset >= self.section.len() {
+            return None;
+        }
+        let record_at = self.offset;
+        let missing =
+            DecodeError::MetadataKvMissing { offset: record_at, section_len: self.section.len() };
+        let key = self.take();
+        let value = self.take();
+        match (key, value) {
+            (Some(key), Some(value)) => Some(Ok((key, value))),
+            _ => {
+                self.offset = self.section.len();
+                Some(Err(missing))
+            }
+        }
+    }
+
+    fn take(&mut self) -> Option<&'a [u8]> {
+        let word = self.section.get(self.offset..self.offset.checked_add(4)?)?;
+        let len = u32::from_be_bytes(<[u8; 4]>::try_from(word).ok()?) as usize;
+        let start = self.offset + 4;
+        let bytes = self.section.get(start..start.checked_add(len)?)?;
+        self.offset = start + len;
+        Some(bytes)
+    }
+}
+
+/// A view of a metadata section: a zero-allocation iterator over its records.
+/// Keys may repeat on the wire; [`Metadata::get`] returns the last one, as Go's map does.
+#[derive(Debug, Clone, Copy)]
+pub struct Metadata<'a> {
+    section: &'a [u8],
+}
+
+impl<'a> Metadata<'a> {
+    /// An empty section: `n3 = 0` on the wire.
+    pub const EMPTY: Metadata<'static> = Metadata { section: &[] };
+
+    /// Wraps a metadata section validated by [`crate::decode`].
+    pub(crate) fn new(section: &'a [u8]) -> Self {
+        Self { section }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.section.is_empty()
+    }
+
+    /// The raw section bytes, as they arrived.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.section
+    }
+
+    pub fn iter(&self) -> MetadataIter<'a> {
+        MetadataIter { records: MetadataRecords { section: self.section, offset: 0 } }
+    }
+
+    /// The value of the last record with this key.
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.iter().filter(|(k, _)| *k == key).last().map(|(_, v)| v)
+    }
+
+    /// Copies the records into a map (last duplicate wins), for callers that want one.
+    pub fn to_map(&self) -> HashMap<String, String> {
+        self.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+    }
+}
+
+impl<'a> IntoIterator for Metadata<'a> {
+    type Item = (&'a str, &'a str);
+    type IntoIter = MetadataIter<'a>;
+    fn into_iter(self) -> MetadataIter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over `(key, value)` records of a validated metadata section.
+#[derive(Debug, Clone)]
+pub struct MetadataIter<'a> {
+    records: MetadataRecords<'a>,
+}
+
+impl std::fmt::Debug for MetadataRecords<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetadataRecords").field("offset", &self.offset).finish()
+    }
+}
+
+impl Clone for MetadataRecords<'_> {
+    fn clone(&self) -> Self {
+        Self { section: self.section, offset: self.offset }
+    }
+}
+
+impl<'a> Iterator for MetadataIter<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // The section was validated at decode time (structure and UTF-8), so the fallbacks
+        // below are never taken; they keep a bug from turning into a panic.
+        let (key, value) = self.records.next_record()?.ok()?;
+        Some((std::str::from_utf8(key).ok()?, std::str::from_utf8(value).ok()?))
+    }
+}
+
+/// A complete, validated rpcx frame (request, response, heartbeat or push).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Frame {
+    raw: Bytes,
+    layout: Layout,
+    payload: Bytes,
+}
+
+impl Frame {
+    pub(crate) fn new(raw: Bytes, layout: Layout, payload: Bytes) -> Self {
+        Self { raw, layout, payload }
+    }
+
+    /// The fixed part, read in place from the received bytes.
+    pub fn header(&self) -> &Header {
+        // `decode_frame` only builds a Frame from at least HEADER_LEN bytes, so the fallback
+        // is unreachable; it exists to keep this accessor free of panics.
+        Header::peek(&self.raw).unwrap_or(&FALLBACK_HEADER)
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.header().seq()
+    }
+
+    pub fn service_path(&self) -> &str {
+        self.str_at(&self.layout.service_path)
+    }
+
+    pub fn service_method(&self) -> &str {
+        self.str_at(&self.layout.service_method)
+    }
+
+    pub fn metadata(&self) -> Metadata<'_> {
+        Metadata::new(self.raw.get(self.layout.metadata.clone()).unwrap_or_default())
+    }
+
+    /// The payload, decompressed if the frame was gzip'ed. Without compression this is a
+    /// slice of the received buffer: no byte was copied.
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+
+    pub fn into_payload(self) -> Bytes {
+        self.payload
+    }
+
+    /// The payload bytes exactly as they were on the wire (still compressed for gzip).
+    pub fn wire_payload(&self) -> Bytes {
+        self.raw.slice(self.layout.payload.clone())
+    }
+
+    /// The whole frame exactly as received.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.raw
+    }
+
+    /// Everything after the 16-byte fixed part, as received (shares the buffer).
+    pub(crate) fn body(&self) -> Bytes {
+        self.raw.slice(HEADER_LEN..)
+    }
+
+    fn str_at(&self, range: &Range<usize>) -> &str {
+        // Validated as UTF-8 in `Layout::parse`; the fallback is unreachable.
+        self.raw.get(range.clone()).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default()
+    }
+}
+
+static FALLBACK_HEADER: Header = Header::request(0, crate::payload::SerializeType::None);
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let header = self.header();
+        f.debug_struct("Frame")
+            .field("seq", &header.seq())
+            .field("message_type", &header.message_type())
+            .field("flags", &format_args!("{:#04x}", header.flags()))
+            .field("serialize", &header.serialize_bits())
+            .field("service_path", &self.service_path())
+            .field("service_method", &self.service_method())
+            .field("metadata", &self.metadata().iter().collect::<Vec<_>>())
+            .field("payload_len", &self.payload.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(key: &[u8], value: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&(key.len() as u32).to_be_bytes());
+        out.extend_from_slice(key);
+        out.extend_from_slice(&(value.len() as u32).to_be_bytes());
+        out.extend_from_slice(value);
+        out
+    }
+
+    #[test]
+    fn metadata_last_duplicate_wins() {
+        let mut section = record(b"k", b"1");
+        section.extend(record(b"", b""));
+        section.extend(record(b"k", b"2"));
+        validate_metadata(&section).unwrap();
+        let metadata = Metadata::new(&section);
+        assert_eq!(metadata.iter().count(), 3);
+        assert_eq!(metadata.get("k"), Some("2"));
+        assert_eq!(metadata.get(""), Some(""));
+        assert_eq!(metadata.to_map().len(), 2);
+    }
+
+    #[test]
+    fn metadata_key_without_room_for_value_length_is_rejected() {
+        let mut section = record(b"key", b"value");
+        section.extend_from_slice(&[0, 0, 0, 1, b'x', 0, 0]);
+        assert_eq!(
+            validate_metadata(&section),
+            Err(DecodeError::MetadataKvMissing { offset: 16, section_len: 23 })
+        );
+    }
+
+    #[test]
+    fn metadata_value_past_section_end_is_rejected() {
+        let section = [0, 0, 0, 1, b'k', 0, 0, 0, 9, b'v'];
+        assert!(matches!(validate_metadata(&section), Err(DecodeError::MetadataKvMissing { .. })));
+    }
+}
