@@ -22,8 +22,12 @@ pub fn should_compress(wanted: bool, payload_len: usize) -> bool {
 /// Appends the gzip stream of `payload` (default level, as Go's `compress/gzip`) to `dst`.
 pub fn gzip(payload: &[u8], dst: &mut BytesMut) -> Result<(), EncodeError> {
     let mut encoder = GzEncoder::new(dst.writer(), Compression::default());
-    encoder.write_all(payload).map_err(|e| EncodeError::Compress(e.to_string()))?;
-    encoder.finish().map_err(|e| EncodeError::Compress(e.to_string()))?;
+    encoder
+        .write_all(payload)
+        .map_err(|e| EncodeError::Compress(e.to_string()))?;
+    encoder
+        .finish()
+        .map_err(|e| EncodeError::Compress(e.to_string()))?;
     Ok(())
 }
 
@@ -60,13 +64,23 @@ mod tests {
         let zeros = vec![0u8; 8 << 20];
         let mut dst = BytesMut::new();
         gzip(&zeros, &mut dst).unwrap();
-        assert!(dst.len() < 64 << 10, "8 MiB of zeros compress to {} bytes", dst.len());
-        assert_eq!(gunzip(&dst, 1 << 20), Err(DecodeError::DecompressedTooLarge { max: 1 << 20 }));
+        assert!(
+            dst.len() < 64 << 10,
+            "8 MiB of zeros compress to {} bytes",
+            dst.len()
+        );
+        assert_eq!(
+            gunzip(&dst, 1 << 20),
+            Err(DecodeError::DecompressedTooLarge { max: 1 << 20 })
+        );
     }
 
     #[test]
     fn corrupt_stream_is_an_error() {
-        assert!(matches!(gunzip(b"\x1f\x8b\x08garbage", 1024), Err(DecodeError::CorruptGzip(_))));
+        assert!(matches!(
+            gunzip(b"\x1f\x8b\x08garbage", 1024),
+            Err(DecodeError::CorruptGzip(_))
+        ));
     }
 
     #[test]

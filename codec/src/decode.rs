@@ -31,7 +31,10 @@ pub fn frame_len(src: &[u8], limits: &Limits) -> Result<Option<usize>, DecodeErr
     let body_len = header.body_len();
     let len = HEADER_LEN as u64 + u64::from(body_len);
     if len > u64::from(limits.max_frame) {
-        return Err(DecodeError::FrameTooLarge { len, max: limits.max_frame });
+        return Err(DecodeError::FrameTooLarge {
+            len,
+            max: limits.max_frame,
+        });
     }
     if body_len < MIN_BODY_LEN {
         return Err(DecodeError::BodyTooShort { len: body_len });

@@ -29,7 +29,14 @@ where
     K: AsRef<str>,
     V: AsRef<str>,
 {
-    encode_frame_head(dst, header, service_path, service_method, metadata, payload.len())?;
+    encode_frame_head(
+        dst,
+        header,
+        service_path,
+        service_method,
+        metadata,
+        payload.len(),
+    )?;
     dst.extend_from_slice(payload);
     Ok(())
 }
@@ -49,7 +56,14 @@ where
     V: AsRef<str>,
 {
     let start = dst.len();
-    let result = write_head(dst, header, service_path, service_method, metadata, payload_len);
+    let result = write_head(
+        dst,
+        header,
+        service_path,
+        service_method,
+        metadata,
+        payload_len,
+    );
     if result.is_err() {
         dst.truncate(start);
     }
@@ -77,11 +91,16 @@ fn write_head<K: AsRef<str>, V: AsRef<str>>(
         put_section(dst, value.as_ref().as_bytes(), Section::Metadata)?;
     }
     let metadata_len = dst.len() - metadata_len_at - 4;
-    patch_u32(dst, metadata_len_at, len_u32(metadata_len, Section::Metadata)?);
+    patch_u32(
+        dst,
+        metadata_len_at,
+        len_u32(metadata_len, Section::Metadata)?,
+    );
     dst.put_u32(len_u32(payload_len, Section::Payload)?);
 
     let body_len = dst.len() - start - HEADER_LEN + payload_len;
-    let body_len = u32::try_from(body_len).map_err(|_| EncodeError::FrameTooLarge { len: body_len })?;
+    let body_len =
+        u32::try_from(body_len).map_err(|_| EncodeError::FrameTooLarge { len: body_len })?;
     let mut header = *header;
     header.set_body_len(body_len);
     if let Some(slot) = dst.get_mut(start..start + HEADER_LEN) {
@@ -111,10 +130,24 @@ where
         let mut zipped = BytesMut::with_capacity(payload.len() / 2);
         gzip(payload, &mut zipped)?;
         header.set_compress_type(CompressType::Gzip);
-        encode_frame(dst, &header, service_path, service_method, metadata, &zipped)
+        encode_frame(
+            dst,
+            &header,
+            service_path,
+            service_method,
+            metadata,
+            &zipped,
+        )
     } else {
         header.set_compress_type(CompressType::None);
-        encode_frame(dst, &header, service_path, service_method, metadata, payload)
+        encode_frame(
+            dst,
+            &header,
+            service_path,
+            service_method,
+            metadata,
+            payload,
+        )
     }
 }
 

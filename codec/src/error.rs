@@ -14,7 +14,12 @@ pub enum DecodeError {
     #[error("frame body of {len} bytes cannot hold the four section lengths (16 bytes)")]
     BodyTooShort { len: u32 },
     #[error("{section} length {len} at offset {offset} runs past the frame end ({frame_len})")]
-    SectionOverrun { section: Section, offset: usize, len: u32, frame_len: usize },
+    SectionOverrun {
+        section: Section,
+        offset: usize,
+        len: u32,
+        frame_len: usize,
+    },
     #[error("payload length {declared} disagrees with the {actual} bytes left in the frame")]
     PayloadLenMismatch { declared: u32, actual: usize },
     #[error(
@@ -76,7 +81,10 @@ pub enum PayloadError {
     /// The value's Rust type has no representation in this serialize type
     /// (for example a serde-only type asked for protobuf).
     #[error("{type_name} cannot be carried as {serialize_type:?}")]
-    NotSupportedByType { serialize_type: SerializeType, type_name: &'static str },
+    NotSupportedByType {
+        serialize_type: SerializeType,
+        type_name: &'static str,
+    },
     #[cfg(feature = "json")]
     #[error("{0}")]
     Json(#[from] serde_json::Error),

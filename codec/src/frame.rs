@@ -28,7 +28,10 @@ impl Layout {
     /// Stricter than rpcx-go (PROTOCOL.md §2.1, §13.2): inner lengths must add up to the
     /// total exactly and metadata records must be complete; stock Go peers always comply.
     pub(crate) fn parse(frame: &[u8]) -> Result<Self, DecodeError> {
-        let mut cursor = Cursor { frame, offset: HEADER_LEN };
+        let mut cursor = Cursor {
+            frame,
+            offset: HEADER_LEN,
+        };
         let service_path = cursor.section(Section::ServicePath)?;
         let service_method = cursor.section(Section::ServiceMethod)?;
         let metadata = cursor.section(Section::Metadata)?;
@@ -49,7 +52,12 @@ impl Layout {
             std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 { section })?;
         }
         validate_metadata(frame.get(metadata.clone()).unwrap_or_default())?;
-        Ok(Self { service_path, service_method, metadata, payload })
+        Ok(Self {
+            service_path,
+            service_method,
+            metadata,
+            payload,
+        })
     }
 }
 
@@ -98,12 +106,16 @@ fn validate_metadata(section: &[u8]) -> Result<(), DecodeError> {
     while let Some(record) = records.next_record() {
         let (key, value) = record?;
         for bytes in [key, value] {
-            std::str::from_utf8(bytes)
-                .map_err(|_| DecodeError::InvalidUtf8 { section: Section::Metadata })?;
+            std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 {
+                section: Section::Metadata,
+            })?;
         }
     }
     Ok(())
 }
+
+/// One metadata record: key and value bytes.
+type Record<'a> = (&'a [u8], &'a [u8]);
 
 /// Walks `u32 keyLen, key, u32 valueLen, value` records.
 struct MetadataRecords<'a> {
@@ -112,13 +124,15 @@ struct MetadataRecords<'a> {
 }
 
 impl<'a> MetadataRecords<'a> {
-    fn next_record(&mut self) -> Option<Result<(&'a [u8], &'a [u8]), DecodeError>> {
+    fn next_record(&mut self) -> Option<Result<Record<'a>, DecodeError>> {
         if self.offset >= self.section.len() {
             return None;
         }
         let record_at = self.offset;
-        let missing =
-            DecodeError::MetadataKvMissing { offset: record_at, section_len: self.section.len() };
+        let missing = DecodeError::MetadataKvMissing {
+            offset: record_at,
+            section_len: self.section.len(),
+        };
         let key = self.take();
         let value = self.take();
         match (key, value) {
@@ -166,17 +180,27 @@ impl<'a> Metadata<'a> {
     }
 
     pub fn iter(&self) -> MetadataIter<'a> {
-        MetadataIter { records: MetadataRecords { section: self.section, offset: 0 } }
+        MetadataIter {
+            records: MetadataRecords {
+                section: self.section,
+                offset: 0,
+            },
+        }
     }
 
     /// The value of the last record with this key.
     pub fn get(&self, key: &str) -> Option<&'a str> {
-        self.iter().filter(|(k, _)| *k == key).last().map(|(_, v)| v)
+        self.iter()
+            .filter(|(k, _)| *k == key)
+            .last()
+            .map(|(_, v)| v)
     }
 
     /// Copies the records into a map (last duplicate wins), for callers that want one.
     pub fn to_map(&self) -> HashMap<String, String> {
-        self.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+        self.iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
     }
 }
 
@@ -196,13 +220,18 @@ pub struct MetadataIter<'a> {
 
 impl std::fmt::Debug for MetadataRecords<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetadataRecords").field("offset", &self.offset).finish()
+        f.debug_struct("MetadataRecords")
+            .field("offset", &self.offset)
+            .finish()
     }
 }
 
 impl Clone for MetadataRecords<'_> {
     fn clone(&self) -> Self {
-        Self { section: self.section, offset: self.offset }
+        Self {
+            section: self.section,
+            offset: self.offset,
+        }
     }
 }
 
@@ -213,7 +242,10 @@ impl<'a> Iterator for MetadataIter<'a> {
         // The section was validated at decode time (structure and UTF-8), so the fallbacks
         // below are never taken; they keep a bug from turning into a panic.
         let (key, value) = self.records.next_record()?.ok()?;
-        Some((std::str::from_utf8(key).ok()?, std::str::from_utf8(value).ok()?))
+        Some((
+            std::str::from_utf8(key).ok()?,
+            std::str::from_utf8(value).ok()?,
+        ))
     }
 }
 
@@ -227,7 +259,11 @@ pub struct Frame {
 
 impl Frame {
     pub(crate) fn new(raw: Bytes, layout: Layout, payload: Bytes) -> Self {
-        Self { raw, layout, payload }
+        Self {
+            raw,
+            layout,
+            payload,
+        }
     }
 
     /// The fixed part, read in place from the received bytes.
@@ -250,7 +286,11 @@ impl Frame {
     }
 
     pub fn metadata(&self) -> Metadata<'_> {
-        Metadata::new(self.raw.get(self.layout.metadata.clone()).unwrap_or_default())
+        Metadata::new(
+            self.raw
+                .get(self.layout.metadata.clone())
+                .unwrap_or_default(),
+        )
     }
 
     /// The payload, decompressed if the frame was gzip'ed. Without compression this is a
@@ -280,7 +320,10 @@ impl Frame {
 
     fn str_at(&self, range: &Range<usize>) -> &str {
         // Validated as UTF-8 in `Layout::parse`; the fallback is unreachable.
-        self.raw.get(range.clone()).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default()
+        self.raw
+            .get(range.clone())
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -334,13 +377,19 @@ mod tests {
         section.extend_from_slice(&[0, 0, 0, 1, b'x', 0, 0]);
         assert_eq!(
             validate_metadata(&section),
-            Err(DecodeError::MetadataKvMissing { offset: 16, section_len: 23 })
+            Err(DecodeError::MetadataKvMissing {
+                offset: 16,
+                section_len: 23
+            })
         );
     }
 
     #[test]
     fn metadata_value_past_section_end_is_rejected() {
         let section = [0, 0, 0, 1, b'k', 0, 0, 0, 9, b'v'];
-        assert!(matches!(validate_metadata(&section), Err(DecodeError::MetadataKvMissing { .. })));
+        assert!(matches!(
+            validate_metadata(&section),
+            Err(DecodeError::MetadataKvMissing { .. })
+        ));
     }
 }

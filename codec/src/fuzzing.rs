@@ -11,13 +11,20 @@ use crate::response::Reply;
 /// frame that decodes, reads every view and encodes a reply to it. Must never panic.
 /// Returns the number of frames decoded.
 pub fn decode_any(data: &[u8]) -> usize {
-    let limits = Limits { max_frame: 1 << 16, max_decompressed: 1 << 16 };
+    let limits = Limits {
+        max_frame: 1 << 16,
+        max_decompressed: 1 << 16,
+    };
     let mut src = BytesMut::from(data);
     let mut frames = 0;
     while let Ok(Some(frame)) = decode(&mut src, &limits) {
         frames += 1;
         let header = frame.header();
-        let _ = (header.message_type(), header.status(), header.serialize_type());
+        let _ = (
+            header.message_type(),
+            header.status(),
+            header.serialize_type(),
+        );
         let _ = (frame.service_path().len(), frame.service_method().len());
         let _ = frame.metadata().iter().count();
         let _ = frame.metadata().get(crate::ERROR_KEY);

@@ -215,13 +215,34 @@ mod tests {
     #[test]
     fn response_header_follows_rpcx_clone_rules() {
         // Request flags: heartbeat | oneway | gzip | status 2; serialize byte with a low nibble.
-        let raw = [0x08, 0x07, 0x40 | 0x20 | 0x04 | 0x02, 0x3A, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0];
+        let raw = [
+            0x08,
+            0x07,
+            0x40 | 0x20 | 0x04 | 0x02,
+            0x3A,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            9,
+            0,
+            0,
+            0,
+            0,
+        ];
         let request = Header::peek(&raw).unwrap();
         let response = Header::response_to(request);
         assert_eq!(response.flags(), 0x80 | 0x40 | 0x20 | 0x02);
         assert_eq!(response.version(), 0x07);
         assert_eq!(response.serialize_bits(), 3);
-        assert_eq!(response.as_bytes()[3], 0x3A, "low nibble of byte 3 is copied");
+        assert_eq!(
+            response.as_bytes()[3],
+            0x3A,
+            "low nibble of byte 3 is copied"
+        );
         assert_eq!(response.seq(), 9);
         assert_eq!(response.compress_bits(), 0);
     }
@@ -244,6 +265,9 @@ mod tests {
 
     #[test]
     fn compress_values_beyond_gzip_are_unknown() {
-        assert_eq!(CompressType::from_wire(2), Err(DecodeError::UnknownCompressType(2)));
+        assert_eq!(
+            CompressType::from_wire(2),
+            Err(DecodeError::UnknownCompressType(2))
+        );
     }
 }

@@ -8,7 +8,10 @@
 //! [`Frame`] (what a decoded frame lets you see), [`Reply`] (how responses are derived
 //! from requests), then [`payload`].
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
+)]
 
 pub mod compress;
 mod decode;

@@ -48,9 +48,23 @@ impl<'a> Reply<'a> {
             let mut zipped = BytesMut::with_capacity(payload.len() / 2);
             gzip(payload, &mut zipped)?;
             header.set_compress_type(CompressType::Gzip);
-            return encode_frame(dst, &header, self.service_path, self.service_method, metadata, &zipped);
+            return encode_frame(
+                dst,
+                &header,
+                self.service_path,
+                self.service_method,
+                metadata,
+                &zipped,
+            );
         }
-        encode_frame(dst, &header, self.service_path, self.service_method, metadata, payload)
+        encode_frame(
+            dst,
+            &header,
+            self.service_path,
+            self.service_method,
+            metadata,
+            payload,
+        )
     }
 
     /// Appends a successful response without its payload bytes, for a vectored write of a
@@ -62,9 +76,19 @@ impl<'a> Reply<'a> {
         metadata: impl IntoIterator<Item = (K, V)>,
         payload_len: usize,
     ) -> Result<(), EncodeError> {
-        debug_assert!(!self.compresses(payload_len), "a compressed reply needs encode_ok");
+        debug_assert!(
+            !self.compresses(payload_len),
+            "a compressed reply needs encode_ok"
+        );
         let header = Header::response_to(self.request);
-        encode_frame_head(dst, &header, self.service_path, self.service_method, metadata, payload_len)
+        encode_frame_head(
+            dst,
+            &header,
+            self.service_path,
+            self.service_method,
+            metadata,
+            payload_len,
+        )
     }
 
     /// Appends an error response: status Error and `__rpcx_error__ = message`, then the
@@ -79,10 +103,19 @@ impl<'a> Reply<'a> {
     ) -> Result<(), EncodeError> {
         let mut header = Header::response_to(self.request);
         header.set_status(StatusType::Error);
-        let extra = metadata.into_iter().filter(|(k, _)| k.as_ref() != ERROR_KEY);
+        let extra = metadata
+            .into_iter()
+            .filter(|(k, _)| k.as_ref() != ERROR_KEY);
         let extra = extra.map(|(k, v)| (OrStr::Given(k), OrStr::Given(v)));
         let all = std::iter::once((OrStr::Str(ERROR_KEY), OrStr::Str(message))).chain(extra);
-        encode_frame(dst, &header, self.service_path, self.service_method, all, payload)
+        encode_frame(
+            dst,
+            &header,
+            self.service_path,
+            self.service_method,
+            all,
+            payload,
+        )
     }
 }
 

@@ -45,7 +45,10 @@ mod tests {
         let root = FlatBuffers::root::<Vector<u8>>(&payload).unwrap();
         assert_eq!(root.bytes(), &[1, 2, 3, 4]);
         let range = payload.as_ptr_range();
-        assert!(range.contains(&root.bytes().as_ptr()), "root must point into the payload");
+        assert!(
+            range.contains(&root.bytes().as_ptr()),
+            "root must point into the payload"
+        );
     }
 
     #[test]

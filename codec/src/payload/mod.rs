@@ -27,10 +27,10 @@ mod protobuf;
 pub use protobuf::{Proto, Protobuf};
 #[cfg(all(feature = "json", feature = "msgpack"))]
 mod serde_multi;
-#[cfg(all(feature = "json", feature = "msgpack"))]
-pub use serde_multi::Serde;
 #[cfg(all(feature = "json", feature = "msgpack", feature = "protobuf"))]
 pub use serde_multi::ProtoSerde;
+#[cfg(all(feature = "json", feature = "msgpack"))]
+pub use serde_multi::Serde;
 #[cfg(feature = "flatbuffers")]
 mod flatbuffers;
 #[cfg(feature = "flatbuffers")]
@@ -97,7 +97,11 @@ pub trait PayloadCodec<T> {
 /// frame (rpcx-go picks its codec from the request's nibble the same way).
 pub trait Payload: Sized {
     fn decode_as(serialize_type: SerializeType, src: &Bytes) -> Result<Self, PayloadError>;
-    fn encode_as(&self, serialize_type: SerializeType, dst: &mut BytesMut) -> Result<(), PayloadError>;
+    fn encode_as(
+        &self,
+        serialize_type: SerializeType,
+        dst: &mut BytesMut,
+    ) -> Result<(), PayloadError>;
 }
 
 /// The error for a serialize type a value does not support. Thrift gets its own message:
@@ -105,7 +109,10 @@ pub trait Payload: Sized {
 pub(crate) fn unsupported(serialize_type: SerializeType, type_name: &'static str) -> PayloadError {
     match serialize_type {
         SerializeType::Thrift => PayloadError::UnsupportedSerializeType(serialize_type),
-        _ => PayloadError::NotSupportedByType { serialize_type, type_name },
+        _ => PayloadError::NotSupportedByType {
+            serialize_type,
+            type_name,
+        },
     }
 }
 

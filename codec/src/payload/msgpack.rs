@@ -46,6 +46,9 @@ mod tests {
         assert_eq!(&dst[..], &[0x81, 0xa1, b'A', 0x07]);
         // Go writes int64 at full width (0xd3); we must read it.
         let go = Bytes::from_static(&[0x81, 0xa1, b'A', 0xd3, 0, 0, 0, 0, 0, 0, 0, 7]);
-        assert_eq!(<MsgPack as PayloadCodec<Args>>::decode(&go).unwrap(), Args { a: 7 });
+        assert_eq!(
+            <MsgPack as PayloadCodec<Args>>::decode(&go).unwrap(),
+            Args { a: 7 }
+        );
     }
 }

@@ -34,7 +34,11 @@ impl<T: prost::Message + Default> Payload for Proto<T> {
         }
     }
 
-    fn encode_as(&self, serialize_type: SerializeType, dst: &mut BytesMut) -> Result<(), PayloadError> {
+    fn encode_as(
+        &self,
+        serialize_type: SerializeType,
+        dst: &mut BytesMut,
+    ) -> Result<(), PayloadError> {
         match serialize_type {
             SerializeType::Protobuf => Protobuf::encode(&self.0, dst),
             other => Err(unsupported(other, std::any::type_name::<T>())),

@@ -20,7 +20,11 @@ impl<T: Serialize + DeserializeOwned> Payload for Serde<T> {
         }
     }
 
-    fn encode_as(&self, serialize_type: SerializeType, dst: &mut BytesMut) -> Result<(), PayloadError> {
+    fn encode_as(
+        &self,
+        serialize_type: SerializeType,
+        dst: &mut BytesMut,
+    ) -> Result<(), PayloadError> {
         match serialize_type {
             SerializeType::Json => Json::encode(&self.0, dst),
             SerializeType::MsgPack => MsgPack::encode(&self.0, dst),
@@ -44,7 +48,11 @@ impl<T: Serialize + DeserializeOwned + prost::Message + Default> Payload for Pro
         }
     }
 
-    fn encode_as(&self, serialize_type: SerializeType, dst: &mut BytesMut) -> Result<(), PayloadError> {
+    fn encode_as(
+        &self,
+        serialize_type: SerializeType,
+        dst: &mut BytesMut,
+    ) -> Result<(), PayloadError> {
         match serialize_type {
             SerializeType::Protobuf => super::Protobuf::encode(&self.0, dst),
             SerializeType::Json => Json::encode(&self.0, dst),
