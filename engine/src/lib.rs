@@ -1,1 +1,53 @@
-//! placeholder
+//! ringrpc's server engine: serves the rpcx wire protocol from one glommio executor per core.
+//!
+//! What it owns: shards (one executor per core, each with its own SO_REUSEPORT listener and
+//! its connections for life), the connection state machine, dispatch to handlers, limits and
+//! graceful shutdown. What it never does: parse or build frames by hand (the codec does that),
+//! share mutable state between shards on the request path, or let bytes from a peer panic it.
+//!
+//! Read in this order:
+//! 1. [`Server`] and [`ServerConfig`]: starting shards, limits and their defaults.
+//! 2. [`Services`], [`Request`], [`Response`]: how a handler is written and registered.
+//! 3. [`conn::Connection`]: the sans-IO connection core (bytes in, calls and bytes out), with
+//!    its states drawn in its doc comment. Any I/O driver can feed it.
+//! 4. `shard/`: the glommio driver (accept loop, connection task, drain on shutdown).
+//!
+//! Module map:
+//! - `config.rs`: [`ServerConfig`], every limit and default.
+//! - `error.rs`: [`StartError`], [`HandlerError`], [`PushError`], why connections close.
+//! - `handler.rs`: the [`Handler`] trait, [`Request`], [`Response`].
+//! - `services.rs`: [`Services`], the per-shard table of handlers and the auth hook.
+//! - `inflight.rs`: type-erased, pooled handler futures (no allocation per request).
+//! - `conn/`: the sans-IO [`conn::Connection`] and the [`conn::Link`] handlers use to reach it.
+//! - `push.rs`: [`Pusher`], server-initiated messages (PROTOCOL.md §4.14).
+//! - `shard/`: executors, listeners, the connection task, idle sweep and drain.
+//! - `uring/`: the io_uring driver (`Driver::Uring`): one ring and one loop per shard.
+//! - `time.rs`: [`sleep`], a handler timer that works on either driver.
+//! - `server.rs`: [`Server`], the cross-thread handle (start, stats, shutdown).
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+mod config;
+pub mod conn;
+mod error;
+mod handler;
+mod inflight;
+mod push;
+pub mod registry;
+mod server;
+mod services;
+mod shard;
+mod time;
+mod uring;
+
+pub use config::{Driver, ServerConfig, UringConfig};
+pub use error::{CloseCause, HandlerError, PushError, StartError};
+pub use handler::{Handler, Request, Response};
+pub use push::Pusher;
+pub use server::{Server, ShardStats};
+pub use services::{AuthFn, Services};
+pub use time::{sleep, Sleep};
+
+/// The codec, re-exported so handler authors name payload types from one place.
+pub use ringrpc_codec as codec;
+pub use ringrpc_codec::payload::{Payload, SerializeType};
+pub use ringrpc_codec::{Limits, Metadata};

@@ -1,0 +1,229 @@
+//! `ringrpc-bench`: runs benchmark scenarios and reports (`run`), drives one server as
+//! the Rust load generator (`load`), or rebuilds a report from a finished run (`report`).
+//! `scripts/bench.sh` is the usual way in.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use ringrpc_bench::loadgen::{self, Driver, LoadConfig, Workload};
+use ringrpc_bench::machine::Machine;
+use ringrpc_bench::report::{self, Report};
+use ringrpc_bench::runner::{CellRecord, RunOptions, Runner};
+use ringrpc_bench::scenario::Scenario;
+use ringrpc_bench::{chart, summary};
+
+#[derive(Parser)]
+#[command(about = "ringrpc benchmark harness")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a scenario file and write results.jsonl, results.csv, summary.json, report.md
+    /// and chart.svg into --out.
+    Run {
+        #[arg(long)]
+        scenario: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// The repository root (servers and the Go programs are found from it).
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+        /// Cargo's target directory (default: <root>/target).
+        #[arg(long)]
+        target_dir: Option<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        server_cpu: usize,
+        #[arg(long, default_value_t = 0)]
+        loadgen_cpu: usize,
+        /// Most seconds the run may spend waiting for other processes to leave the
+        /// benchmark CPUs before cells (they are re-run if disturbed anyway).
+        #[arg(long, default_value_t = 120.0)]
+        quiet_budget_s: f64,
+    },
+    /// Drive one server and print one JSON line (the Rust load generator).
+    Load(LoadArgs),
+    /// Rebuild summary.json, results.csv, report.md and chart.svg from a results.jsonl.
+    Report {
+        #[arg(long)]
+        scenario: PathBuf,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// client: ringrpc's pipelining client (glommio driver); codec: a bare epoll loop
+    /// over the codec.
+    #[arg(long, default_value = "client")]
+    driver: String,
+    #[arg(long)]
+    addr: std::net::SocketAddr,
+    /// benchmark-message or echo-raw.
+    #[arg(long, default_value = "benchmark-message")]
+    workload: String,
+    /// echo-raw payload size in bytes.
+    #[arg(long, default_value_t = 581)]
+    payload_len: usize,
+    #[arg(long, default_value_t = 1)]
+    conns: usize,
+    /// Calls in flight per connection (open loop: at most).
+    #[arg(long, default_value_t = 1)]
+    depth: usize,
+    /// Closed loop: this many callers over the connections instead of --depth.
+    #[arg(long, default_value_t = 0)]
+    callers: usize,
+    /// Open loop: total calls/s (0: closed loop).
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    #[arg(long, default_value_t = 5.0)]
+    warmup_s: f64,
+    #[arg(long, default_value_t = 10.0)]
+    measure_s: f64,
+    #[arg(long, default_value_t = 3.0)]
+    drain_s: f64,
+    /// The server's pid, for its CPU time over the window.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Cmd::Load(args) => load(args),
+        Cmd::Run {
+            scenario,
+            out,
+            root,
+            target_dir,
+            server_cpu,
+            loadgen_cpu,
+            quiet_budget_s,
+        } => {
+            let root = root.canonicalize().context("--root")?;
+            let target_dir = target_dir.unwrap_or_else(|| root.join("target"));
+            let scenario = Scenario::load(&scenario)?;
+            std::fs::create_dir_all(&out)?;
+            let opts = RunOptions {
+                root: root.clone(),
+                target_dir,
+                out_dir: out.clone(),
+                server_cpu,
+                loadgen_cpu,
+                self_exe: std::env::current_exe()?,
+                quiet_budget: Duration::from_secs_f64(quiet_budget_s),
+            };
+            eprintln!(
+                "scenario {}: {} cells, about {:.0} min",
+                scenario.name,
+                scenario.cell_count(),
+                scenario.estimated_s() / 60.0
+            );
+            let records = Runner::new(&scenario, opts)?.run()?;
+            finish(&scenario, &root, &out, &records)
+        }
+        Cmd::Report {
+            scenario,
+            dir,
+            root,
+        } => {
+            let scenario = Scenario::load(&scenario)?;
+            let text = std::fs::read_to_string(dir.join("results.jsonl"))?;
+            let records: Vec<CellRecord> = text
+                .lines()
+                .map(serde_json::from_str)
+                .collect::<Result<_, _>>()?;
+            finish(&scenario, &root, &dir, &records)
+        }
+    }
+}
+
+fn load(a: LoadArgs) -> Result<()> {
+    let workload = match a.workload.as_str() {
+        "benchmark-message" => Workload::BenchmarkMessage,
+        "echo-raw" => Workload::EchoRaw {
+            payload_len: a.payload_len,
+        },
+        other => bail!("unknown workload {other:?}"),
+    };
+    let driver = match a.driver.as_str() {
+        "client" => Driver::Client,
+        "codec" => Driver::Codec,
+        other => bail!("unknown driver {other:?}"),
+    };
+    let cfg = LoadConfig {
+        driver,
+        addr: a.addr,
+        workload,
+        conns: a.conns,
+        depth: a.depth,
+        callers: a.callers,
+        rate: a.rate,
+        warmup: Duration::from_secs_f64(a.warmup_s),
+        duration: Duration::from_secs_f64(a.measure_s),
+        drain: Duration::from_secs_f64(a.drain_s),
+        server_pid: a.server_pid,
+    };
+    let sample = loadgen::run(&cfg)?;
+    println!("{}", serde_json::to_string(&sample)?);
+    Ok(())
+}
+
+/// Writes the report files, prints the summary, and fails if a cell got no good reply.
+fn finish(scenario: &Scenario, root: &Path, out: &Path, records: &[CellRecord]) -> Result<()> {
+    let machine = Machine::probe(root);
+    let cells = summary::summarize(scenario, records);
+    let targets = report::check_targets(&cells);
+    Report {
+        scenario,
+        machine: &machine,
+        records,
+        cells: &cells,
+        targets: &targets,
+    }
+    .write(out)?;
+    chart::write_svg(&cells, &out.join("chart.svg"))?;
+
+    println!(
+        "\n{} profile, {} | commit {} | {} | kernel {}",
+        scenario.name, machine.date_utc, machine.commit, machine.cpu_model, machine.kernel
+    );
+    println!("\nringrpc / other: median (min–max) across rounds\n");
+    println!("{}", report::ratio_table(&cells));
+    let finals = records.iter().filter(|r| r.is_final());
+    let disturbed = finals.clone().filter(|r| !r.disturbed.is_empty()).count();
+    if disturbed > 0 {
+        println!(
+            "WARNING: {disturbed} of {} cells were disturbed (other processes or host stalls on the benchmark CPUs): not reliable\n",
+            finals.count()
+        );
+    }
+    if !scenario.conforms_to_method() {
+        println!(
+            "targets (indicative only: the {} profile is shorter than the method)\n",
+            scenario.name
+        );
+    }
+    println!("{}", report::targets_table(&targets));
+    println!("report: {}", out.join("report.md").display());
+
+    let empty: Vec<String> = cells
+        .iter()
+        .flat_map(|c| {
+            c.servers
+                .iter()
+                .filter(|s| s.zero_good_rounds > 0 || s.rounds == 0)
+                .map(move |s| format!("{} {} {}", c.group, c.cell, s.server.name()))
+        })
+        .collect();
+    if !empty.is_empty() {
+        bail!("cells with zero good replies: {}", empty.join(", "));
+    }
+    Ok(())
+}

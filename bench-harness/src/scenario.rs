@@ -1,0 +1,256 @@
+//! Scenario files (`bench-harness/scenarios/*.toml`): a run as data.
+//!
+//! A scenario is a list of groups. A group fixes the workload, the load generator and
+//! the servers compared; it lists closed-loop shapes (C connections × D in flight, or N
+//! callers over C connections) and open-loop loads given as percentages of the slowest
+//! server's peak, the peak being the best closed-loop median the same group measured.
+//!
+//! ```toml
+//! name = "quick"
+//! rounds = 3
+//! warmup_s = 1.0
+//! measure_s = 3.0
+//!
+//! [[group]]
+//! name = "bm-go"
+//! workload = "benchmark-message"
+//! loadgen = "go"
+//! servers = ["ringrpc", "rpcx-go", "grpc-go"]
+//! closed = [{ conns = 1, depth = 1 }, { conns = 10, callers = 100 }]
+//! open = { conns = 10, depth = 64, load_pct = [50] }
+//! ```
+
+use std::fmt;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::servers::ServerKind;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub about: String,
+    /// Each cell runs once per round; servers alternate inside a round (A B C A B C ...).
+    pub rounds: usize,
+    pub warmup_s: f64,
+    pub measure_s: f64,
+    /// How long a load generator waits for replies after the window.
+    #[serde(default = "default_drain_s")]
+    pub drain_s: f64,
+    /// How many times a cell the host disturbed is run again.
+    #[serde(default = "default_retries")]
+    pub retries: usize,
+    #[serde(rename = "group")]
+    pub groups: Vec<Group>,
+}
+
+fn default_drain_s() -> f64 {
+    3.0
+}
+
+fn default_retries() -> usize {
+    2
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkloadName {
+    BenchmarkMessage,
+    EchoRaw,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadgenKind {
+    /// `bench-harness/go/cmd/loadgen`: each framework's own Go client.
+    Go,
+    /// `ringrpc-bench load`: the Rust pipelining generator.
+    Rust,
+}
+
+impl LoadgenKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Go => "go",
+            Self::Rust => "rust",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub name: String,
+    pub workload: WorkloadName,
+    /// echo-raw only: the payload size in bytes.
+    #[serde(default)]
+    pub payload_len: usize,
+    pub loadgen: LoadgenKind,
+    pub servers: Vec<ServerKind>,
+    #[serde(default)]
+    pub closed: Vec<Shape>,
+    #[serde(default)]
+    pub open: Option<OpenLoad>,
+}
+
+/// A closed-loop shape: `conns` connections and either `depth` calls in flight on each,
+/// or `callers` synchronous callers spread over them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shape {
+    pub conns: usize,
+    #[serde(default = "one")]
+    pub depth: usize,
+    #[serde(default)]
+    pub callers: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.callers > 0 {
+            write!(f, "{} callers/{} conns", self.callers, self.conns)
+        } else {
+            write!(f, "{}x{}", self.conns, self.depth)
+        }
+    }
+}
+
+/// Open-loop cells: fixed arrival rates at these percentages of the slowest server's
+/// closed-loop peak, with at most `depth` calls in flight per connection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenLoad {
+    pub conns: usize,
+    pub depth: usize,
+    pub load_pct: Vec<f64>,
+}
+
+impl Group {
+    pub fn payload_label(&self) -> String {
+        match self.workload {
+            WorkloadName::BenchmarkMessage => "BenchmarkMessage".into(),
+            WorkloadName::EchoRaw => format!("echo-raw {} B", self.payload_len),
+        }
+    }
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+        let scenario: Self =
+            toml::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.rounds == 0 || self.measure_s <= 0.0 || self.warmup_s < 0.0 {
+            bail!(
+                "{}: rounds and measure_s must be > 0, warmup_s >= 0",
+                self.name
+            );
+        }
+        for g in &self.groups {
+            if g.servers.is_empty() {
+                bail!("group {}: no servers", g.name);
+            }
+            if g.workload == WorkloadName::EchoRaw && g.payload_len == 0 {
+                bail!("group {}: echo-raw needs payload_len", g.name);
+            }
+            for s in &g.servers {
+                if let Err(why) = s.can_serve(g.workload, g.loadgen) {
+                    bail!("group {}: {why}", g.name);
+                }
+            }
+            for shape in &g.closed {
+                if shape.conns == 0 || shape.depth == 0 {
+                    bail!("group {}: a shape needs conns and depth >= 1", g.name);
+                }
+            }
+            if let Some(open) = &g.open {
+                if g.closed.is_empty() {
+                    bail!(
+                        "group {}: open loop needs closed shapes to find the peak",
+                        g.name
+                    );
+                }
+                if open.conns == 0 || open.depth == 0 || open.load_pct.iter().any(|p| *p <= 0.0) {
+                    bail!(
+                        "group {}: open loop needs conns, depth >= 1 and loads > 0",
+                        g.name
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the run meets the method's minimum: ≥ 3 rounds, ≥ 5 s warm-up, ≥ 10 s
+    /// measured per cell. Otherwise its figures are indicative only.
+    pub fn conforms_to_method(&self) -> bool {
+        self.rounds >= 3 && self.warmup_s >= 5.0 && self.measure_s >= 10.0
+    }
+
+    /// Cells to run, for the progress bar.
+    pub fn cell_count(&self) -> usize {
+        self.groups
+            .iter()
+            .map(|g| {
+                let loads = g.closed.len() + g.open.as_ref().map_or(0, |o| o.load_pct.len());
+                loads * g.servers.len() * self.rounds
+            })
+            .sum()
+    }
+
+    /// Rough wall time of the whole run, seconds.
+    pub fn estimated_s(&self) -> f64 {
+        self.cell_count() as f64 * (self.warmup_s + self.measure_s + 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_scenarios_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let s = Scenario::load(&path).unwrap();
+                assert!(s.cell_count() > 0, "{}", path.display());
+                seen += 1;
+            }
+        }
+        assert!(seen >= 3, "smoke, quick and full");
+    }
+
+    #[test]
+    fn a_grpc_server_needs_the_go_loadgen() {
+        let text = r#"
+            name = "x"
+            rounds = 1
+            warmup_s = 0.0
+            measure_s = 1.0
+            [[group]]
+            name = "g"
+            workload = "benchmark-message"
+            loadgen = "rust"
+            servers = ["grpc-go"]
+            closed = [{ conns = 1 }]
+        "#;
+        let s: Scenario = toml::from_str(text).unwrap();
+        assert!(s.validate().is_err());
+    }
+}

@@ -1,0 +1,223 @@
+//! The servers compared, how each is started (pinned with `taskset`) and stopped.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::{LoadgenKind, WorkloadName};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServerKind {
+    /// The engine's example server (`engine/examples/server.rs`), one shard.
+    Ringrpc,
+    /// `bench-harness/go/cmd/rpcxserver`, GOMAXPROCS=1.
+    RpcxGo,
+    /// `bench-harness/go/cmd/grpcserver`, GOMAXPROCS=1.
+    GrpcGo,
+    /// `ringrpc-ceiling`: splits frames and echoes them, nothing else.
+    Ceiling,
+}
+
+/// How to start one server.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(&'static str, &'static str)>,
+    /// Start of the line the server prints once it accepts connections.
+    pub ready: &'static str,
+}
+
+impl ServerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ringrpc => "ringrpc",
+            Self::RpcxGo => "rpcx-go",
+            Self::GrpcGo => "grpc-go",
+            Self::Ceiling => "ceiling",
+        }
+    }
+
+    /// Which (workload, load generator) pairs this server can take part in.
+    pub fn can_serve(self, workload: WorkloadName, loadgen: LoadgenKind) -> Result<(), String> {
+        match (self, workload, loadgen) {
+            (Self::GrpcGo, WorkloadName::BenchmarkMessage, LoadgenKind::Go) => Ok(()),
+            (Self::GrpcGo, _, _) => {
+                Err("grpc-go runs only benchmark-message, from the Go loadgen".into())
+            }
+            (Self::Ceiling, WorkloadName::EchoRaw, LoadgenKind::Rust) => Ok(()),
+            (Self::Ceiling, _, _) => Err("the ceiling only echoes, for the Rust loadgen".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// `cpu` is where the runner pins the process; ringrpc's shard is placed there too
+    /// (its executor pins itself, so it must be told the same CPU).
+    pub fn launch(self, root: &Path, target_dir: &Path, addr: SocketAddr, cpu: usize) -> Launch {
+        let go_bin = root.join("bench-harness/go/bin");
+        let addr = addr.to_string();
+        match self {
+            Self::Ringrpc => Launch {
+                program: target_dir.join("release/examples/server"),
+                args: vec![
+                    "--listen".into(),
+                    addr,
+                    "--shards".into(),
+                    "1".into(),
+                    "--cpus".into(),
+                    cpu.to_string(),
+                ],
+                env: vec![],
+                ready: "ringrpc listening on",
+            },
+            Self::RpcxGo => Launch {
+                program: go_bin.join("rpcxserver"),
+                args: vec!["-addr".into(), addr],
+                env: vec![("GOMAXPROCS", "1")],
+                ready: "rpcxserver listening on",
+            },
+            Self::GrpcGo => Launch {
+                program: go_bin.join("grpcserver"),
+                args: vec!["-addr".into(), addr],
+                env: vec![("GOMAXPROCS", "1")],
+                ready: "grpcserver listening on",
+            },
+            Self::Ceiling => Launch {
+                program: target_dir.join("release/ringrpc-ceiling"),
+                args: vec!["--listen".into(), addr],
+                env: vec![],
+                ready: "ringrpc-ceiling listening on",
+            },
+        }
+    }
+}
+
+/// A server process started for one cell.
+pub struct RunningServer {
+    child: Child,
+    pub pid: u32,
+}
+
+impl RunningServer {
+    /// Starts `launch` pinned to `cpu` and waits for its ready line. Its stderr goes
+    /// to `log`.
+    pub fn start(launch: &Launch, cpu: usize, log: &File) -> Result<Self> {
+        if !launch.program.exists() {
+            bail!("{} is not built", launch.program.display());
+        }
+        let mut child = Command::new("taskset")
+            .arg("-c")
+            .arg(cpu.to_string())
+            .arg(&launch.program)
+            .args(&launch.args)
+            .envs(launch.env.iter().copied())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log.try_clone()?)
+            .spawn()
+            .with_context(|| format!("spawn {}", launch.program.display()))?;
+        // taskset execs the server: the pid is the server's.
+        let pid = child.id();
+        let stdout = child.stdout.take().context("server stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                // Once the runner stops listening, keep draining so the server never blocks.
+                let _ = tx.send(line);
+            }
+        });
+        let mut server = Self { child, pid };
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left.min(Duration::from_millis(100))) {
+                Ok(line) if line.starts_with(launch.ready) => return Ok(server),
+                Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => {
+                    if let Some(status) = server.child.try_wait()? {
+                        bail!(
+                            "{} exited before it was ready: {status}",
+                            launch.program.display()
+                        );
+                    }
+                }
+                Err(_) => {
+                    server.stop();
+                    bail!(
+                        "{} printed no ready line ({:?})",
+                        launch.program.display(),
+                        launch.ready
+                    );
+                }
+            }
+        }
+    }
+
+    /// `Some(reason)` if the server is no longer running.
+    pub fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(format!("server exited during the cell: {status}")),
+            Ok(None) => None,
+            Err(e) => Some(format!("server state unknown: {e}")),
+        }
+    }
+
+    /// Threads of the server allowed on CPUs other than `cpu` (an engine that re-pins
+    /// itself would make the comparison unfair).
+    pub fn pinning_violations(&self, cpu: usize) -> Vec<String> {
+        let want = cpu.to_string();
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+            return Vec::new();
+        };
+        tasks
+            .flatten()
+            .filter_map(|t| {
+                let status = std::fs::read_to_string(t.path().join("status")).ok()?;
+                let allowed = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?
+                    .trim()
+                    .to_owned();
+                (allowed != want).then(|| {
+                    format!(
+                        "thread {} allowed on CPUs {allowed}",
+                        t.file_name().to_string_lossy()
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// SIGTERM, then SIGKILL after a grace period.
+    pub fn stop(mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid.to_string())
+            .status();
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,167 @@
+//! The example server: the services the Go interop program and the benchmarks call.
+//!
+//! ```text
+//! cargo run --release -p ringrpc-engine --example server -- --listen 127.0.0.1:8972 --shards 2
+//! cargo run --release -p ringrpc-engine --example server -- --driver uring
+//! ```
+//!
+//! Services (the same as the Go reference server in bench-harness/go/cmd/rpcxserver):
+//! `Arith.Mul`, `Arith.Add`, `Echo.Echo`, `Hello.Say` (the benchmark workload) and the
+//! behaviour checks `Test.Sleep`, `Test.Fail`, `Test.Meta`, `Test.Push`. Prints one line
+//! when ready and shuts down gracefully on SIGINT or SIGTERM.
+
+#[path = "server/services.rs"]
+mod services;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use ringrpc_engine::{Driver, Server, ServerConfig};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser, Debug)]
+#[command(about = "ringrpc example server (rpcx wire protocol)")]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8972")]
+    listen: SocketAddr,
+    /// I/O driver of the shards: `glommio` or `uring` (raw io_uring, Linux 6.1+).
+    #[arg(long, default_value = "glommio")]
+    driver: Driver,
+    /// Number of shards (one thread and one executor each).
+    #[arg(long, default_value_t = 2)]
+    shards: usize,
+    /// CPUs to pin the shards to, one per shard (e.g. `--cpus 1` or `--cpus 0,1`).
+    /// Default: the online CPUs in order.
+    #[arg(long, value_delimiter = ',')]
+    cpus: Vec<usize>,
+    /// Require this `__AUTH` token on every request (heartbeats excepted).
+    #[arg(long)]
+    auth: Option<String>,
+    /// Close connections idle for this many seconds (0: never).
+    #[arg(long, default_value_t = 300)]
+    idle_timeout_secs: u64,
+    /// How long in-flight requests may run after SIGINT/SIGTERM, in seconds.
+    #[arg(long, default_value_t = 10)]
+    drain_timeout_secs: u64,
+    /// Register every service in etcd, in rpcx-etcd's layout:
+    /// `etcd://host:port[,host:port...]/<basePath>` (e.g. `etcd://127.0.0.1:2379/rpcx_test`).
+    #[arg(long)]
+    registry: Option<ringrpc_engine::registry::RegistryUrl>,
+    /// The `network@host:port` clients should dial, when the listen address is not it.
+    /// Default: `tcp@<listen address>`.
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Registration metadata of every service, a URL query such as `weight=2&group=a`.
+    #[arg(long, default_value = "")]
+    metadata: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+
+    let config = ServerConfig {
+        listen: args.listen,
+        shards: args.shards,
+        driver: args.driver,
+        cpus: args.cpus.clone(),
+        idle_timeout: (args.idle_timeout_secs > 0)
+            .then(|| Duration::from_secs(args.idle_timeout_secs)),
+        drain_timeout: Duration::from_secs(args.drain_timeout_secs),
+        ..ServerConfig::default()
+    };
+    // Register signal handlers before the shards start, so no signal is missed.
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+    let auth = args.auth.clone();
+    let server = Server::start(config, move |registry| {
+        services::register(registry, auth.clone())
+    })
+    .context("starting the server")?;
+    println!(
+        "ringrpc listening on {} ({} shards)",
+        server.local_addr(),
+        args.shards
+    );
+
+    let registrar = match &args.registry {
+        Some(url) => Some(registry::register(url, &args, server.local_addr())?),
+        None => None,
+    };
+
+    if let Some(signal) = signals.forever().next() {
+        eprintln!("ringrpc: signal {signal}, shutting down");
+    }
+    // Leave the registry first, so clients stop picking this server before it drains.
+    if let Some(registrar) = registrar {
+        registry::deregister(registrar);
+    }
+    server.shutdown();
+    Ok(())
+}
+
+/// `--registry`: the services registered in etcd for as long as the server runs.
+mod registry {
+    use std::net::SocketAddr;
+
+    use ringrpc_engine::registry::RegistryUrl;
+
+    /// The service paths `services::register` serves.
+    #[cfg(feature = "etcd")]
+    const SERVICE_PATHS: [&str; 4] = ["Arith", "Echo", "Hello", "Test"];
+
+    #[cfg(feature = "etcd")]
+    pub fn register(
+        url: &RegistryUrl,
+        args: &super::Args,
+        listen: SocketAddr,
+    ) -> anyhow::Result<ringrpc_engine::registry::EtcdRegistrar> {
+        use ringrpc_engine::registry::{EtcdRegistrar, Registration};
+        let address = match &args.advertise {
+            Some(address) => address.clone(),
+            None if listen.ip().is_unspecified() => {
+                anyhow::bail!("listening on {listen}: say with --advertise what clients dial")
+            }
+            None => format!("tcp@{listen}"),
+        };
+        let mut registration = Registration::new(url.base_path.clone(), address.clone());
+        for service_path in SERVICE_PATHS {
+            registration = registration.service(service_path, args.metadata.clone());
+        }
+        let registrar = EtcdRegistrar::start(url.endpoints.clone(), registration)?;
+        if registrar.wait_registered(std::time::Duration::from_secs(5)) {
+            println!("ringrpc registered {address} in {url}");
+        } else {
+            eprintln!("ringrpc: {url} unreachable; registering in the background");
+        }
+        Ok(registrar)
+    }
+
+    #[cfg(feature = "etcd")]
+    pub fn deregister(registrar: ringrpc_engine::registry::EtcdRegistrar) {
+        if let Err(error) = registrar.deregister(std::time::Duration::from_secs(2)) {
+            eprintln!("ringrpc: deregistration failed ({error}); the lease will expire");
+        }
+    }
+
+    #[cfg(not(feature = "etcd"))]
+    pub fn register(url: &RegistryUrl, _: &super::Args, _: SocketAddr) -> anyhow::Result<()> {
+        anyhow::bail!("--registry {url}: built without the `etcd` feature")
+    }
+
+    #[cfg(not(feature = "etcd"))]
+    pub fn deregister(_: ()) {}
+}

@@ -1,0 +1,30 @@
+//! The sans-IO connection core: received bytes in, handler calls and bytes to send out.
+//!
+//! Nothing in here touches a socket, a runtime or a clock other than `Instant::now()` for
+//! `__ServerTimeout`. A driver (today the glommio one in `shard/conn_task.rs`; a raw io_uring
+//! driver can feed the same core) does four things in a loop:
+//!
+//! 1. reads into [`Connection::handle_read`] (the connection's own contiguous buffer);
+//! 2. takes every [`Call`] from [`Connection::poll_call`], polls it once inline, and either
+//!    hands the finished [`Completion`] back to [`Connection::handle_completion`] or runs it
+//!    elsewhere (with its deadline) and delivers the completion through the [`Link`];
+//! 3. sends [`Connection::poll_transmit`] and reports [`Connection::handle_sent`]: all
+//!    replies produced by one read leave in one send;
+//! 4. calls [`Connection::handle_link`] whenever the link wakes it.
+//!
+//! Read first: [`Connection`] (the state diagram), then [`Link`].
+
+mod call;
+mod connection;
+mod input;
+mod link;
+
+pub use crate::config::ConnConfig;
+pub use crate::inflight::{InFlight, Outcome};
+pub use call::{Call, Completion};
+pub use connection::Connection;
+pub use link::{Control, Link};
+
+/// Error text of a request whose `__ServerTimeout` passed before its handler finished: the
+/// text a Go handler returns when it gives up on its context (`ctx.Err()`).
+pub const DEADLINE_EXCEEDED: &str = "context deadline exceeded";

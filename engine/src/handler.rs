@@ -1,0 +1,210 @@
+//! What a handler sees and returns.
+//!
+//! A handler is an async function `Request -> Result<Response<T>, HandlerError>`, where `T` is
+//! any [`Payload`]: raw `Bytes`, `Serde<T>` (JSON and MsgPack), `Proto<T>` (protobuf) or
+//! `ProtoSerde<T>` (all three). Arguments are decoded and replies encoded with the serialize
+//! type the request names, as rpcx-go does, so one handler serves every client codec.
+//!
+//! ```ignore
+//! async fn mul(request: Request) -> Result<Response<Serde<Reply>>, HandlerError> {
+//!     let Serde(args): Serde<Args> = request.decode()?;
+//!     Ok(Response::new(Serde(Reply { c: args.a * args.b })))
+//! }
+//! ```
+//!
+//! Handlers run on the shard that accepted the connection and may hold `!Send` state.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use ringrpc_codec::payload::{Payload, SerializeType};
+use ringrpc_codec::{Frame, Metadata};
+
+use crate::conn::Link;
+use crate::error::HandlerError;
+use crate::push::Pusher;
+
+/// Something that answers requests for one `service_path.service_method`.
+///
+/// Implemented for every `Fn(Request) -> impl Future<Output = Result<Response<T>, HandlerError>>`,
+/// so an `async fn` is a handler. Implement it by hand to keep state in the handler
+/// (the state lives on one shard; `!Send` is fine).
+pub trait Handler: 'static {
+    /// The reply payload type, encoded with the request's serialize type.
+    type Reply: Payload + 'static;
+    type Future: Future<Output = Result<Response<Self::Reply>, HandlerError>> + 'static;
+
+    fn call(&self, request: Request) -> Self::Future;
+}
+
+impl<F, Fut, T> Handler for F
+where
+    F: Fn(Request) -> Fut + 'static,
+    Fut: Future<Output = Result<Response<T>, HandlerError>> + 'static,
+    T: Payload + 'static,
+{
+    type Reply = T;
+    type Future = Fut;
+
+    fn call(&self, request: Request) -> Fut {
+        self(request)
+    }
+}
+
+/// One request, as a handler sees it. The payload and metadata are views into the
+/// connection's receive buffer: nothing was copied to build this.
+pub struct Request {
+    frame: Frame,
+    serialize_type: SerializeType,
+    deadline: Option<Instant>,
+    link: Rc<Link>,
+}
+
+impl Request {
+    pub(crate) fn new(
+        frame: Frame,
+        serialize_type: SerializeType,
+        deadline: Option<Instant>,
+        link: Rc<Link>,
+    ) -> Self {
+        Self {
+            frame,
+            serialize_type,
+            deadline,
+            link,
+        }
+    }
+
+    pub fn service_path(&self) -> &str {
+        self.frame.service_path()
+    }
+
+    pub fn service_method(&self) -> &str {
+        self.frame.service_method()
+    }
+
+    pub fn metadata(&self) -> Metadata<'_> {
+        self.frame.metadata()
+    }
+
+    /// The payload (decompressed if the request was gzip'ed), sharing the receive buffer.
+    pub fn payload(&self) -> &Bytes {
+        self.frame.payload()
+    }
+
+    pub fn into_payload(self) -> Bytes {
+        self.frame.into_payload()
+    }
+
+    /// The codec the client used; replies are encoded with it too.
+    pub fn serialize_type(&self) -> SerializeType {
+        self.serialize_type
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.frame.seq()
+    }
+
+    /// A oneway request gets no reply, whatever the handler returns (PROTOCOL.md §4.10).
+    pub fn is_oneway(&self) -> bool {
+        self.frame.header().is_oneway()
+    }
+
+    /// When the client stops waiting (`__ServerTimeout`, PROTOCOL.md §4.6). Unlike rpcx-go the
+    /// engine enforces it: a handler still running then is dropped and the client gets an
+    /// error reply.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.link.peer_addr()
+    }
+
+    /// The whole request frame as received.
+    pub fn frame(&self) -> &Frame {
+        &self.frame
+    }
+
+    /// Decodes the payload with the request's serialize type.
+    pub fn decode<T: Payload>(&self) -> Result<T, HandlerError> {
+        Ok(T::decode_as(self.serialize_type, self.frame.payload())?)
+    }
+
+    /// A handle for sending server-initiated messages on this request's connection.
+    pub fn pusher(&self) -> Pusher {
+        Pusher::new(self.link.clone())
+    }
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("frame", &self.frame)
+            .field("serialize_type", &self.serialize_type)
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+/// A reply: a payload (encoded with the request's serialize type) and the response metadata
+/// (PROTOCOL.md §4.11). Request metadata is never echoed unless copied here.
+///
+/// A handler returning `Err(HandlerError)` sends an error reply with an empty payload. A
+/// handler that wants rpcx-go's *method* semantics (an error reply that still carries the
+/// encoded reply object, PROTOCOL.md §4.9) returns `Ok(Response::new(reply).with_error(e))`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Response<T = Bytes> {
+    payload: T,
+    metadata: Vec<(String, String)>,
+    error: Option<HandlerError>,
+}
+
+impl<T> Response<T> {
+    pub fn new(payload: T) -> Self {
+        Self {
+            payload,
+            metadata: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// Turns this into an error reply (status Error, `__rpcx_error__` = the error text) that
+    /// still carries the payload and metadata, as rpcx-go does for a method returning an error.
+    pub fn with_error(mut self, error: impl Into<HandlerError>) -> Self {
+        self.error = Some(error.into());
+        self
+    }
+
+    pub fn error(&self) -> Option<&HandlerError> {
+        self.error.as_ref()
+    }
+
+    /// Sets one metadata record (replacing an earlier one with the same key, as Go's map does).
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let (key, value) = (key.into(), value.into());
+        match self.metadata.iter_mut().find(|(k, _)| *k == key) {
+            Some(record) => record.1 = value,
+            None => self.metadata.push((key, value)),
+        }
+        self
+    }
+
+    /// Copies every record of `metadata` (typically the request's) into the response.
+    pub fn with_metadata_from(self, metadata: Metadata<'_>) -> Self {
+        metadata
+            .iter()
+            .fold(self, |response, (k, v)| response.with_metadata(k, v))
+    }
+
+    pub fn payload(&self) -> &T {
+        &self.payload
+    }
+
+    pub fn metadata(&self) -> &[(String, String)] {
+        &self.metadata
+    }
+}

@@ -1,0 +1,194 @@
+//! Handler futures behind one object type, recycled so a request allocates nothing.
+//!
+//! Every registered handler `H` gets a pool of [`Slot<H>`]s. A slot is a heap cell that holds
+//! one `H::Future` while it runs and its output once it finished; when the reply has been
+//! encoded the slot returns to its pool, empty, and the next request reuses the same memory.
+//! The future is pinned inside the slot (`Pin<Box<Option<Fut>>>`, written with `Pin::set`), so
+//! no unsafe code is needed. In steady state starting a handler is a `Vec::pop`, finishing it
+//! a `Vec::push`.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use ringrpc_codec::payload::{Payload, SerializeType};
+
+use crate::error::HandlerError;
+use crate::handler::{Handler, Request, Response};
+
+/// Empty slots kept per handler and shard; more than this many finishing at once are freed.
+const POOL_MAX: usize = 1024;
+
+/// A registered handler with its type erased: it starts requests.
+pub(crate) trait ErasedHandler {
+    fn start(&self, request: Request) -> Box<dyn InFlight>;
+}
+
+/// A running (or finished) handler invocation with its type erased.
+pub trait InFlight {
+    /// Polls the handler future; `Ready` once its output is stored in the slot. A panic in
+    /// the handler is caught and becomes an error output, as rpcx-go recovers panics.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+    /// Drops the future without waiting for it (deadline exceeded, connection gone).
+    fn cancel(&mut self);
+    /// The finished handler's reply, its payload encoded with `serialize_type` into
+    /// `scratch` (raw `Bytes` payloads are lent as they are, without a copy).
+    fn outcome<'a>(
+        &'a mut self,
+        serialize_type: SerializeType,
+        scratch: &'a mut BytesMut,
+    ) -> Outcome<'a>;
+    /// Returns the slot to its handler's pool.
+    fn recycle(self: Box<Self>);
+}
+
+/// What a finished handler produced, ready to be encoded as a reply.
+#[derive(Debug)]
+pub enum Outcome<'a> {
+    /// A normal reply.
+    Ok {
+        metadata: &'a [(String, String)],
+        payload: &'a [u8],
+    },
+    /// An error reply: `message` goes in `__rpcx_error__`, next to `metadata`; `payload` is
+    /// empty unless the handler used `Response::with_error`.
+    Err {
+        message: &'a str,
+        metadata: &'a [(String, String)],
+        payload: &'a [u8],
+    },
+}
+
+type Pool<H> = RefCell<Vec<Box<Slot<H>>>>;
+
+/// A handler and the pool of its slots.
+pub(crate) struct Registered<H: Handler> {
+    handler: H,
+    pool: Rc<Pool<H>>,
+}
+
+impl<H: Handler> Registered<H> {
+    pub(crate) fn new(handler: H) -> Self {
+        Self {
+            handler,
+            pool: Rc::new(RefCell::new(Vec::new())),
+        }
+    }
+}
+
+impl<H: Handler> ErasedHandler for Registered<H> {
+    fn start(&self, request: Request) -> Box<dyn InFlight> {
+        let recycled = self.pool.borrow_mut().pop();
+        let mut slot = recycled.unwrap_or_else(|| Box::new(Slot::new(Rc::downgrade(&self.pool))));
+        slot.future.as_mut().set(Some(self.handler.call(request)));
+        slot
+    }
+}
+
+pub(crate) struct Slot<H: Handler> {
+    future: Pin<Box<Option<H::Future>>>,
+    output: Option<Result<Response<H::Reply>, HandlerError>>,
+    pool: Weak<Pool<H>>,
+}
+
+impl<H: Handler> Slot<H> {
+    fn new(pool: Weak<Pool<H>>) -> Self {
+        Self {
+            future: Box::pin(None),
+            output: None,
+            pool,
+        }
+    }
+}
+
+impl<H: Handler> InFlight for Slot<H> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(future) = self.future.as_mut().as_pin_mut() else {
+            return Poll::Ready(());
+        };
+        let output = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => output,
+            Err(panic) => Err(HandlerError::new(format!(
+                "[service internal error]: {}",
+                panic_text(panic.as_ref())
+            ))),
+        };
+        self.cancel();
+        self.output = Some(output);
+        Poll::Ready(())
+    }
+
+    fn cancel(&mut self) {
+        // Dropping a future runs user code; a panic there must not take the shard down.
+        let _ = catch_unwind(AssertUnwindSafe(|| self.future.as_mut().set(None)));
+    }
+
+    fn outcome<'a>(
+        &'a mut self,
+        serialize_type: SerializeType,
+        scratch: &'a mut BytesMut,
+    ) -> Outcome<'a> {
+        scratch.clear();
+        if let Some(Ok(response)) = &self.output {
+            if as_bytes(response.payload()).is_none() {
+                if let Err(error) = response.payload().encode_as(serialize_type, scratch) {
+                    self.output = Some(Err(error.into()));
+                }
+            }
+        }
+        match &self.output {
+            Some(Ok(response)) => {
+                let metadata = response.metadata();
+                let payload = as_bytes(response.payload()).map_or(&scratch[..], |b| &b[..]);
+                match response.error() {
+                    None => Outcome::Ok { metadata, payload },
+                    Some(error) => Outcome::Err {
+                        message: error.message(),
+                        metadata,
+                        payload,
+                    },
+                }
+            }
+            Some(Err(error)) => Outcome::Err {
+                message: error.message(),
+                metadata: &[],
+                payload: &[],
+            },
+            None => Outcome::Err {
+                message: "rpcx: handler produced no reply",
+                metadata: &[],
+                payload: &[],
+            },
+        }
+    }
+
+    fn recycle(mut self: Box<Self>) {
+        self.cancel();
+        self.output = None;
+        if let Some(pool) = self.pool.upgrade() {
+            let mut pool = pool.borrow_mut();
+            if pool.len() < POOL_MAX {
+                pool.push(self);
+            }
+        }
+    }
+}
+
+/// Raw `Bytes` replies are sent as they are; every other payload type is encoded.
+fn as_bytes<T: Payload + 'static>(payload: &T) -> Option<&Bytes> {
+    (payload as &dyn Any).downcast_ref::<Bytes>()
+}
+
+fn panic_text(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("panic")
+}

@@ -1,0 +1,423 @@
+//! Keeps a [`Registration`] in etcd, in rpcx-etcd's layout, on a control-plane thread.
+//!
+//! ```text
+//!            connect, grant lease, put all keys
+//!   Down ──────────────────────────────────────▶ Registered { lease }
+//!    ▲  backoff 100 ms .. 5 s                       │  keep-alive every ttl/3,
+//!    │                                              │  node keys checked every check_interval
+//!    └──────────── etcd error, keep-alive stream ───┘
+//!                  ended, lease expired (ttl 0)
+//!
+//!   any state ── deregister ──▶ node keys deleted, thread ends
+//! ```
+//!
+//! Every key (both directory keys and every node key) hangs on one lease, written at once at
+//! start (rpcx-etcd's newest versions write the first service's node key only on the first
+//! update tick; this does not). After an outage or a lost lease a new lease is granted and all
+//! keys are written again; the old lease is revoked if it still exists. Deregistration
+//! deletes the node keys (as rpcx-etcd's `Unregister`) and leaves the directory keys to
+//! expire with the lease.
+
+use std::io;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{bounded, unbounded, Receiver, Sender};
+use etcd_client::{Client, ConnectOptions, PutOptions};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use super::{with_state, Registration};
+
+/// What the registrar reports, in order, on [`EtcdRegistrar::events`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryEvent {
+    /// All keys are written under this lease.
+    Registered { lease_id: i64 },
+    /// The registration may be gone (etcd unreachable, lease lost); re-registering.
+    Lost { reason: String },
+    /// A metadata change was written.
+    Updated { service_path: String },
+    /// The node keys were deleted; the registrar has stopped.
+    Deregistered,
+}
+
+enum Command {
+    SetMetadata {
+        service_path: String,
+        metadata: String,
+    },
+    SetInactive(bool),
+    Deregister {
+        done: Sender<Result<(), String>>,
+    },
+}
+
+/// Why deregistration did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum DeregisterError {
+    #[error("etcd refused the deregistration: {0}")]
+    Etcd(String),
+    #[error("deregistration did not finish within {timeout_ms} ms")]
+    Timeout { timeout_ms: u64 },
+}
+
+/// A server's registration in etcd, kept alive by a control-plane thread until
+/// [`Self::deregister`] or drop.
+#[derive(Debug)]
+pub struct EtcdRegistrar {
+    commands: UnboundedSender<Command>,
+    events: Receiver<RegistryEvent>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::SetMetadata { .. } => "SetMetadata",
+            Command::SetInactive(_) => "SetInactive",
+            Command::Deregister { .. } => "Deregister",
+        })
+    }
+}
+
+impl EtcdRegistrar {
+    /// Starts the control-plane thread, which connects and registers in the background
+    /// (see [`Self::wait_registered`]) and keeps retrying while etcd is unreachable.
+    pub fn start(endpoints: Vec<String>, registration: Registration) -> io::Result<Self> {
+        if endpoints.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no etcd endpoint",
+            ));
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (commands, rx) = unbounded_channel();
+        let (events_tx, events) = unbounded();
+        let thread = std::thread::Builder::new()
+            .name("ringrpc-registry".into())
+            .spawn(move || {
+                let mut task = Task {
+                    endpoints,
+                    registration,
+                    commands: rx,
+                    events: events_tx,
+                };
+                runtime.block_on(task.run());
+            })?;
+        Ok(Self {
+            commands,
+            events,
+            thread: Some(thread),
+        })
+    }
+
+    /// Events, for logs and tests. Nobody has to read them.
+    pub fn events(&self) -> &Receiver<RegistryEvent> {
+        &self.events
+    }
+
+    /// Blocks until the next `Registered` event or `timeout`; returns whether it came.
+    pub fn wait_registered(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while let Ok(event) = self.events.recv_deadline(deadline) {
+            if matches!(event, RegistryEvent::Registered { .. }) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Replaces a service's metadata (e.g. `weight=5&group=b`); written at once if etcd is
+    /// reachable, else at the next registration.
+    pub fn set_metadata(&self, service_path: impl Into<String>, metadata: impl Into<String>) {
+        let command = Command::SetMetadata {
+            service_path: service_path.into(),
+            metadata: metadata.into(),
+        };
+        let _ = self.commands.send(command);
+    }
+
+    /// Marks every service `state=inactive` (clients stop selecting this server) or active.
+    pub fn set_inactive(&self, inactive: bool) {
+        let _ = self.commands.send(Command::SetInactive(inactive));
+    }
+
+    /// Deletes the node keys and stops. Call it at the start of a graceful shutdown, before
+    /// draining, so clients stop selecting this server first (PROTOCOL.md §4.17).
+    pub fn deregister(mut self, timeout: Duration) -> Result<(), DeregisterError> {
+        self.stop(timeout)
+    }
+
+    fn stop(&mut self, timeout: Duration) -> Result<(), DeregisterError> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        let (done, result) = bounded(1);
+        let _ = self.commands.send(Command::Deregister { done });
+        let outcome = match result.recv_timeout(timeout) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(DeregisterError::Etcd(e)),
+            Err(_) => Err(DeregisterError::Timeout {
+                timeout_ms: timeout.as_millis() as u64,
+            }),
+        };
+        if outcome.is_ok() {
+            let _ = thread.join();
+        }
+        // On error the thread is left to finish by itself: it never outlives the process.
+        outcome
+    }
+}
+
+impl Drop for EtcdRegistrar {
+    fn drop(&mut self) {
+        if let Err(error) = self.stop(Duration::from_secs(2)) {
+            tracing::warn!(%error, "etcd registrar dropped without deregistering");
+        }
+    }
+}
+
+/// How a session ended.
+enum End {
+    /// Deregistered (or the handle is gone): stop.
+    Stop,
+    /// Registration may be gone: back off and register again.
+    Lost(String),
+}
+
+impl From<etcd_client::Error> for End {
+    fn from(e: etcd_client::Error) -> Self {
+        End::Lost(e.to_string())
+    }
+}
+
+struct Task {
+    endpoints: Vec<String>,
+    registration: Registration,
+    commands: UnboundedReceiver<Command>,
+    events: Sender<RegistryEvent>,
+}
+
+impl Task {
+    async fn run(&mut self) {
+        let mut backoff = Duration::from_millis(100);
+        let mut old_lease = None;
+        loop {
+            let started = Instant::now();
+            let reason = match self.session(&mut old_lease).await {
+                End::Stop => return,
+                End::Lost(reason) => reason,
+            };
+            tracing::warn!(%reason, "etcd registration lost; registering again");
+            let _ = self.events.send(RegistryEvent::Lost { reason });
+            if started.elapsed() > Duration::from_secs(10) {
+                backoff = Duration::from_millis(100);
+            }
+            let sleep = tokio::time::sleep(backoff);
+            tokio::pin!(sleep);
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    () = &mut sleep => break,
+                    command = self.commands.recv() => match command {
+                        Some(Command::Deregister { done }) => {
+                            let result = self.deregister_once().await;
+                            let _ = done.send(result);
+                            return;
+                        }
+                        None => return,
+                        Some(other) => drop(self.apply(other)),
+                    },
+                }
+            }
+        }
+    }
+
+    /// Applies a metadata command to the registration; returns the services it changed.
+    fn apply(&mut self, command: Command) -> Vec<String> {
+        match command {
+            Command::SetMetadata {
+                service_path,
+                metadata,
+            } => {
+                match self
+                    .registration
+                    .services
+                    .iter_mut()
+                    .find(|(s, _)| *s == service_path)
+                {
+                    Some((_, m)) => *m = metadata,
+                    None => self
+                        .registration
+                        .services
+                        .push((service_path.clone(), metadata)),
+                }
+                vec![service_path]
+            }
+            Command::SetInactive(inactive) => self
+                .registration
+                .services
+                .iter_mut()
+                .map(|(s, m)| {
+                    *m = with_state(m, inactive);
+                    s.clone()
+                })
+                .collect(),
+            Command::Deregister { .. } => Vec::new(),
+        }
+    }
+
+    async fn session(&mut self, old_lease: &mut Option<i64>) -> End {
+        let mut client = match connect(&self.endpoints).await {
+            Ok(client) => client,
+            Err(e) => return e.into(),
+        };
+        let ttl = self.registration.lease_ttl.as_secs().max(2) as i64;
+        let lease = match client.lease_grant(ttl, None).await {
+            Ok(grant) => grant.id(),
+            Err(e) => return e.into(),
+        };
+        if let Err(e) = self.put_all(&mut client, lease).await {
+            return e.into();
+        }
+        if let Some(old) = old_lease.replace(lease).filter(|&old| old != lease) {
+            // Keys are on the new lease now; the old one only holds a stale copy, if any.
+            let _ = client.lease_revoke(old).await;
+        }
+        let _ = self
+            .events
+            .send(RegistryEvent::Registered { lease_id: lease });
+        tracing::info!(lease, address = %self.registration.service_address, "registered in etcd");
+        match self.keep(&mut client, lease, ttl).await {
+            Ok(end) | Err(end) => end,
+        }
+    }
+
+    /// Keeps the lease alive and serves commands until the session ends.
+    async fn keep(&mut self, client: &mut Client, lease: i64, ttl: i64) -> Result<End, End> {
+        let (mut keeper, mut stream) = client.lease_keep_alive(lease).await?;
+        let ttl = Duration::from_secs(ttl as u64);
+        let mut keep_alive = tokio::time::interval(ttl / 3);
+        let mut check = tokio::time::interval(self.registration.check_interval);
+        check.tick().await;
+        let mut last_ack = Instant::now();
+        loop {
+            tokio::select! {
+                _ = keep_alive.tick() => {
+                    if last_ack.elapsed() > ttl {
+                        return Err(End::Lost("keep-alive unanswered for a whole TTL".into()));
+                    }
+                    keeper.keep_alive().await?;
+                }
+                message = stream.message() => match message? {
+                    Some(response) if response.ttl() > 0 => last_ack = Instant::now(),
+                    Some(_) => return Err(End::Lost(format!("lease {lease:x} expired"))),
+                    None => return Err(End::Lost("keep-alive stream ended".into())),
+                },
+                _ = check.tick() => self.rewrite_missing(client, lease).await?,
+                command = self.commands.recv() => match command {
+                    Some(Command::Deregister { done }) => {
+                        let result = self.delete_nodes(client).await.map_err(|e| e.to_string());
+                        let _ = done.send(result);
+                        return Ok(End::Stop);
+                    }
+                    None => {
+                        let _ = self.delete_nodes(client).await;
+                        return Ok(End::Stop);
+                    }
+                    Some(command) => {
+                        for service_path in self.apply(command) {
+                            self.put_node(client, lease, &service_path).await?;
+                            let _ = self.events.send(RegistryEvent::Updated { service_path });
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    async fn put_all(&self, client: &mut Client, lease: i64) -> Result<(), etcd_client::Error> {
+        let options = || Some(PutOptions::new().with_lease(lease));
+        client
+            .put(self.registration.base_path.as_str(), "rpcx_path", options())
+            .await?;
+        for (service_path, _) in &self.registration.services {
+            client
+                .put(
+                    self.registration.service_key(service_path),
+                    service_path.as_str(),
+                    options(),
+                )
+                .await?;
+            self.put_node(client, lease, service_path).await?;
+        }
+        Ok(())
+    }
+
+    async fn put_node(
+        &self,
+        client: &mut Client,
+        lease: i64,
+        service_path: &str,
+    ) -> Result<(), etcd_client::Error> {
+        let metadata = self
+            .registration
+            .services
+            .iter()
+            .find(|(s, _)| s == service_path);
+        let metadata = metadata.map_or("", |(_, m)| m.as_str());
+        let options = Some(PutOptions::new().with_lease(lease));
+        client
+            .put(self.registration.node_key(service_path), metadata, options)
+            .await?;
+        Ok(())
+    }
+
+    async fn rewrite_missing(
+        &self,
+        client: &mut Client,
+        lease: i64,
+    ) -> Result<(), etcd_client::Error> {
+        for (service_path, _) in &self.registration.services {
+            let found = client
+                .get(self.registration.node_key(service_path), None)
+                .await?;
+            if found.kvs().is_empty() {
+                tracing::warn!(%service_path, "node key vanished from etcd; writing it again");
+                self.put_node(client, lease, service_path).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_nodes(&self, client: &mut Client) -> Result<(), etcd_client::Error> {
+        for (service_path, _) in &self.registration.services {
+            client
+                .delete(self.registration.node_key(service_path), None)
+                .await?;
+        }
+        let _ = self.events.send(RegistryEvent::Deregistered);
+        tracing::info!(address = %self.registration.service_address, "deregistered from etcd");
+        Ok(())
+    }
+
+    /// Deregistration while no session is up: one connection attempt.
+    async fn deregister_once(&self) -> Result<(), String> {
+        let mut client = connect(&self.endpoints).await.map_err(|e| e.to_string())?;
+        self.delete_nodes(&mut client)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Connects with short timeouts and HTTP/2 keep-alive, so a dead etcd is noticed in seconds.
+async fn connect(endpoints: &[String]) -> Result<Client, etcd_client::Error> {
+    let options = ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_timeout(Duration::from_secs(5))
+        .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
+        .with_keep_alive_while_idle(true);
+    Client::connect(endpoints, Some(options)).await
+}

@@ -1,0 +1,236 @@
+//! [`Server`]: starts the shards, reports their counters, shuts them down.
+//!
+//! ```no_run
+//! use ringrpc_engine::{HandlerError, Request, Response, Server, ServerConfig};
+//!
+//! async fn echo(request: Request) -> Result<Response, HandlerError> {
+//!     Ok(Response::new(request.into_payload()))
+//! }
+//!
+//! let config = ServerConfig { listen: "127.0.0.1:8972".parse().unwrap(), shards: 2, ..Default::default() };
+//! let server = Server::start(config, |services| {
+//!     services.register("Echo", "Echo", echo);
+//! })
+//! .expect("server starts");
+//! println!("listening on {}", server.local_addr());
+//! server.shutdown();
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::config::{Driver, ServerConfig};
+use crate::error::StartError;
+use crate::services::Services;
+use crate::shard::{self, Command, ControlSender, ShardCounters, ShardPlan};
+
+/// A running server: its shard threads and the means to stop them. Dropping it shuts the
+/// server down gracefully, like [`Server::shutdown`].
+pub struct Server {
+    local_addr: SocketAddr,
+    shards: Vec<ShardHandle>,
+    controls: Arc<Vec<ControlSender>>,
+    ticker: Option<Ticker>,
+}
+
+struct ShardHandle {
+    cpu: usize,
+    counters: Arc<ShardCounters>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The thread that asks every shard for an idle sweep once per idle timeout.
+struct Ticker {
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+/// A snapshot of one shard's connection counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardStats {
+    pub shard: usize,
+    pub cpu: usize,
+    /// Connections accepted and served since start.
+    pub connections_accepted: u64,
+    /// Connections accepted and closed at once (over `max_conns_per_shard`).
+    pub connections_rejected: u64,
+    /// Connections open now.
+    pub connections_open: usize,
+}
+
+impl Server {
+    /// Binds one listener per shard, starts the shards and runs `setup` once on each shard
+    /// thread to register its handlers. Returns once every shard accepts connections.
+    pub fn start<F>(config: ServerConfig, setup: F) -> Result<Server, StartError>
+    where
+        F: Fn(&mut Services) + Send + Sync + 'static,
+    {
+        if config.shards == 0 {
+            return Err(StartError::Config("shards must be at least 1".to_owned()));
+        }
+        let cpus = shard_cpus(&config)?;
+        let (local_addr, listeners) =
+            shard::bind_all(config.listen, config.shards, config.backlog)?;
+        let setup: shard::Setup = Arc::new(setup);
+        let mut senders = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in 0..config.shards {
+            let (sender, receiver) = shard::control_channel()
+                .map_err(|e| StartError::Config(format!("cannot create a control channel: {e}")))?;
+            senders.push(sender);
+            receivers.push(receiver);
+        }
+        let controls = Arc::new(senders);
+        let mut server = Server {
+            local_addr,
+            shards: Vec::new(),
+            controls: controls.clone(),
+            ticker: None,
+        };
+        let plans = listeners.into_iter().zip(cpus).zip(receivers);
+        for (id, ((listener, cpu), control)) in plans.enumerate() {
+            let counters = Arc::new(ShardCounters::default());
+            let plan = ShardPlan {
+                id,
+                cpu,
+                listener,
+                config: config.clone(),
+                setup: setup.clone(),
+                control,
+                counters: counters.clone(),
+            };
+            let (ready_tx, ready_rx) = mpsc::channel();
+            let spawned = match config.driver {
+                Driver::Glommio => shard::spawn(plan, ready_tx),
+                Driver::Uring => crate::uring::spawn(plan, ready_tx),
+            };
+            let thread = spawned.map_err(|e| StartError::Shard {
+                shard: id,
+                reason: e.to_string(),
+            })?;
+            server.shards.push(ShardHandle {
+                cpu,
+                counters,
+                thread: Some(thread),
+            });
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(StartError::Shard {
+                        shard: id,
+                        reason: "the shard thread ended during setup (did setup panic?)".into(),
+                    })
+                }
+            }
+        }
+        if let Some(idle) = config.idle_timeout {
+            server.ticker = Some(Ticker::start(idle, controls)?);
+        }
+        tracing::info!(addr = %local_addr, shards = config.shards, "ringrpc listening");
+        Ok(server)
+    }
+
+    /// The address the shards listen on (with the port chosen if the config said 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Connection counters of every shard, in shard order.
+    pub fn stats(&self) -> Vec<ShardStats> {
+        self.shards
+            .iter()
+            .enumerate()
+            .map(|(shard, handle)| ShardStats {
+                shard,
+                cpu: handle.cpu,
+                connections_accepted: handle.counters.accepted.load(Ordering::Relaxed),
+                connections_rejected: handle.counters.rejected.load(Ordering::Relaxed),
+                connections_open: handle.counters.open.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    /// Graceful shutdown: stop accepting, let in-flight requests finish (bounded by
+    /// `drain_timeout`), flush and close every connection, then join the shard threads.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        if let Some(ticker) = self.ticker.take() {
+            drop(ticker.stop);
+            let _ = ticker.thread.join();
+        }
+        for control in self.controls.iter() {
+            // A shard whose channel is gone has stopped already.
+            let _ = control.send(Command::Stop);
+        }
+        for handle in &mut self.shards {
+            if let Some(thread) = handle.thread.take() {
+                if thread.join().is_err() {
+                    tracing::error!(cpu = handle.cpu, "a shard thread panicked");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("shards", &self.shards.len())
+            .finish()
+    }
+}
+
+impl Ticker {
+    fn start(idle: Duration, controls: Arc<Vec<ControlSender>>) -> Result<Self, StartError> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("ringrpc-idle".to_owned())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(idle) {
+                    for control in controls.iter() {
+                        let _ = control.send(Command::SweepIdle);
+                    }
+                }
+            })
+            .map_err(|e| StartError::Config(format!("cannot start the idle ticker: {e}")))?;
+        Ok(Self { stop, thread })
+    }
+}
+
+/// The CPU of each shard: the configured list, or the online CPUs in order, wrapping.
+fn shard_cpus(config: &ServerConfig) -> Result<Vec<usize>, StartError> {
+    if !config.cpus.is_empty() {
+        if config.cpus.len() != config.shards {
+            return Err(StartError::Config(format!(
+                "{} CPUs given for {} shards",
+                config.cpus.len(),
+                config.shards
+            )));
+        }
+        return Ok(config.cpus.clone());
+    }
+    let mut online: Vec<usize> = glommio::CpuSet::online()
+        .map(|set| set.iter().map(|location| location.cpu).collect())
+        .unwrap_or_default();
+    online.sort_unstable();
+    if online.is_empty() {
+        online.push(0);
+    }
+    Ok((0..config.shards)
+        .map(|i| online[i % online.len()])
+        .collect())
+}

@@ -1,0 +1,157 @@
+//! The glommio driver of one connection: moves bytes between the socket and the sans-IO
+//! [`Connection`], runs handlers, enforces deadlines.
+//!
+//! One task per connection, polled as a single state machine (`drive`): read into the
+//! connection's buffer, dispatch every complete frame, send everything those frames produced
+//! in one `send`, repeat. A handler is polled once inline; only if it is not finished then
+//! does it get a task of its own (raced against its deadline), so fast handlers cost no
+//! allocation and no scheduling.
+
+use std::io;
+use std::net::Shutdown;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_lite::future::{or, poll_fn};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
+use glommio::net::TcpStream;
+use glommio::timer::Timer;
+use tracing::Instrument;
+
+use super::ShardCtx;
+use crate::conn::{Call, Connection, Link};
+
+/// Reads a connection may do in one poll before it lets the shard's other tasks run.
+const READ_BUDGET: usize = 32;
+/// After closing our side, how long unread request bytes are drained (so that closing does
+/// not reset the connection and destroy the last replies in flight).
+const LINGER: Duration = Duration::from_millis(250);
+const LINGER_BYTES_MAX: usize = 1 << 20;
+
+/// Serves one accepted connection until it closes, then leaves the shard's table.
+pub(super) async fn serve(shard: Rc<ShardCtx>, stream: TcpStream, link: Rc<Link>, key: usize) {
+    let peer = link
+        .peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |peer| peer.to_string());
+    let span = tracing::info_span!("conn", shard = shard.id, peer = %peer);
+    async {
+        tracing::debug!("accepted");
+        let mut stream = stream;
+        let mut conn = Connection::new(shard.services.clone(), shard.conn_config.clone(), link);
+        poll_fn(|cx| drive(cx, &mut stream, &mut conn)).await;
+        let cause = conn.take_cause();
+        let reset = matches!(&cause, Some(crate::CloseCause::Io(_)));
+        match &cause {
+            // The fields repeat the span's, so the warning is complete even where info
+            // spans are filtered out.
+            Some(cause) if cause.is_error() => {
+                tracing::warn!(shard = shard.id, peer = %peer, %cause, "connection dropped")
+            }
+            Some(cause) => tracing::debug!(%cause, "connection closed"),
+            None => tracing::debug!("connection closed"),
+        }
+        if !reset {
+            linger_close(&mut stream).await;
+        }
+    }
+    .instrument(span)
+    .await;
+    shard.remove_conn(key);
+}
+
+/// One turn of the connection's state machine; `Ready` once the connection is closed.
+fn drive(cx: &mut Context<'_>, stream: &mut TcpStream, conn: &mut Connection) -> Poll<()> {
+    conn.link().set_waker(cx.waker());
+    for _ in 0..READ_BUDGET {
+        conn.handle_link();
+        let mut progress = false;
+        while let Some(call) = conn.poll_call() {
+            progress = true;
+            dispatch(cx, conn, call);
+        }
+        while let Some(bytes) = conn.poll_transmit() {
+            match Pin::new(&mut *stream).poll_write(cx, bytes) {
+                Poll::Ready(Ok(0)) => conn.handle_io_error(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(n)) => {
+                    conn.handle_sent(n);
+                    progress = true;
+                    continue;
+                }
+                Poll::Ready(Err(e)) => conn.handle_io_error(e),
+                Poll::Pending => {}
+            }
+            break;
+        }
+        if conn.is_closed() {
+            return Poll::Ready(());
+        }
+        if conn.wants_read() {
+            let read = conn.handle_read(|buf| Pin::new(&mut *stream).poll_read(cx, buf));
+            progress |= read.is_ready();
+        }
+        if !progress {
+            return Poll::Pending;
+        }
+    }
+    // Budget spent with work left: yield to the shard's other connections, come back soon.
+    cx.waker().wake_by_ref();
+    Poll::Pending
+}
+
+/// Runs a call: inline if it finishes on its first poll, else in a task of its own.
+fn dispatch(cx: &mut Context<'_>, conn: &mut Connection, mut call: Call) {
+    if call.poll(cx).is_ready() {
+        conn.handle_completion(call.finish());
+        return;
+    }
+    glommio::spawn_local(run_call(call, conn.link().clone())).detach();
+}
+
+/// Polls a call to the end or to its deadline, whichever comes first, and delivers the
+/// completion through the connection's link.
+async fn run_call(mut call: Call, link: Rc<Link>) {
+    let completion = match call.deadline() {
+        None => {
+            poll_fn(|cx| call.poll(cx)).await;
+            call.finish()
+        }
+        Some(deadline) => {
+            let handler = async {
+                poll_fn(|cx| call.poll(cx)).await;
+                true
+            };
+            let timer = async {
+                Timer::new(deadline.saturating_duration_since(Instant::now())).await;
+                false
+            };
+            if or(handler, timer).await {
+                call.finish()
+            } else {
+                call.expire()
+            }
+        }
+    };
+    link.complete(completion);
+}
+
+/// Sends FIN after the last reply, then reads and discards what the peer still sends for a
+/// short while, so that unread bytes do not make the kernel reset the connection.
+async fn linger_close(stream: &mut TcpStream) {
+    if stream.shutdown(Shutdown::Write).await.is_err() {
+        return;
+    }
+    if stream.set_read_timeout(Some(LINGER)).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let mut discarded = 0;
+    while discarded < LINGER_BYTES_MAX && Instant::now() < deadline {
+        match stream.read(&mut sink).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => discarded += n,
+        }
+    }
+}

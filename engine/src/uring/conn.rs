@@ -1,0 +1,349 @@
+//! The io_uring side of one connection: its socket, its multishot recv, its outbox, and the
+//! way it feeds the sans-IO [`Connection`] and closes.
+//!
+//! ```text
+//!  accept ──▶ Serving ── connection closed, last send done ──┬─ socket error ──▶ Closing
+//!              recv armed while the connection wants bytes,  │
+//!              cancelled while it pauses                     └─ else: FIN sent ──▶ Lingering
+//!  Lingering: received bytes discarded until EOF, 1 MiB or 250 ms ──▶ Closing
+//!  Closing:   recv cancelled; once no operation is in the kernel, the slot and socket go
+//! ```
+//!
+//! Received buffers are held (frames parsed in place, handlers see slices of the buffer)
+//! while the shard has at least a quarter of its buffers free, and copied into the
+//! connection's spill buffer otherwise, so slow handlers cannot starve the ring.
+
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
+use std::task::{Context, Waker};
+use std::time::{Duration, Instant};
+
+use futures_lite::future::or;
+use io_uring::cqueue;
+
+use super::executor::ConnId;
+use super::ops::{self, Op};
+use super::outbox::Outbox;
+use super::shard::Shard;
+use super::timers::Sleep;
+use crate::conn::{Call, Connection, Control, Link};
+use crate::CloseCause;
+
+/// After closing our side, how long unread request bytes are drained (so that closing does
+/// not reset the connection and destroy the last replies in flight).
+const LINGER: Duration = Duration::from_millis(250);
+const LINGER_BYTES_MAX: usize = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Recv {
+    Idle,
+    Armed,
+    Cancelling,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    Serving,
+    Lingering { discarded: usize },
+    Closing,
+}
+
+pub(super) struct ConnSlot {
+    fd: OwnedFd,
+    pub(super) conn: Connection,
+    waker: Waker,
+    span: tracing::Span,
+    peer: Option<SocketAddr>,
+    recv: Recv,
+    pub(super) starved: bool,
+    outbox: Outbox,
+    pub(super) phase: Phase,
+    pub(super) queued: bool,
+    seen_activity: u64,
+}
+
+impl ConnSlot {
+    pub(super) fn new(shard: &Shard, fd: OwnedFd, peer: Option<SocketAddr>, waker: Waker) -> Self {
+        let link = Rc::new(Link::new(
+            peer,
+            shard.push_seq.clone(),
+            shard.conn_config.push_buffer_max,
+        ));
+        link.set_waker(&waker);
+        let peer_text = peer.map_or_else(|| "unknown".to_owned(), |peer| peer.to_string());
+        let span = tracing::info_span!("conn", shard = shard.id, peer = %peer_text);
+        span.in_scope(|| tracing::debug!("accepted"));
+        Self {
+            fd,
+            conn: Connection::new(shard.services.clone(), shard.conn_config.clone(), link),
+            waker,
+            span,
+            peer,
+            recv: Recv::Idle,
+            starved: false,
+            outbox: Outbox::default(),
+            phase: Phase::Serving,
+            queued: false,
+            seen_activity: 0,
+        }
+    }
+
+    /// Asks the connection to close if it received nothing since the previous sweep.
+    pub(super) fn sweep_idle(&mut self) {
+        let link = self.conn.link();
+        if self.phase == Phase::Serving && link.activity() == self.seen_activity {
+            link.request(Control::IdleCheck);
+        }
+        self.seen_activity = link.activity();
+    }
+
+    /// Whether the kernel may still touch this connection's memory.
+    pub(super) fn kernel_busy(&self) -> bool {
+        self.recv != Recv::Idle || !self.outbox.is_idle()
+    }
+
+    /// Logs why the connection closed; true if its socket failed (no FIN, no linger).
+    fn log_close(&mut self, shard: usize) -> bool {
+        let peer = self
+            .peer
+            .map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+        let cause = self.conn.take_cause();
+        match &cause {
+            Some(cause) if cause.is_error() => {
+                tracing::warn!(shard, peer = %peer, %cause, "connection dropped")
+            }
+            Some(cause) => tracing::debug!(%cause, "connection closed"),
+            None => tracing::debug!("connection closed"),
+        }
+        matches!(cause, Some(CloseCause::Io(_)))
+    }
+}
+
+impl Shard {
+    pub(super) fn on_recv(&mut self, id: ConnId, result: i32, flags: u32) {
+        let taken = match cqueue::buffer_select(flags) {
+            Some(bid) => match self.bufs.take(bid, usize::try_from(result).unwrap_or(0)) {
+                Ok(taken) => Some(taken),
+                Err(e) => {
+                    tracing::error!(shard = self.id, error = %e, "receive buffer bookkeeping");
+                    None
+                }
+            },
+            None => None,
+        };
+        let hold = self.bufs.available() >= self.hold_low_water;
+        let Some(slot) = self.conns.get_mut(id) else {
+            // A completion for a connection already gone: only its buffer matters.
+            if let Some(taken) = taken {
+                self.bufs.recycle(taken);
+            }
+            return;
+        };
+        if !cqueue::more(flags) {
+            slot.recv = Recv::Idle;
+        }
+        match (result, taken) {
+            (n, Some(taken)) if n > 0 => {
+                if slot.phase != Phase::Serving || slot.conn.is_read_closed() {
+                    if let Phase::Lingering { discarded } = &mut slot.phase {
+                        *discarded += taken.len();
+                    }
+                    self.bufs.recycle(taken);
+                } else if hold {
+                    slot.conn.handle_chunk(self.bufs.hold(taken));
+                } else {
+                    slot.conn.handle_received(self.bufs.data(&taken));
+                    self.bufs.recycle(taken);
+                }
+            }
+            (n, taken) => {
+                if let Some(taken) = taken {
+                    self.bufs.recycle(taken);
+                }
+                let slot = self.conns.get_mut(id).expect("checked above");
+                match n {
+                    0 => slot.end_of_stream(),
+                    _ if n == -libc::ENOBUFS => slot.starved = true,
+                    _ if n == -libc::ECANCELED => {}
+                    _ if n < 0 => slot.io_error(std::io::Error::from_raw_os_error(-n)),
+                    _ => {}
+                }
+                if slot.starved {
+                    self.starved.push(id);
+                }
+            }
+        }
+        self.mark_dirty(id);
+    }
+
+    pub(super) fn on_send(&mut self, id: ConnId, result: i32) {
+        let Some(slot) = self.conns.get_mut(id) else {
+            return;
+        };
+        match slot.outbox.handle_sent(result) {
+            Ok(Some(rest)) => {
+                let entry = ops::send(slot.fd.as_raw_fd(), rest, id);
+                // SAFETY: `rest` points into the outbox's bytes in flight, which the slot
+                // keeps until this send's completion (`kernel_busy` holds the slot).
+                if let Err(e) = unsafe { ops::push(&mut self.ring, &entry) } {
+                    slot.io_error(e);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => slot.io_error(e),
+        }
+        self.mark_dirty(id);
+    }
+
+    /// One step of a connection that something happened to. See the module docs.
+    pub(super) fn drive(&mut self, id: ConnId) {
+        let Some(slot) = self.conns.get_mut(id) else {
+            return;
+        };
+        slot.queued = false;
+        let span = slot.span.clone();
+        let _entered = span.enter();
+        if slot.phase == Phase::Serving {
+            self.serve(id);
+        }
+        let shard_id = self.id;
+        let Some(slot) = self.conns.get_mut(id) else {
+            return;
+        };
+        if slot.phase == Phase::Serving && slot.conn.is_closed() && slot.outbox.is_idle() {
+            let reset = slot.log_close(shard_id);
+            // SAFETY: `shutdown` on a descriptor we own; no memory is passed.
+            if !reset && unsafe { libc::shutdown(slot.fd.as_raw_fd(), libc::SHUT_WR) } == 0 {
+                slot.phase = Phase::Lingering { discarded: 0 };
+                self.lingering.push_back((Instant::now() + LINGER, id));
+            } else {
+                slot.phase = Phase::Closing;
+            }
+        }
+        let Some(slot) = self.conns.get_mut(id) else {
+            return;
+        };
+        if let Phase::Lingering { discarded } = slot.phase {
+            if discarded >= LINGER_BYTES_MAX || slot.starved {
+                slot.phase = Phase::Closing;
+            }
+        }
+        let wants_recv = match slot.phase {
+            Phase::Serving => slot.conn.wants_read(),
+            Phase::Lingering { .. } => true,
+            Phase::Closing => false,
+        };
+        match slot.recv {
+            Recv::Idle if wants_recv && !slot.starved => {
+                let entry = ops::recv(slot.fd.as_raw_fd(), id);
+                // SAFETY: the recv writes only into provided buffers, which the shard owns
+                // and keeps registered for the ring's whole life.
+                match unsafe { ops::push(&mut self.ring, &entry) } {
+                    Ok(()) => slot.recv = Recv::Armed,
+                    Err(e) => slot.io_error(e),
+                }
+            }
+            Recv::Armed if !wants_recv => {
+                let entry = ops::cancel(ops::user_data(Op::Recv, id));
+                // SAFETY: a cancel points to no memory.
+                if unsafe { ops::push(&mut self.ring, &entry) }.is_ok() {
+                    slot.recv = Recv::Cancelling;
+                }
+            }
+            _ => {}
+        }
+        if slot.phase == Phase::Closing && !slot.kernel_busy() {
+            self.remove(id);
+        }
+    }
+
+    /// Dispatches the connection's frames and starts its send.
+    fn serve(&mut self, id: ConnId) {
+        let Some(slot) = self.conns.get_mut(id) else {
+            return;
+        };
+        let ConnSlot {
+            conn,
+            waker,
+            outbox,
+            fd,
+            ..
+        } = slot;
+        conn.handle_link();
+        let mut cx = Context::from_waker(waker);
+        while let Some(mut call) = conn.poll_call() {
+            if call.poll(&mut cx).is_ready() {
+                conn.handle_completion(call.finish());
+            } else {
+                self.executor.spawn(run_call(call, conn.link().clone()));
+            }
+        }
+        if let Some(buf) = outbox.poll_send(conn) {
+            let entry = ops::send(fd.as_raw_fd(), buf, id);
+            // SAFETY: `buf` points into the outbox's bytes in flight, which the slot keeps
+            // until this send's completion (`kernel_busy` holds the slot).
+            if let Err(e) = unsafe { ops::push(&mut self.ring, &entry) } {
+                let _ = outbox.handle_sent(-e.raw_os_error().unwrap_or(libc::EIO));
+                conn.handle_io_error(e);
+            }
+        }
+    }
+}
+
+impl ConnSlot {
+    fn end_of_stream(&mut self) {
+        match self.phase {
+            Phase::Serving => self.conn.handle_read_closed(),
+            Phase::Lingering { .. } => self.phase = Phase::Closing,
+            Phase::Closing => {}
+        }
+    }
+
+    fn io_error(&mut self, error: std::io::Error) {
+        match self.phase {
+            Phase::Serving => self.conn.handle_io_error(error),
+            Phase::Lingering { .. } => self.phase = Phase::Closing,
+            Phase::Closing => {}
+        }
+    }
+}
+
+/// Polls a call to the end or to its deadline, whichever comes first, and delivers the
+/// completion through the connection's link.
+async fn run_call(mut call: Call, link: Rc<Link>) {
+    let completion = match call.deadline() {
+        None => {
+            poll_fn(|cx| call.poll(cx)).await;
+            call.finish()
+        }
+        Some(deadline) => {
+            let handler = async {
+                poll_fn(|cx| call.poll(cx)).await;
+                true
+            };
+            let timer = async {
+                Sleep::until(deadline).await;
+                false
+            };
+            if or(handler, timer).await {
+                call.finish()
+            } else {
+                call.expire()
+            }
+        }
+    };
+    link.complete(completion);
+}
+
+impl std::fmt::Debug for ConnSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnSlot")
+            .field("peer", &self.peer)
+            .field("recv", &self.recv)
+            .field("phase", &self.phase)
+            .field("conn", &self.conn)
+            .finish()
+    }
+}

@@ -1,0 +1,171 @@
+//! The send side of one connection: at most one send in flight, and everything the
+//! connection produced meanwhile leaves in the next one.
+//!
+//! The bytes of a send in flight are owned here (a frozen `Bytes` taken from the
+//! connection's output buffer), because the kernel reads them after the submission call
+//! has returned: they must neither move nor be freed until the completion arrives. The shard
+//! keeps a connection's slot, and so its outbox, until that completion arrived.
+
+use std::io;
+
+use bytes::{Buf, Bytes};
+
+use crate::conn::Connection;
+
+/// Largest single send; a larger output goes out in several.
+const SEND_MAX: usize = 1 << 30;
+
+/// Where the kernel must read a send from. Valid until the send's completion is handed to
+/// [`Outbox::handle_sent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct SendBuf {
+    pub ptr: *const u8,
+    pub len: u32,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Outbox {
+    inflight: Option<Bytes>,
+}
+
+impl Outbox {
+    /// Whether no send is in flight: the kernel reads none of this outbox's bytes.
+    pub(super) fn is_idle(&self) -> bool {
+        self.inflight.is_none()
+    }
+
+    /// If no send is in flight, takes all of the connection's output for the next one.
+    pub(super) fn poll_send(&mut self, conn: &mut Connection) -> Option<SendBuf> {
+        if self.inflight.is_some() {
+            return None;
+        }
+        self.inflight = conn.poll_transmit_owned();
+        self.send_buf()
+    }
+
+    /// The completion of the send in flight: `Ok(Some(_))` to send the rest of a short send
+    /// (before anything else), `Ok(None)` when all was sent.
+    pub(super) fn handle_sent(&mut self, result: i32) -> io::Result<Option<SendBuf>> {
+        let Some(bytes) = self.inflight.as_mut() else {
+            debug_assert!(false, "send completion with no send in flight");
+            return Ok(None);
+        };
+        let sent = match usize::try_from(result) {
+            Err(_) => {
+                self.inflight = None;
+                return Err(io::Error::from_raw_os_error(result.saturating_neg()));
+            }
+            Ok(0) => {
+                self.inflight = None;
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            Ok(sent) => sent.min(bytes.len()),
+        };
+        bytes.advance(sent);
+        if bytes.is_empty() {
+            self.inflight = None;
+        }
+        Ok(self.send_buf())
+    }
+
+    fn send_buf(&self) -> Option<SendBuf> {
+        self.inflight.as_ref().map(|bytes| SendBuf {
+            ptr: bytes.as_ptr(),
+            len: bytes.len().min(SEND_MAX) as u32,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use ringrpc_codec::payload::SerializeType;
+    use ringrpc_codec::{encode_frame, Header, NO_METADATA};
+
+    use super::*;
+    use crate::conn::{ConnConfig, Link};
+    use crate::services::Services;
+
+    fn heartbeats(seqs: std::ops::Range<u64>) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        for seq in seqs {
+            let mut header = Header::request(seq, SerializeType::None);
+            header.set_heartbeat(true);
+            encode_frame(&mut out, &header, "", "", NO_METADATA, b"").unwrap();
+        }
+        out.to_vec()
+    }
+
+    fn connection() -> Connection {
+        let services = std::rc::Rc::new(Services::new());
+        Connection::new(
+            services,
+            std::rc::Rc::new(ConnConfig::default()),
+            Link::detached(),
+        )
+    }
+
+    fn feed(conn: &mut Connection, wire: &[u8]) {
+        conn.handle_received(wire);
+        assert!(
+            conn.poll_call().is_none(),
+            "heartbeats are answered without a handler"
+        );
+    }
+
+    #[test]
+    fn one_send_in_flight_and_replies_batched_behind_it() {
+        let mut conn = connection();
+        let mut outbox = Outbox::default();
+        let one = heartbeats(0..1).len() as u32;
+        feed(&mut conn, &heartbeats(0..1));
+        let first = outbox.poll_send(&mut conn).unwrap();
+        assert_eq!(first.len, one);
+        // Two more replies while the first send is in flight: no second send.
+        feed(&mut conn, &heartbeats(1..3));
+        assert_eq!(outbox.poll_send(&mut conn), None);
+        assert_eq!(outbox.handle_sent(one as i32).unwrap(), None);
+        assert!(outbox.is_idle());
+        // Both leave together in the next send.
+        let batch = outbox.poll_send(&mut conn).unwrap();
+        assert_eq!(batch.len, 2 * one);
+        assert_eq!(outbox.handle_sent(batch.len as i32).unwrap(), None);
+        assert_eq!(outbox.poll_send(&mut conn), None);
+    }
+
+    #[test]
+    fn a_short_send_continues_where_it_stopped() {
+        let mut conn = connection();
+        let mut outbox = Outbox::default();
+        feed(&mut conn, &heartbeats(0..2));
+        let first = outbox.poll_send(&mut conn).unwrap();
+        let rest = outbox.handle_sent(5).unwrap().unwrap();
+        assert_eq!(rest.len, first.len - 5);
+        assert_eq!(rest.ptr, first.ptr.wrapping_add(5));
+        feed(&mut conn, &heartbeats(2..3));
+        assert_eq!(
+            outbox.poll_send(&mut conn),
+            None,
+            "the rest goes first, alone"
+        );
+        assert_eq!(outbox.handle_sent(rest.len as i32).unwrap(), None);
+        assert!(outbox.poll_send(&mut conn).is_some());
+    }
+
+    #[test]
+    fn errors_end_the_send() {
+        let mut conn = connection();
+        let mut outbox = Outbox::default();
+        feed(&mut conn, &heartbeats(0..1));
+        outbox.poll_send(&mut conn).unwrap();
+        let err = outbox.handle_sent(-libc::EPIPE).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+        assert!(outbox.is_idle());
+        feed(&mut conn, &heartbeats(1..2));
+        outbox.poll_send(&mut conn).unwrap();
+        assert_eq!(
+            outbox.handle_sent(0).unwrap_err().kind(),
+            io::ErrorKind::WriteZero
+        );
+    }
+}

@@ -1,0 +1,531 @@
+//! One io_uring shard: its ring, buffers, connections, tasks and timers, and the loop that
+//! is its only park point.
+//!
+//! One turn of [`Shard::run`]:
+//! 1. reap every completion (accepts, received buffers, finished sends, the server's
+//!    commands on the control socket, the doorbell of cross-thread wakers);
+//! 2. put back the receive buffers whose frames are done with, and fire due timers;
+//! 3. run the handler tasks that are ready;
+//! 4. drive each connection that something happened to: dispatch its frames, start its
+//!    one send with everything it produced, pause or resume its recv, close it (`conn.rs`);
+//! 5. wait in `io_uring_enter` (submitting everything queued in the same call) until a
+//!    completion arrives or the earliest timer is due; not at all if work is ready.
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use io_uring::{cqueue, types, IoUring};
+use socket2::Socket;
+
+use super::buf_ring::BufRing;
+use super::conn::{ConnSlot, Phase};
+use super::doorbell::Doorbell;
+use super::executor::{ConnId, Executor};
+use super::ops::{self, Op};
+use super::probe::{self, Facts};
+use super::timers;
+use crate::config::{ConnConfig, ServerConfig};
+use crate::conn::Control;
+use crate::error::StartError;
+use crate::services::Services;
+use crate::shard::{Command, ShardCounters, ShardPlan};
+
+/// Handler tasks polled per turn before the shard looks at the network again.
+const TASK_BUDGET: usize = 256;
+/// After the drain timeout, how long aborted connections get to close.
+const ABORT_GRACE: Duration = Duration::from_secs(1);
+/// How long the shard waits, at exit, for the kernel to give up its last operations.
+const EXIT_GRACE: Duration = Duration::from_secs(1);
+
+pub(super) struct Shard {
+    // Field order is drop order: the ring goes first, so the kernel has stopped using the
+    // buffer ring, the doorbell buffer and the connections' send buffers before they go.
+    pub(super) ring: IoUring,
+    pub(super) bufs: BufRing,
+    pub(super) executor: Executor,
+    pub(super) conns: Slots,
+    pub(super) dirty: Vec<ConnId>,
+    pub(super) starved: Vec<ConnId>,
+    pub(super) lingering: VecDeque<(Instant, ConnId)>,
+    /// Below this many free receive buffers, received bytes are copied instead of held.
+    pub(super) hold_low_water: usize,
+    pub(super) id: usize,
+    pub(super) services: Rc<Services>,
+    pub(super) conn_config: Rc<ConnConfig>,
+    pub(super) push_seq: Rc<Cell<u64>>,
+    counters: Arc<ShardCounters>,
+    config: ServerConfig,
+    listener: Option<Socket>,
+    accept_armed: bool,
+    accept_retry: Option<(Instant, Duration)>,
+    doorbell: Arc<Doorbell>,
+    doorbell_buf: Box<[u8; 8]>,
+    doorbell_armed: bool,
+    control: OwnedFd,
+    control_buf: Box<[u8; 16]>,
+    control_armed: bool,
+    stopping: Option<Stopping>,
+    cqes: Vec<(u64, i32, u32)>,
+    due: Vec<Waker>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Stopping {
+    drain_until: Instant,
+    abort_until: Option<Instant>,
+}
+
+impl Shard {
+    /// Builds the ring and registers the buffer ring; runs `setup` for the handlers.
+    pub(super) fn new(plan: ShardPlan, doorbell: Arc<Doorbell>) -> Result<Self, StartError> {
+        let ShardPlan {
+            id,
+            listener,
+            config,
+            setup,
+            counters,
+            control,
+            ..
+        } = plan;
+        let uring_error = |(reason, fix)| StartError::Uring {
+            shard: id,
+            reason,
+            fix,
+        };
+        let facts = Facts::gather();
+        let ring = probe::build_ring(config.uring.ring_entries, &facts).map_err(uring_error)?;
+        let bufs = BufRing::new(config.uring.buffer_count, config.uring.buffer_size)
+            .map_err(StartError::Config)?;
+        // SAFETY: the entries live in `bufs`, which this shard owns and drops after `ring`
+        // (field order), so they stay valid for as long as the registration.
+        unsafe {
+            ring.submitter().register_buf_ring_with_flags(
+                bufs.ring_addr(),
+                bufs.count(),
+                ops::BUF_GROUP,
+                0,
+            )
+        }
+        .map_err(|e| uring_error(probe::diagnose("registering the buffer ring", &e, &facts)))?;
+        let mut services = Services::for_shard(id);
+        setup(&mut services);
+        let executor = Executor::new(doorbell.clone());
+        Ok(Self {
+            hold_low_water: usize::from(bufs.count()) / 4,
+            ring,
+            bufs,
+            executor,
+            conns: Slots::default(),
+            dirty: Vec::new(),
+            starved: Vec::new(),
+            lingering: VecDeque::new(),
+            id,
+            services: Rc::new(services),
+            conn_config: Rc::new(ConnConfig::from_server(&config)),
+            push_seq: Rc::new(Cell::new(1)),
+            counters,
+            config,
+            listener: Some(listener),
+            accept_armed: false,
+            accept_retry: None,
+            doorbell,
+            doorbell_buf: Box::new([0; 8]),
+            doorbell_armed: false,
+            control: control.into_fd(),
+            control_buf: Box::new([0; 16]),
+            control_armed: false,
+            stopping: None,
+            cqes: Vec::with_capacity(256),
+            due: Vec::new(),
+        })
+    }
+
+    /// Serves until stopped and drained.
+    pub(super) fn run(mut self) {
+        timers::set_active(true);
+        tracing::debug!(shard = self.id, "io_uring shard started");
+        loop {
+            self.arm_listener_and_doorbell();
+            self.reap();
+            self.bufs.reclaim();
+            let now = Instant::now();
+            self.fire_timers(now);
+            self.executor.run(TASK_BUDGET);
+            while let Some(id) = self.executor.pop_woken_conn() {
+                self.mark_dirty(id);
+            }
+            if self.bufs.available() > 0 {
+                for id in std::mem::take(&mut self.starved) {
+                    if let Some(slot) = self.conns.get_mut(id) {
+                        slot.starved = false;
+                    }
+                    self.mark_dirty(id);
+                }
+            }
+            while let Some(id) = self.dirty.pop() {
+                self.drive(id);
+            }
+            self.bufs.publish();
+            if self.finished(now) {
+                break;
+            }
+            if let Err(e) = self.enter(now) {
+                tracing::error!(shard = self.id, error = %e, "io_uring_enter failed; shard stops");
+                break;
+            }
+        }
+        self.exit();
+        timers::set_active(false);
+        tracing::debug!(shard = self.id, "io_uring shard stopped");
+    }
+
+    fn arm_listener_and_doorbell(&mut self) {
+        if !self.doorbell_armed {
+            let entry = ops::doorbell_read(self.doorbell.raw_fd(), self.doorbell_buf.as_mut_ptr());
+            // SAFETY: `doorbell_buf` is owned by the shard, outlives the ring (field order)
+            // and is written by nobody but this read, which is re-posted only after its
+            // completion was reaped (`doorbell_armed`).
+            self.doorbell_armed = unsafe { ops::push(&mut self.ring, &entry) }.is_ok();
+        }
+        if !self.control_armed && self.stopping.is_none() {
+            let buf = self.control_buf.as_mut_ptr();
+            let entry = ops::control_read(self.control.as_raw_fd(), buf, 16);
+            // SAFETY: as for the doorbell: `control_buf` is the shard's, outlives the ring and
+            // has one read at a time (`control_armed`).
+            self.control_armed = unsafe { ops::push(&mut self.ring, &entry) }.is_ok();
+        }
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        let retry_due = self.accept_retry.is_none_or(|(at, _)| Instant::now() >= at);
+        if !self.accept_armed && self.stopping.is_none() && retry_due {
+            let entry = ops::accept(listener.as_raw_fd());
+            // SAFETY: multishot accept with no address buffers: the entry points to no memory.
+            self.accept_armed = unsafe { ops::push(&mut self.ring, &entry) }.is_ok();
+        }
+    }
+
+    /// Handles every completion waiting in the completion queue.
+    fn reap(&mut self) {
+        let mut cqes = std::mem::take(&mut self.cqes);
+        cqes.extend(
+            self.ring
+                .completion()
+                .map(|c| (c.user_data(), c.result(), c.flags())),
+        );
+        for &(user_data, result, flags) in &cqes {
+            match ops::parse_user_data(user_data) {
+                Some((Op::Recv, id)) => self.on_recv(id, result, flags),
+                Some((Op::Send, id)) => self.on_send(id, result),
+                Some((Op::Accept, _)) => self.on_accept(result, flags),
+                Some((Op::Doorbell, _)) => self.doorbell_armed = false,
+                Some((Op::Control, _)) => self.on_control(result),
+                Some((Op::Cancel, _)) | None => {}
+            }
+        }
+        cqes.clear();
+        self.cqes = cqes;
+    }
+
+    fn on_accept(&mut self, result: i32, flags: u32) {
+        if !cqueue::more(flags) {
+            self.accept_armed = false;
+        }
+        if result < 0 {
+            if result != -libc::ECANCELED {
+                // rpcx-go backs off 5 ms doubling to 1 s on accept errors (PROTOCOL.md §4.1).
+                let backoff = self
+                    .accept_retry
+                    .map_or(Duration::from_millis(5), |(_, b)| b * 2);
+                let backoff = backoff.min(Duration::from_secs(1));
+                let error = io::Error::from_raw_os_error(-result);
+                tracing::warn!(shard = self.id, %error, "accept failed");
+                self.accept_retry = Some((Instant::now() + backoff, backoff));
+            }
+            return;
+        }
+        self.accept_retry = None;
+        // SAFETY: a successful accept completion's result is a new descriptor, ours alone.
+        let fd = unsafe { OwnedFd::from_raw_fd(result) };
+        let socket = socket2::SockRef::from(&fd);
+        let peer = socket.peer_addr().ok().and_then(|addr| addr.as_socket());
+        if self.stopping.is_some() {
+            return;
+        }
+        if self.conns.len() >= self.config.max_conns_per_shard {
+            self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            let cause = crate::CloseCause::TooManyConnections {
+                max: self.config.max_conns_per_shard,
+            };
+            tracing::warn!(shard = self.id, ?peer, %cause, "connection dropped");
+            return;
+        }
+        if let Err(e) = socket.set_tcp_nodelay(true) {
+            tracing::debug!(shard = self.id, ?peer, error = %e, "TCP_NODELAY not set");
+        }
+        let id = self.conns.vacant();
+        let slot = ConnSlot::new(self, fd, peer, self.executor.conn_waker(id));
+        self.conns.fill(id, slot);
+        self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        self.counters.open.fetch_add(1, Ordering::Relaxed);
+        self.mark_dirty(id);
+    }
+
+    /// Commands from the server, one byte each; a closed channel means stop.
+    fn on_control(&mut self, result: i32) {
+        self.control_armed = false;
+        let commands = usize::try_from(result)
+            .unwrap_or(0)
+            .min(self.control_buf.len());
+        if commands == 0 && result != -libc::EINTR {
+            self.begin_stop();
+        }
+        for i in 0..commands {
+            match Command::from_byte(self.control_buf[i]) {
+                Command::SweepIdle => {
+                    for slot in self.conns.iter_mut() {
+                        slot.sweep_idle();
+                    }
+                }
+                Command::Stop => self.begin_stop(),
+            }
+        }
+    }
+
+    /// Stop accepting; ask every connection to finish what it received and close.
+    fn begin_stop(&mut self) {
+        if self.stopping.is_some() {
+            return;
+        }
+        tracing::debug!(shard = self.id, connections = self.conns.len(), "draining");
+        self.stopping = Some(Stopping {
+            drain_until: Instant::now() + self.config.drain_timeout,
+            abort_until: None,
+        });
+        if self.accept_armed {
+            let entry = ops::cancel(ops::user_data(
+                Op::Accept,
+                ConnId {
+                    key: 0,
+                    generation: 0,
+                },
+            ));
+            // SAFETY: a cancel points to no memory.
+            let _ = unsafe { ops::push(&mut self.ring, &entry) };
+        }
+        // The accept in flight keeps its own reference to the socket until it is cancelled.
+        self.listener = None;
+        self.request_all(Control::Drain);
+    }
+
+    fn request_all(&mut self, control: Control) {
+        for slot in self.conns.iter_mut() {
+            slot.conn.link().request(control);
+        }
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        timers::with(|timers| timers.fire(now, &mut self.due));
+        self.due.drain(..).for_each(Waker::wake);
+        while let Some(&(until, id)) = self.lingering.front() {
+            if until > now {
+                break;
+            }
+            self.lingering.pop_front();
+            if let Some(slot) = self.conns.get_mut(id) {
+                if matches!(slot.phase, Phase::Lingering { .. }) {
+                    slot.phase = Phase::Closing;
+                    self.mark_dirty(id);
+                }
+            }
+        }
+        if let Some(stopping) = &mut self.stopping {
+            let open = self.conns.len();
+            if stopping.abort_until.is_none() && now >= stopping.drain_until && open > 0 {
+                stopping.abort_until = Some(now + ABORT_GRACE);
+                self.request_all(Control::Abort);
+            }
+        }
+    }
+
+    fn finished(&self, now: Instant) -> bool {
+        match self.stopping {
+            Some(stopping) => {
+                self.conns.len() == 0 || stopping.abort_until.is_some_and(|until| now >= until)
+            }
+            None => false,
+        }
+    }
+
+    /// Submits what is queued and waits for a completion, at most until the next timer.
+    fn enter(&mut self, now: Instant) -> io::Result<()> {
+        self.doorbell.set_parked(true);
+        let result = if self.executor.has_ready() {
+            self.submit_and_reap()
+        } else {
+            match self.next_wakeup() {
+                None => self.ring.submit_and_wait(1).map(drop),
+                Some(at) => {
+                    let wait = at.saturating_duration_since(now);
+                    let timeout = types::Timespec::from(wait);
+                    let args = types::SubmitArgs::new().timespec(&timeout);
+                    self.ring.submitter().submit_with_args(1, &args).map(drop)
+                }
+            }
+        };
+        self.doorbell.set_parked(false);
+        match result {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                ) =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Submits without waiting, but still runs the deferred completions (GETEVENTS: with
+    /// DEFER_TASKRUN a plain submit never reaps).
+    fn submit_and_reap(&mut self) -> io::Result<()> {
+        let queued = {
+            let mut sq = self.ring.submission();
+            sq.sync();
+            sq.len() as u32
+        };
+        let getevents = io_uring::EnterFlags::GETEVENTS.bits();
+        // SAFETY: no argument pointer is passed (`None`), the count is what is queued.
+        unsafe {
+            self.ring
+                .submitter()
+                .enter::<libc::sigset_t>(queued, 0, getevents, None)
+        }
+        .map(drop)
+    }
+
+    fn next_wakeup(&self) -> Option<Instant> {
+        let timers = timers::with(|timers| timers.next_deadline());
+        let linger = self.lingering.front().map(|&(at, _)| at);
+        let accept = self
+            .accept_retry
+            .filter(|_| !self.accept_armed)
+            .map(|(at, _)| at);
+        let stop = self
+            .stopping
+            .map(|s| s.abort_until.unwrap_or(s.drain_until));
+        [timers, linger, accept, stop].into_iter().flatten().min()
+    }
+
+    pub(super) fn mark_dirty(&mut self, id: ConnId) {
+        if let Some(slot) = self.conns.get_mut(id) {
+            if !slot.queued {
+                slot.queued = true;
+                self.dirty.push(id);
+            }
+        }
+    }
+
+    /// Frees a connection's slot (the socket closes with it).
+    pub(super) fn remove(&mut self, id: ConnId) {
+        if self.conns.remove(id) {
+            self.counters.open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Cancels whatever the kernel still does for us and waits (bounded) for it to let go
+    /// of our memory. Whatever it still holds then is leaked rather than freed under it.
+    fn exit(&mut self) {
+        self.listener = None;
+        let entry = ops::cancel_all();
+        // SAFETY: a cancel points to no memory.
+        let _ = unsafe { ops::push(&mut self.ring, &entry) };
+        let deadline = Instant::now() + EXIT_GRACE;
+        while self.kernel_busy() && Instant::now() < deadline {
+            let timeout = types::Timespec::from(Duration::from_millis(10));
+            let args = types::SubmitArgs::new().timespec(&timeout);
+            let _ = self.ring.submitter().submit_with_args(1, &args);
+            self.reap();
+        }
+        if self.kernel_busy() {
+            tracing::warn!(
+                shard = self.id,
+                "operations still in the kernel at exit; leaking their buffers"
+            );
+            std::mem::forget(std::mem::take(&mut self.conns));
+            std::mem::forget(std::mem::replace(&mut self.doorbell_buf, Box::new([0; 8])));
+            std::mem::forget(std::mem::replace(&mut self.control_buf, Box::new([0; 16])));
+        }
+    }
+
+    fn kernel_busy(&self) -> bool {
+        self.doorbell_armed
+            || self.control_armed
+            || self.conns.slots.iter().flatten().any(ConnSlot::kernel_busy)
+    }
+}
+
+/// The shard's connections by [`ConnId`]: a slab whose keys are reused with a new generation.
+#[derive(Default)]
+pub(super) struct Slots {
+    slots: Vec<Option<ConnSlot>>,
+    generations: Vec<u32>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl Slots {
+    pub(super) fn get_mut(&mut self, id: ConnId) -> Option<&mut ConnSlot> {
+        if self.generations.get(id.key as usize) != Some(&id.generation) {
+            return None;
+        }
+        self.slots.get_mut(id.key as usize)?.as_mut()
+    }
+
+    /// The id the next connection gets (fill it with [`Slots::fill`]).
+    fn vacant(&mut self) -> ConnId {
+        let key = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.generations.push(0);
+            (self.slots.len() - 1) as u32
+        });
+        ConnId {
+            key,
+            generation: self.generations[key as usize],
+        }
+    }
+
+    fn fill(&mut self, id: ConnId, slot: ConnSlot) {
+        debug_assert!(self.slots[id.key as usize].is_none());
+        self.slots[id.key as usize] = Some(slot);
+        self.len += 1;
+    }
+
+    fn remove(&mut self, id: ConnId) -> bool {
+        if self.get_mut(id).is_none() {
+            return false;
+        }
+        let key = id.key as usize;
+        self.slots[key] = None;
+        self.generations[key] = ops::next_generation(self.generations[key]);
+        self.free.push(id.key);
+        self.len -= 1;
+        true
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut ConnSlot> {
+        self.slots.iter_mut().flatten()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+}

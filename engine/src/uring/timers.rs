@@ -1,0 +1,267 @@
+//! The shard's timer queue: handler sleeps and request deadlines. The shard loop fires due
+//! timers on every turn and waits in the kernel no longer than the earliest one.
+//!
+//! A binary heap of `(when, slot, generation)`; a cancelled timer frees its slot at once and
+//! leaves a stale heap entry that is skipped (and, when stale entries outnumber live ones,
+//! compacted away), so neither `insert` nor `cancel` searches. The queue lives in a
+//! thread-local of the shard thread, which is what lets a handler's [`Sleep`] find it.
+
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+/// A registered timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimerKey {
+    slot: u32,
+    generation: u32,
+}
+
+#[derive(Default)]
+pub(crate) struct Timers {
+    heap: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+#[derive(Default)]
+struct Slot {
+    generation: u32,
+    waker: Option<Waker>,
+}
+
+impl Timers {
+    pub(crate) fn insert(&mut self, at: Instant, waker: Waker) -> TimerKey {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(Slot::default());
+            (self.slots.len() - 1) as u32
+        });
+        let entry = &mut self.slots[slot as usize];
+        entry.waker = Some(waker);
+        self.live += 1;
+        self.heap.push(Reverse((at, slot, entry.generation)));
+        TimerKey {
+            slot,
+            generation: entry.generation,
+        }
+    }
+
+    /// Replaces the waker of a live timer (a future polled from another task).
+    pub(crate) fn set_waker(&mut self, key: TimerKey, waker: &Waker) {
+        if let Some(slot) = self.live_slot(key) {
+            if !slot.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                slot.waker = Some(waker.clone());
+            }
+        }
+    }
+
+    pub(crate) fn cancel(&mut self, key: TimerKey) {
+        if self.live_slot(key).is_some() {
+            self.release(key.slot);
+        }
+        if self.heap.len() > 64 && self.heap.len() > 2 * self.live {
+            let slots = &self.slots;
+            self.heap.retain(|Reverse((_, slot, generation))| {
+                slots[*slot as usize].generation == *generation
+            });
+        }
+    }
+
+    /// Moves the wakers of every timer due at `now` to `due` (to be woken once the queue is
+    /// no longer borrowed). Returns how many.
+    pub(crate) fn fire(&mut self, now: Instant, due: &mut Vec<Waker>) -> usize {
+        let mut fired = 0;
+        while let Some(&Reverse((at, slot, generation))) = self.heap.peek() {
+            if at > now {
+                break;
+            }
+            self.heap.pop();
+            if self.slots[slot as usize].generation == generation {
+                due.extend(self.slots[slot as usize].waker.take());
+                self.release(slot);
+                fired += 1;
+            }
+        }
+        fired
+    }
+
+    /// When the earliest live timer is due.
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((at, slot, generation))) = self.heap.peek() {
+            if self.slots[slot as usize].generation == generation {
+                return Some(at);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.live
+    }
+
+    fn live_slot(&mut self, key: TimerKey) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(key.slot as usize)
+            .filter(|slot| slot.generation == key.generation)
+    }
+
+    fn release(&mut self, slot: u32) {
+        let entry = &mut self.slots[slot as usize];
+        entry.generation = entry.generation.wrapping_add(1);
+        entry.waker = None;
+        self.live -= 1;
+        self.free.push(slot);
+    }
+}
+
+thread_local! {
+    static TIMERS: RefCell<Timers> = RefCell::new(Timers::default());
+    static ACTIVE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` on this thread's timer queue (the shard loop's access).
+pub(crate) fn with<R>(f: impl FnOnce(&mut Timers) -> R) -> R {
+    TIMERS.with(|timers| f(&mut timers.borrow_mut()))
+}
+
+/// Marks this thread as an io_uring shard, whose loop fires the timers.
+pub(crate) fn set_active(active: bool) {
+    ACTIVE.with(|cell| cell.set(active));
+}
+
+/// Whether this thread runs an io_uring shard.
+pub(crate) fn is_active() -> bool {
+    ACTIVE.with(Cell::get)
+}
+
+/// A future ready at `at`, fired by the shard loop of the thread it is polled on.
+#[derive(Debug)]
+pub(crate) struct Sleep {
+    at: Instant,
+    key: Option<TimerKey>,
+}
+
+impl Sleep {
+    pub(crate) fn until(at: Instant) -> Self {
+        Self { at, key: None }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.at {
+            if let Some(key) = self.key.take() {
+                with(|timers| timers.cancel(key));
+            }
+            return Poll::Ready(());
+        }
+        let at = self.at;
+        match self.key {
+            Some(key) => with(|timers| timers.set_waker(key, cx.waker())),
+            None => self.key = Some(with(|timers| timers.insert(at, cx.waker().clone()))),
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            // At thread exit the queue may already be gone; then there is nothing to cancel.
+            let _ = TIMERS.try_with(|timers| {
+                if let Ok(mut timers) = timers.try_borrow_mut() {
+                    timers.cancel(key);
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+    use std::time::Duration;
+
+    use super::*;
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (count.clone(), Waker::from(count))
+    }
+
+    #[test]
+    fn fires_in_deadline_order_and_skips_cancelled() {
+        let mut timers = Timers::default();
+        let t0 = Instant::now();
+        let (count, waker) = counter();
+        let late = timers.insert(t0 + Duration::from_millis(30), waker.clone());
+        let early = timers.insert(t0 + Duration::from_millis(10), waker.clone());
+        let cancelled = timers.insert(t0 + Duration::from_millis(5), waker.clone());
+        timers.cancel(cancelled);
+        assert_eq!(timers.next_deadline(), Some(t0 + Duration::from_millis(10)));
+        let mut due = Vec::new();
+        assert_eq!(timers.fire(t0 + Duration::from_millis(20), &mut due), 1);
+        due.drain(..).for_each(Waker::wake);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        timers.cancel(early); // already fired: a no-op
+        assert_eq!(timers.len(), 1);
+        // The freed slot is reused with a new generation; the old key cannot touch it.
+        let reused = timers.insert(t0 + Duration::from_millis(40), waker);
+        timers.cancel(cancelled);
+        assert_eq!(timers.len(), 2);
+        assert_eq!(timers.fire(t0 + Duration::from_secs(1), &mut due), 2);
+        due.drain(..).for_each(Waker::wake);
+        assert_eq!(count.0.load(Ordering::SeqCst), 3);
+        assert_eq!(timers.next_deadline(), None);
+        let _ = (late, reused);
+    }
+
+    #[test]
+    fn many_cancellations_do_not_grow_the_heap() {
+        let mut timers = Timers::default();
+        let (_, waker) = counter();
+        let far = Instant::now() + Duration::from_secs(3600);
+        for _ in 0..10_000 {
+            let key = timers.insert(far, waker.clone());
+            timers.cancel(key);
+        }
+        assert!(
+            timers.heap.len() <= 130,
+            "{} stale entries kept",
+            timers.heap.len()
+        );
+        assert_eq!(timers.len(), 0);
+    }
+
+    #[test]
+    fn sleep_registers_and_cancels_on_drop() {
+        let (_, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        let mut sleep = Box::pin(Sleep::until(Instant::now() + Duration::from_secs(60)));
+        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(with(|t| t.len()), 1);
+        drop(sleep);
+        assert_eq!(with(|t| t.len()), 0);
+        let mut due = Box::pin(Sleep::until(Instant::now()));
+        assert!(due.as_mut().poll(&mut cx).is_ready());
+    }
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Benchmarks ringrpc against rpcx-go, grpc-go and a framing ceiling on this machine, side by
+# side, and writes a report (the method: fresh server per cell, server on CPU 1 and load
+# generator on CPU 0, servers interleaved over rounds, host stalls detected and re-run).
+#
+#   scripts/bench.sh            quick profile (about 5 minutes): key cells, short windows
+#   scripts/bench.sh --full     the complete matrix (about 90 minutes): citable numbers
+#   scripts/bench.sh --smoke    a few seconds; fails if any cell got zero good replies
+#   options: --out DIR (default bench-results/<UTC date and time>-<profile>), --scenario FILE
+#
+# Builds what it needs (cargo build --release, go build), then runs
+# `ringrpc-bench run` and prints the summary table; the report is <out>/report.md.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+profile=quick
+out=""
+scenario=""
+while (($#)); do
+  case "$1" in
+    --quick) profile=quick ;;
+    --full) profile=full ;;
+    --smoke) profile=smoke ;;
+    --out) out=$2; shift ;;
+    --scenario) scenario=$2; shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+scenario=${scenario:-bench-harness/scenarios/$profile.toml}
+if [[ -z "$out" ]]; then
+  if [[ $profile == smoke ]]; then
+    out=target/bench-smoke
+    rm -rf "$out"
+  else
+    out=bench-results/$(date -u +%Y-%m-%d_%H%M%S)-$profile
+  fi
+fi
+
+for tool in cargo go taskset; do
+  command -v "$tool" >/dev/null || { echo "bench.sh: $tool is required" >&2; exit 1; }
+done
+if ! taskset -c 0,1 true 2>/dev/null; then
+  echo "bench.sh: needs CPUs 0 and 1 (server on 1, load generator on 0)" >&2
+  exit 1
+fi
+
+echo "==> build (release)"
+cargo build --release --quiet -p ringrpc-bench --bins
+cargo build --release --quiet -p ringrpc-engine --example server
+(cd bench-harness/go && go build -o bin/ ./cmd/rpcxserver ./cmd/grpcserver ./cmd/loadgen)
+
+quiet_budget=120
+[[ $profile == smoke ]] && quiet_budget=5
+[[ $profile == full ]] && quiet_budget=900
+
+echo "==> run $scenario -> $out"
+# The runner itself sleeps almost all the time; it stays off the server's CPU.
+taskset -c 0 target/release/ringrpc-bench run --scenario "$scenario" --out "$out" \
+  --root "$root" --server-cpu 1 --loadgen-cpu 0 --quiet-budget-s "$quiet_budget"

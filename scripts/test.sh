@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks, starts the services the tests need (etcd, the
+# example server, the Go peers: loopback only), runs every test, and stops them again.
+#
+#   scripts/test.sh            everything CI runs
+#   scripts/test.sh --quick    skip the interop and bench-smoke stages (Rust and Go tests only)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+quick=0
+[[ "${1:-}" == "--quick" ]] && quick=1
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# ---------------------------------------------------------------- installs
+need_pkgs=()
+command -v protoc >/dev/null 2>&1 || need_pkgs+=(protobuf-compiler)
+command -v etcd >/dev/null 2>&1 || need_pkgs+=(etcd-server)
+if ((${#need_pkgs[@]})); then
+  step "apt-get install ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+
+step "Go modules and peers (bench-harness/go)"
+(cd bench-harness/go && go mod download && go vet ./... && go build -o bin/ ./cmd/...)
+
+# ---------------------------------------------------------------- services
+pids=()
+tmp=$(mktemp -d)
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# A free loopback port (the kernel picks it; nothing else binds it before we use it).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# Waits until a TCP port accepts connections, at most ~20 s.
+wait_port() {
+  for _ in $(seq 1 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on 127.0.0.1:$1" >&2
+  return 1
+}
+
+step "etcd on 127.0.0.1"
+etcd_port=$(free_port)
+etcd_peer_port=$(free_port)
+etcd --name ringrpc-test --data-dir "$tmp/etcd" \
+  --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+  --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+  --initial-cluster "ringrpc-test=http://127.0.0.1:$etcd_peer_port" >"$tmp/etcd.log" 2>&1 &
+pids+=($!)
+wait_port "$etcd_port"
+export RINGRPC_ETCD="http://127.0.0.1:$etcd_port"
+
+# ---------------------------------------------------------------- Rust
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "cargo test (unit, integration, benches once, examples built)"
+cargo test --workspace --all-features --all-targets
+
+step "cargo test: the engine's behaviour tests again, on the io_uring driver"
+RINGRPC_TEST_DRIVER=uring cargo test --all-features -p ringrpc-engine --tests
+cargo test --workspace --all-features --doc
+
+# ---------------------------------------------------------------- Go
+step "golden vectors: rpcx-go regenerates them, they must equal the committed ones"
+(cd bench-harness/go && go run ./cmd/vectors -check ../../codec/tests/vectors)
+
+if ((quick)); then exit 0; fi
+
+source scripts/lib/interop.sh
+interop_all "$tmp"
