@@ -48,9 +48,13 @@ if ! taskset -c 0,1 true 2>/dev/null; then
   exit 1
 fi
 
-echo "==> build (release)"
-cargo build --release --quiet -p ringrpc-bench --bins
-cargo build --release --quiet -p ringrpc-engine --example server
+# CI's smoke run may pick a faster-to-build profile (RINGRPC_BENCH_PROFILE=ci-bench); real
+# measurements always use the release profile (fat LTO, one codegen unit).
+cargo_profile=${RINGRPC_BENCH_PROFILE:-release}
+bin_dir=target/$cargo_profile
+echo "==> build ($cargo_profile)"
+cargo build --profile "$cargo_profile" --quiet -p ringrpc-bench --bins
+cargo build --profile "$cargo_profile" --quiet -p ringrpc-engine --example server
 (cd bench-harness/go && go build -o bin/ ./cmd/rpcxserver ./cmd/grpcserver ./cmd/loadgen)
 
 quiet_budget=120
@@ -59,5 +63,5 @@ quiet_budget=120
 
 echo "==> run $scenario -> $out"
 # The runner itself sleeps almost all the time; it stays off the server's CPU.
-taskset -c 0 target/release/ringrpc-bench run --scenario "$scenario" --out "$out" \
-  --root "$root" --server-cpu 1 --loadgen-cpu 0 --quiet-budget-s "$quiet_budget"
+taskset -c 0 "$bin_dir/ringrpc-bench" run --scenario "$scenario" --out "$out" \
+  --root "$root" --bin-dir "$bin_dir" --server-cpu 1 --loadgen-cpu 0 --quiet-budget-s "$quiet_budget"

@@ -84,3 +84,6 @@ if ((quick)); then exit 0; fi
 
 source scripts/lib/interop.sh
 interop_all "$tmp"
+
+step "bench harness smoke run (a few seconds per server; fails on any cell without good replies)"
+RINGRPC_BENCH_PROFILE=ci-bench bash scripts/bench.sh --smoke

@@ -33,9 +33,10 @@ enum Cmd {
         /// The repository root (servers and the Go programs are found from it).
         #[arg(long, default_value = ".")]
         root: PathBuf,
-        /// Cargo's target directory (default: <root>/target).
+        /// Where cargo put the built binaries: the profile directory
+        /// (default: <root>/target/release).
         #[arg(long)]
-        target_dir: Option<PathBuf>,
+        bin_dir: Option<PathBuf>,
         #[arg(long, default_value_t = 1)]
         server_cpu: usize,
         #[arg(long, default_value_t = 0)]
@@ -101,18 +102,18 @@ fn main() -> Result<()> {
             scenario,
             out,
             root,
-            target_dir,
+            bin_dir,
             server_cpu,
             loadgen_cpu,
             quiet_budget_s,
         } => {
             let root = root.canonicalize().context("--root")?;
-            let target_dir = target_dir.unwrap_or_else(|| root.join("target"));
+            let bin_dir = bin_dir.unwrap_or_else(|| root.join("target/release"));
             let scenario = Scenario::load(&scenario)?;
             std::fs::create_dir_all(&out)?;
             let opts = RunOptions {
                 root: root.clone(),
-                target_dir,
+                bin_dir,
                 out_dir: out.clone(),
                 server_cpu,
                 loadgen_cpu,

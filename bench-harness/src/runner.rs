@@ -43,7 +43,7 @@ const QUIET_BUSY_FRACTION: f64 = 0.10;
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub root: PathBuf,
-    pub target_dir: PathBuf,
+    pub bin_dir: PathBuf,
     pub out_dir: PathBuf,
     pub server_cpu: usize,
     pub loadgen_cpu: usize,
@@ -259,7 +259,7 @@ impl<'a> Runner<'a> {
         };
         let launch = server.launch(
             &self.opts.root,
-            &self.opts.target_dir,
+            &self.opts.bin_dir,
             addr,
             self.opts.server_cpu,
         );

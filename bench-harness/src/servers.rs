@@ -64,12 +64,12 @@ impl ServerKind {
 
     /// `cpu` is where the runner pins the process; ringrpc's shard is placed there too
     /// (its executor pins itself, so it must be told the same CPU).
-    pub fn launch(self, root: &Path, target_dir: &Path, addr: SocketAddr, cpu: usize) -> Launch {
+    pub fn launch(self, root: &Path, bin_dir: &Path, addr: SocketAddr, cpu: usize) -> Launch {
         let go_bin = root.join("bench-harness/go/bin");
         let addr = addr.to_string();
         match self {
             Self::Ringrpc => Launch {
-                program: target_dir.join("release/examples/server"),
+                program: bin_dir.join("examples/server"),
                 args: vec![
                     "--listen".into(),
                     addr,
@@ -94,7 +94,7 @@ impl ServerKind {
                 ready: "grpcserver listening on",
             },
             Self::Ceiling => Launch {
-                program: target_dir.join("release/ringrpc-ceiling"),
+                program: bin_dir.join("ringrpc-ceiling"),
                 args: vec!["--listen".into(), addr],
                 env: vec![],
                 ready: "ringrpc-ceiling listening on",
