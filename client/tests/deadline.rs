@@ -87,7 +87,9 @@ for_each_driver! {
         let error = slow.expect_err("the reply comes after the deadline");
         assert!(deadline_error(kind, &error), "{error}");
         assert!(!error.is_retryable(), "{error}");
-        assert!(elapsed >= Duration::from_millis(100), "failed early: {elapsed:?}");
+        // The engine enforces the `__ServerTimeout` it receives (whole milliseconds, rounded
+        // down), so its error reply may beat the local timer by up to a millisecond or so.
+        assert!(elapsed >= Duration::from_millis(95), "failed early: {elapsed:?}");
         assert!(elapsed < Duration::from_millis(500), "failed late: {elapsed:?}");
         assert_eq!(client.stats().inflight_count, 0, "the slot is free at once");
 
