@@ -11,7 +11,7 @@ cd "$root"
 quick=0
 [[ "${1:-}" == "--quick" ]] && quick=1
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> [%ds] %s\n' "$SECONDS" "$*"; }
 
 # ---------------------------------------------------------------- installs
 need_pkgs=()

@@ -9,8 +9,9 @@ use plotters::prelude::*;
 use crate::servers::ServerKind;
 use crate::summary::CellSummary;
 
-const SERVERS: [ServerKind; 4] = [
+const SERVERS: [ServerKind; 5] = [
     ServerKind::Ringrpc,
+    ServerKind::RingrpcGlommio,
     ServerKind::RpcxGo,
     ServerKind::GrpcGo,
     ServerKind::Ceiling,
@@ -19,6 +20,7 @@ const SERVERS: [ServerKind; 4] = [
 fn color(server: ServerKind) -> RGBColor {
     match server {
         ServerKind::Ringrpc => RGBColor(230, 97, 1),
+        ServerKind::RingrpcGlommio => RGBColor(253, 174, 97),
         ServerKind::RpcxGo => RGBColor(44, 123, 182),
         ServerKind::GrpcGo => RGBColor(26, 150, 65),
         ServerKind::Ceiling => RGBColor(150, 150, 150),

@@ -63,7 +63,10 @@ impl Machine {
             commit,
             cpu_model: field(&cpuinfo, "model name").unwrap_or_else(unknown),
             // The machine's CPUs, not this process's affinity mask (the runner is pinned).
-            cpus: cpuinfo.lines().filter(|l| l.starts_with("processor")).count(),
+            cpus: cpuinfo
+                .lines()
+                .filter(|l| l.starts_with("processor"))
+                .count(),
             memory: field(&meminfo, "MemTotal").unwrap_or_else(unknown),
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_owned())

@@ -19,8 +19,11 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ServerKind {
-    /// The engine's example server (`engine/examples/server.rs`), one shard.
+    /// The engine's example server (`engine/examples/server.rs`), one shard, on its default
+    /// driver (io_uring).
     Ringrpc,
+    /// The same server on the glommio driver (`--driver glommio`).
+    RingrpcGlommio,
     /// `bench-harness/go/cmd/rpcxserver`, GOMAXPROCS=1.
     RpcxGo,
     /// `bench-harness/go/cmd/grpcserver`, GOMAXPROCS=1.
@@ -43,6 +46,7 @@ impl ServerKind {
     pub fn name(self) -> &'static str {
         match self {
             Self::Ringrpc => "ringrpc",
+            Self::RingrpcGlommio => "ringrpc-glommio",
             Self::RpcxGo => "rpcx-go",
             Self::GrpcGo => "grpc-go",
             Self::Ceiling => "ceiling",
@@ -67,10 +71,17 @@ impl ServerKind {
     pub fn launch(self, root: &Path, bin_dir: &Path, addr: SocketAddr, cpu: usize) -> Launch {
         let go_bin = root.join("bench-harness/go/bin");
         let addr = addr.to_string();
+        let driver = if self == Self::RingrpcGlommio {
+            "glommio"
+        } else {
+            "uring"
+        };
         match self {
-            Self::Ringrpc => Launch {
+            Self::Ringrpc | Self::RingrpcGlommio => Launch {
                 program: bin_dir.join("examples/server"),
                 args: vec![
+                    "--driver".into(),
+                    driver.into(),
                     "--listen".into(),
                     addr,
                     "--shards".into(),

@@ -31,8 +31,8 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8972")]
     listen: SocketAddr,
-    /// I/O driver of the shards: `glommio` or `uring` (raw io_uring, Linux 6.1+).
-    #[arg(long, default_value = "glommio")]
+    /// I/O driver of the shards: `uring` (raw io_uring, Linux 6.1+) or `glommio`.
+    #[arg(long, default_value = "uring")]
     driver: Driver,
     /// Number of shards (one thread and one executor each).
     #[arg(long, default_value_t = 2)]

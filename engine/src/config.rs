@@ -55,12 +55,15 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Driver {
     /// One glommio executor per shard (`shard/`). Use it to embed the engine in a glommio
-    /// application, or where io_uring lacks the features the `Uring` driver needs.
+    /// application, for handlers that use glommio's APIs, or where io_uring lacks the
+    /// features the `Uring` driver needs. The default, because handlers written for it may
+    /// call glommio directly (a glommio timer panics on an io_uring shard).
     #[default]
     Glommio,
     /// One raw io_uring per shard (`uring/`): multishot accept and recv into a ring of
     /// provided buffers, frames parsed where the kernel put them, one send per connection
-    /// per loop. Needs Linux 6.1 or later.
+    /// per loop. Needs Linux 6.1 or later. It costs less CPU per request (README: "Drivers");
+    /// handlers must use [`crate::sleep`] instead of glommio's timers.
     Uring,
 }
 

@@ -81,10 +81,13 @@ fn echo_request(seq: u64, payload: &[u8]) -> Vec<u8> {
 fn allocations_per_request(server: &Server, depth: usize, count: u64) -> f64 {
     let mut stream = std::net::TcpStream::connect(server.local_addr()).unwrap();
     stream.set_nodelay(true).unwrap();
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
     let limits = Limits::default();
-    let batch: Vec<u8> =
-        (0..depth).flat_map(|i| echo_request(i as u64, &[7u8; 581])).collect();
+    let batch: Vec<u8> = (0..depth)
+        .flat_map(|i| echo_request(i as u64, &[7u8; 581]))
+        .collect();
     let mut buf = BytesMut::new();
     let mut chunk = vec![0u8; 64 << 10];
     let mut round_trips = |count: u64| {
@@ -132,7 +135,10 @@ fn uring_shard_allocations_per_request_over_a_socket() {
             "io_uring shard, raw echo 581 B, {depth} in flight: {per_request:.3} allocations \
              per request"
         );
-        assert!(per_request <= bound, "{per_request} allocations per request");
+        assert!(
+            per_request <= bound,
+            "{per_request} allocations per request"
+        );
     }
     server.shutdown();
 }

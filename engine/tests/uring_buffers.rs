@@ -8,8 +8,11 @@ mod common;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use common::{error_text, json, request, FrameClient, SleepArgs};
-use ringrpc_engine::{Driver, SerializeType, Server, ServerConfig, UringConfig};
+use ringrpc_engine::{
+    Driver, HandlerError, Request, Response, SerializeType, Server, ServerConfig, UringConfig,
+};
 
 const DRIVERS: [Driver; 2] = [Driver::Glommio, Driver::Uring];
 
@@ -150,6 +153,59 @@ fn hundreds_of_connections_come_and_go_without_leaking_slots() {
         }
         let stats = server.stats()[0];
         assert_eq!(stats.connections_accepted, 600, "{driver:?}: {stats:?}");
+    }
+}
+
+#[test]
+fn buffers_kept_by_another_thread_come_back_and_wake_the_shard() {
+    async fn keep_elsewhere(request: Request) -> Result<Response, HandlerError> {
+        // The payload (a view of the receive buffer) outlives the request on another thread.
+        let payload = request.payload().clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            drop(payload);
+        });
+        Ok(Response::new(Bytes::from_static(b"ok")))
+    }
+    for (driver, buffers) in [(Driver::Glommio, 2), (Driver::Uring, 2)] {
+        let config = ServerConfig {
+            driver,
+            uring: UringConfig {
+                buffer_count: buffers,
+                buffer_size: 1024,
+                ..UringConfig::default()
+            },
+            ..common::test_config(1)
+        };
+        let server = Server::start(config, |services| {
+            services.register("Keep", "Elsewhere", keep_elsewhere);
+        })
+        .expect("server starts");
+        let mut clients: Vec<FrameClient> = (0..8)
+            .map(|_| FrameClient::connect(server.local_addr()))
+            .collect();
+        for seq in 0..5u64 {
+            for client in &mut clients {
+                client.send(&request(
+                    seq,
+                    SerializeType::None,
+                    "Keep",
+                    "Elsewhere",
+                    &[],
+                    b"p",
+                ));
+            }
+            for client in &mut clients {
+                let reply = client.recv();
+                assert_eq!(
+                    (reply.seq(), &reply.payload()[..]),
+                    (seq, &b"ok"[..]),
+                    "{driver:?}"
+                );
+            }
+        }
+        drop(clients);
+        wait_for_no_connections(&server);
     }
 }
 

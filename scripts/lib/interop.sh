@@ -24,7 +24,7 @@ interop_all() {
   cargo build --all-features -p ringrpc-engine --example server
   port=$(free_port)
   start_server "$port" "$tmp/ringrpc.log" target/debug/examples/server \
-    --listen "127.0.0.1:$port" --shards 2 --auth "$token"
+    --driver glommio --listen "127.0.0.1:$port" --shards 2 --auth "$token"
   "$go_bin/interop" -addr "127.0.0.1:$port" -auth "$token"
 
   printf '\n==> interop: rpcx-go client against the ringrpc example server (io_uring driver)\n'

@@ -88,10 +88,11 @@ impl Connection {
             services,
             config,
             link,
-            recv: BytesMut::with_capacity(READ_MAX),
+            // Allocated on first use (`buffer`), so an idle connection holds no buffer.
+            recv: BytesMut::new(),
             chunk: Bytes::new(),
             read_size: READ_MIN,
-            out: BytesMut::with_capacity(READ_MAX),
+            out: BytesMut::new(),
             scratch: BytesMut::new(),
             text: String::new(),
             inflight_count: 0,
@@ -112,6 +113,7 @@ impl Connection {
     ) -> Poll<usize> {
         // A driver reads into this buffer or lends its own (`handle_chunk`), never both.
         debug_assert!(self.chunk.is_empty(), "handle_read after handle_chunk");
+        buffer(&mut self.recv);
         let filled = self.recv.len();
         let mut want = self.read_size;
         if let Ok(Some(len)) = frame_len(&self.recv, &self.config.limits) {
@@ -205,6 +207,7 @@ impl Connection {
 
     /// Decides what one request becomes, in rpcx-go's order (PROTOCOL.md §4.2–4.7).
     fn route(&mut self, frame: Frame) -> Option<Call> {
+        buffer(&mut self.out);
         let header = *frame.header();
         if header.is_heartbeat() {
             encode_heartbeat_reply(&frame, &mut self.out);
@@ -267,6 +270,7 @@ impl Connection {
     /// Encodes the reply of a finished (or expired) call. Pushes its handler queued go out
     /// first. Oneway requests get nothing (PROTOCOL.md §4.10).
     pub fn handle_completion(&mut self, completion: Completion) {
+        buffer(&mut self.out);
         self.link.take_pushes(&mut self.out);
         self.inflight_count = self.inflight_count.saturating_sub(1);
         let Completion { call, expired } = completion;
@@ -460,6 +464,15 @@ impl std::fmt::Debug for Connection {
             .field("inflight_count", &self.inflight_count)
             .field("cause", &self.cause)
             .finish()
+    }
+}
+
+/// Gives a buffer that has none its first allocation. Its size is also what the buffer
+/// grows back to after `split`s (`BytesMut` remembers it), so replies taken with
+/// `poll_transmit_owned` do not allocate one by one.
+fn buffer(buf: &mut BytesMut) {
+    if buf.capacity() == 0 {
+        *buf = BytesMut::with_capacity(READ_MAX);
     }
 }
 

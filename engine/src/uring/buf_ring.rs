@@ -24,6 +24,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use crossbeam_queue::ArrayQueue;
 
+use super::doorbell::Doorbell;
+
 /// The kernel's `struct io_uring_buf`. The `resv` field of entry 0 doubles as the ring's
 /// tail, which the kernel reads concurrently, so entries are written field by field through
 /// raw pointers and never through a reference to a whole entry.
@@ -74,6 +76,9 @@ struct Pool {
     size: usize,
     /// Ids of held buffers whose last `Bytes` was dropped, waiting to go back to the ring.
     returned: ArrayQueue<u16>,
+    /// Wakes the shard when a buffer comes back while it is parked (a `Bytes` dropped on
+    /// another thread, with every recv of the shard waiting for a buffer).
+    doorbell: Option<Arc<Doorbell>>,
 }
 
 // SAFETY: `Pool` owns its allocation (freed only in its `Drop`), and the pointer is only
@@ -120,6 +125,9 @@ impl Drop for Held {
             "return queue overflow: buffer {} queued twice",
             self.bid
         );
+        if let Some(doorbell) = &self.pool.doorbell {
+            doorbell.notify();
+        }
     }
 }
 
@@ -146,7 +154,12 @@ pub(crate) struct BufRing {
 impl BufRing {
     /// `count` buffers of `size` bytes, all in the ring. `count` must be a power of two
     /// (the kernel's rule) no larger than 32768; `size` is rounded up to a multiple of 64.
-    pub(crate) fn new(count: u16, size: usize) -> Result<Self, String> {
+    /// `doorbell` is rung when a held buffer comes back while the shard is parked.
+    pub(crate) fn new(
+        count: u16,
+        size: usize,
+        doorbell: Option<Arc<Doorbell>>,
+    ) -> Result<Self, String> {
         if !count.is_power_of_two() || count > 1 << 15 {
             return Err(format!(
                 "the buffer count must be a power of two <= 32768, not {count}"
@@ -181,6 +194,7 @@ impl BufRing {
             layout,
             size,
             returned: ArrayQueue::new(count.into()),
+            doorbell,
         });
         let mut ring = Self {
             pool,
@@ -366,7 +380,7 @@ mod tests {
 
     #[test]
     fn starts_full_and_publishes_every_buffer() {
-        let ring = BufRing::new(8, 100).unwrap();
+        let ring = BufRing::new(8, 100, None).unwrap();
         assert_eq!(ring.buffer_size(), 128);
         assert_eq!(ring.available(), 8);
         assert_eq!(tail(&ring), 8);
@@ -376,13 +390,13 @@ mod tests {
 
     #[test]
     fn rejects_bad_shapes() {
-        assert!(BufRing::new(6, 4096).is_err());
-        assert!(BufRing::new(0, 4096).is_err());
+        assert!(BufRing::new(6, 4096, None).is_err());
+        assert!(BufRing::new(0, 4096, None).is_err());
     }
 
     #[test]
     fn take_recycle_round_trip_wraps_the_tail() {
-        let mut ring = BufRing::new(4, 64).unwrap();
+        let mut ring = BufRing::new(4, 64, None).unwrap();
         let mut head = 0u16;
         for round in 0..10u8 {
             let bid = kernel_fill(&ring, head, &[round; 10]);
@@ -399,7 +413,7 @@ mod tests {
 
     #[test]
     fn bad_completions_are_errors_not_corruption() {
-        let mut ring = BufRing::new(4, 64).unwrap();
+        let mut ring = BufRing::new(4, 64, None).unwrap();
         assert_eq!(
             ring.take(4, 1),
             Err(BufError::OutOfRange { bid: 4, count: 4 })
@@ -416,7 +430,7 @@ mod tests {
 
     #[test]
     fn held_buffers_return_when_the_last_clone_drops_on_any_thread() {
-        let mut ring = BufRing::new(4, 64).unwrap();
+        let mut ring = BufRing::new(4, 64, None).unwrap();
         let bid = kernel_fill(&ring, 0, b"hello world");
         let taken = ring.take(bid, 11).unwrap();
         let bytes = ring.hold(taken);
@@ -433,8 +447,24 @@ mod tests {
     }
 
     #[test]
+    fn a_buffer_coming_back_wakes_a_parked_shard() {
+        let doorbell = Arc::new(Doorbell::new().unwrap());
+        let mut ring = BufRing::new(2, 64, Some(doorbell.clone())).unwrap();
+        let bid = kernel_fill(&ring, 0, b"x");
+        let taken = ring.take(bid, 1).unwrap();
+        let bytes = ring.hold(taken);
+        doorbell.set_parked(true);
+        std::thread::spawn(move || drop(bytes)).join().unwrap();
+        let mut count = [0u8; 8];
+        // SAFETY: (test) reads 8 bytes into a live local array from our eventfd.
+        let n = unsafe { libc::read(doorbell.raw_fd(), count.as_mut_ptr().cast(), 8) };
+        assert_eq!((n, u64::from_ne_bytes(count)), (8, 1));
+        assert_eq!(ring.reclaim(), 1);
+    }
+
+    #[test]
     fn held_bytes_outlive_the_ring() {
-        let mut ring = BufRing::new(2, 64).unwrap();
+        let mut ring = BufRing::new(2, 64, None).unwrap();
         let bid = kernel_fill(&ring, 0, b"survivor");
         let taken = ring.take(bid, 8).unwrap();
         let bytes = ring.hold(taken);
@@ -444,7 +474,7 @@ mod tests {
 
     #[test]
     fn every_buffer_can_be_out_at_once_and_all_come_back() {
-        let mut ring = BufRing::new(16, 64).unwrap();
+        let mut ring = BufRing::new(16, 64, None).unwrap();
         let mut held = Vec::new();
         for head in 0..16u16 {
             let bid = kernel_fill(&ring, head, &head.to_le_bytes());

@@ -162,7 +162,6 @@ impl Shard {
                 if let Some(taken) = taken {
                     self.bufs.recycle(taken);
                 }
-                let slot = self.conns.get_mut(id).expect("checked above");
                 match n {
                     0 => slot.end_of_stream(),
                     _ if n == -libc::ENOBUFS => slot.starved = true,

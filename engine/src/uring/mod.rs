@@ -13,8 +13,9 @@
 //! still read or write, or keep a receive buffer out of the ring once its frames are done.
 //!
 //! Read in this order: `shard.rs` (the loop), `conn.rs` (one connection), `buf_ring.rs`
-//! (buffer ownership, all of its unsafe code), then `outbox.rs`, `executor.rs`, `timers.rs`,
-//! `doorbell.rs`, `ops.rs` and `probe.rs` (startup checks and their error messages).
+//! (who owns each receive buffer, and when), then `outbox.rs`, `executor.rs`, `timers.rs`,
+//! `doorbell.rs`, `ops.rs`, `slots.rs` and `probe.rs` (startup checks and their error
+//! messages).
 
 mod buf_ring;
 mod conn;
@@ -24,6 +25,7 @@ mod ops;
 mod outbox;
 mod probe;
 mod shard;
+mod slots;
 pub(crate) mod timers;
 
 use std::sync::{mpsc, Arc};

@@ -83,24 +83,24 @@ pub(super) fn diagnose(step: &str, error: &io::Error, facts: &Facts) -> Diagnosi
     let reason = format!("{step} failed: {error}");
     let fix = match error.raw_os_error() {
         Some(libc::EPERM) | Some(libc::EACCES) => match facts.sysctl_disabled {
-            Some(2) => "io_uring is disabled by sysctl kernel.io_uring_disabled=2: set it to 0 \
+            Some(2) => "io_uring is disabled by sysctl: set kernel.io_uring_disabled=0 \
                         (`sysctl -w kernel.io_uring_disabled=0`)"
                 .to_owned(),
             Some(1) => "io_uring is limited by sysctl kernel.io_uring_disabled=1 to root and \
                         the group in kernel.io_uring_group: add this user to that group or \
-                        set the sysctl to 0"
+                        set kernel.io_uring_disabled=0"
                 .to_owned(),
-            _ => "io_uring is blocked, most likely by a seccomp profile (container runtimes \
-                  block it by default): allow io_uring_setup, io_uring_enter and \
-                  io_uring_register (docker: --security-opt seccomp=<profile>)"
+            _ => "A seccomp profile most likely blocks io_uring (container runtimes do by \
+                  default): allow io_uring_setup, io_uring_enter and io_uring_register \
+                  (docker: --security-opt seccomp=<profile>)"
                 .to_owned(),
         },
-        Some(libc::ENOSYS) => "this kernel has no io_uring (CONFIG_IO_URING=n), or a seccomp \
+        Some(libc::ENOSYS) => "The kernel has no io_uring (CONFIG_IO_URING=n), or a seccomp \
                                profile hides it: use a kernel with io_uring, or allow its \
                                three syscalls"
             .to_owned(),
         Some(libc::ENOMEM) => format!(
-            "the kernel could not lock memory for the ring; RLIMIT_MEMLOCK is {}: raise it \
+            "The kernel could not lock memory for the ring; RLIMIT_MEMLOCK is {}: raise it \
              (`ulimit -l`, LimitMEMLOCK= in systemd, --ulimit memlock= in docker) or lower \
              UringConfig::ring_entries / buffer_count",
             facts
@@ -108,7 +108,7 @@ pub(super) fn diagnose(step: &str, error: &io::Error, facts: &Facts) -> Diagnosi
                 .map_or("unlimited".to_owned(), |b| format!("{} KiB", b / 1024))
         ),
         Some(libc::EINVAL) => format!(
-            "the kernel rejected a feature the driver needs (it needs Linux {}.{} or later; \
+            "The kernel rejected a feature the driver needs (it needs Linux {}.{} or later; \
              this is {})",
             KERNEL_MIN.0,
             KERNEL_MIN.1,
@@ -116,7 +116,7 @@ pub(super) fn diagnose(step: &str, error: &io::Error, facts: &Facts) -> Diagnosi
                 .kernel
                 .map_or("unknown".to_owned(), |(a, b)| format!("{a}.{b}"))
         ),
-        _ => "see the error above".to_owned(),
+        _ => "See the error above".to_owned(),
     };
     (reason, format!("{fix}. {USE_GLOMMIO}."))
 }

@@ -30,6 +30,7 @@ use super::doorbell::Doorbell;
 use super::executor::{ConnId, Executor};
 use super::ops::{self, Op};
 use super::probe::{self, Facts};
+use super::slots::Slots;
 use super::timers;
 use crate::config::{ConnConfig, ServerConfig};
 use crate::conn::Control;
@@ -101,8 +102,12 @@ impl Shard {
         };
         let facts = Facts::gather();
         let ring = probe::build_ring(config.uring.ring_entries, &facts).map_err(uring_error)?;
-        let bufs = BufRing::new(config.uring.buffer_count, config.uring.buffer_size)
-            .map_err(StartError::Config)?;
+        let bufs = BufRing::new(
+            config.uring.buffer_count,
+            config.uring.buffer_size,
+            Some(doorbell.clone()),
+        )
+        .map_err(StartError::Config)?;
         // SAFETY: the entries live in `bufs`, which this shard owns and drops after `ring`
         // (field order), so they stay valid for as long as the registration.
         unsafe {
@@ -154,23 +159,21 @@ impl Shard {
         loop {
             self.arm_listener_and_doorbell();
             self.reap();
-            self.bufs.reclaim();
             let now = Instant::now();
             self.fire_timers(now);
             self.executor.run(TASK_BUDGET);
             while let Some(id) = self.executor.pop_woken_conn() {
                 self.mark_dirty(id);
             }
-            if self.bufs.available() > 0 {
-                for id in std::mem::take(&mut self.starved) {
-                    if let Some(slot) = self.conns.get_mut(id) {
-                        slot.starved = false;
-                    }
-                    self.mark_dirty(id);
+            // Twice: buffers released while connections were driven (replies encoded, frames
+            // dropped) must be back before the shard blocks, or recvs that ran dry (ENOBUFS)
+            // and wait for them would only be re-armed by some unrelated wake-up.
+            for _ in 0..2 {
+                self.bufs.reclaim();
+                self.rearm_starved();
+                while let Some(id) = self.dirty.pop() {
+                    self.drive(id);
                 }
-            }
-            while let Some(id) = self.dirty.pop() {
-                self.drive(id);
             }
             self.bufs.publish();
             if self.finished(now) {
@@ -184,6 +187,19 @@ impl Shard {
         self.exit();
         timers::set_active(false);
         tracing::debug!(shard = self.id, "io_uring shard stopped");
+    }
+
+    /// Lets connections whose recv ended for lack of buffers arm it again, if any are free.
+    fn rearm_starved(&mut self) {
+        if self.bufs.available() == 0 {
+            return;
+        }
+        for id in std::mem::take(&mut self.starved) {
+            if let Some(slot) = self.conns.get_mut(id) {
+                slot.starved = false;
+            }
+            self.mark_dirty(id);
+        }
     }
 
     fn arm_listener_and_doorbell(&mut self) {
@@ -470,62 +486,5 @@ impl Shard {
         self.doorbell_armed
             || self.control_armed
             || self.conns.slots.iter().flatten().any(ConnSlot::kernel_busy)
-    }
-}
-
-/// The shard's connections by [`ConnId`]: a slab whose keys are reused with a new generation.
-#[derive(Default)]
-pub(super) struct Slots {
-    slots: Vec<Option<ConnSlot>>,
-    generations: Vec<u32>,
-    free: Vec<u32>,
-    len: usize,
-}
-
-impl Slots {
-    pub(super) fn get_mut(&mut self, id: ConnId) -> Option<&mut ConnSlot> {
-        if self.generations.get(id.key as usize) != Some(&id.generation) {
-            return None;
-        }
-        self.slots.get_mut(id.key as usize)?.as_mut()
-    }
-
-    /// The id the next connection gets (fill it with [`Slots::fill`]).
-    fn vacant(&mut self) -> ConnId {
-        let key = self.free.pop().unwrap_or_else(|| {
-            self.slots.push(None);
-            self.generations.push(0);
-            (self.slots.len() - 1) as u32
-        });
-        ConnId {
-            key,
-            generation: self.generations[key as usize],
-        }
-    }
-
-    fn fill(&mut self, id: ConnId, slot: ConnSlot) {
-        debug_assert!(self.slots[id.key as usize].is_none());
-        self.slots[id.key as usize] = Some(slot);
-        self.len += 1;
-    }
-
-    fn remove(&mut self, id: ConnId) -> bool {
-        if self.get_mut(id).is_none() {
-            return false;
-        }
-        let key = id.key as usize;
-        self.slots[key] = None;
-        self.generations[key] = ops::next_generation(self.generations[key]);
-        self.free.push(id.key);
-        self.len -= 1;
-        true
-    }
-
-    fn iter_mut(&mut self) -> impl Iterator<Item = &mut ConnSlot> {
-        self.slots.iter_mut().flatten()
-    }
-
-    pub(super) fn len(&self) -> usize {
-        self.len
     }
 }
