@@ -13,8 +13,6 @@
 //!
 //! Run with `--nocapture` to see the figures.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
@@ -24,52 +22,14 @@ use ringrpc_engine::codec::{decode, encode_frame, Header, Limits, NO_METADATA};
 use ringrpc_engine::conn::{ConnConfig, Connection, Link};
 use ringrpc_engine::{HandlerError, Request, Response, SerializeType, Server, ServerConfig};
 
-/// Counts allocations (and reallocations) made on threads that opted in.
-struct Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 static CORE_ALLOCS: AtomicU64 = AtomicU64::new(0);
 static SHARD_ALLOCS: AtomicU64 = AtomicU64::new(0);
 
-thread_local! {
-    static COUNTER: Cell<Option<&'static AtomicU64>> = const { Cell::new(None) };
-}
-
-fn count() {
-    if let Ok(Some(counter)) = COUNTER.try_with(Cell::get) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every method forwards to `System` with the same arguments, so the allocator
-// contract is `System`'s; counting touches only an atomic and a const thread-local that
-// never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: forwarded unchanged; the caller upholds `alloc_zeroed`'s contract.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: forwarded unchanged; the caller upholds `realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged; the caller upholds `dealloc`'s contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 async fn echo(request: Request) -> Result<Response, HandlerError> {
     Ok(Response::new(request.into_payload()))
@@ -115,11 +75,11 @@ fn core_allocates_nothing_per_request() {
         core_round_trip(&mut conn, &frame, &mut sink);
     }
     const N: u64 = 100_000;
-    COUNTER.with(|c| c.set(Some(&CORE_ALLOCS)));
+    counting_alloc::count_on_this_thread(Some(&CORE_ALLOCS));
     for _ in 0..N {
         core_round_trip(&mut conn, &frame, &mut sink);
     }
-    COUNTER.with(|c| c.set(None));
+    counting_alloc::count_on_this_thread(None);
     let allocs = CORE_ALLOCS.load(Ordering::Relaxed);
     println!("connection core, raw echo 581 B: {allocs} allocations in {N} requests");
     assert!(sink > 0);
@@ -140,7 +100,7 @@ fn shard_allocations_per_request_over_a_socket() {
         ..ServerConfig::default()
     };
     let server = Server::start(config, |services| {
-        COUNTER.with(|c| c.set(Some(&SHARD_ALLOCS)));
+        counting_alloc::count_on_this_thread(Some(&SHARD_ALLOCS));
         services.register("Echo", "Echo", echo);
     })
     .unwrap();
