@@ -287,6 +287,13 @@ impl BufRing {
         n
     }
 
+    /// Whether a held buffer came back since the last [`BufRing::reclaim`]. The shard asks
+    /// after marking itself parked: a buffer dropped on another thread just before that did
+    /// not ring the doorbell, so the shard must not block on it.
+    pub(crate) fn has_returned(&self) -> bool {
+        !self.pool.returned.is_empty()
+    }
+
     /// Makes the buffers put back since the last call visible to the kernel.
     pub(crate) fn publish(&mut self) {
         if self.published == self.tail {

@@ -383,7 +383,10 @@ impl Shard {
     /// Submits what is queued and waits for a completion, at most until the next timer.
     fn enter(&mut self, now: Instant) -> io::Result<()> {
         self.doorbell.set_parked(true);
-        let result = if self.executor.has_ready() {
+        // Anything queued before `parked` was set did not ring the doorbell: ready tasks and
+        // buffers returned from other threads (recvs starved of buffers wait for those), so
+        // either one means this turn must not block.
+        let result = if self.executor.has_ready() || self.bufs.has_returned() {
             self.submit_and_reap()
         } else {
             match self.next_wakeup() {
