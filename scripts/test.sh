@@ -11,7 +11,10 @@ cd "$root"
 quick=0
 [[ "${1:-}" == "--quick" ]] && quick=1
 
-step() { printf '\n==> [%ds] %s\n' "$SECONDS" "$*"; }
+stages=0
+step() { stages=$((stages + 1)); printf '\n==> [%ds] %s\n' "$SECONDS" "$*"; }
+# Every stage either passed or stopped the script (set -e), so reaching the end means all passed.
+finish() { printf '\nstages: %d passed, 0 failed (%ds)\n' "$stages" "$SECONDS"; }
 
 # ---------------------------------------------------------------- installs
 need_pkgs=()
@@ -80,10 +83,11 @@ cargo test --workspace --all-features --doc
 step "golden vectors: rpcx-go regenerates them, they must equal the committed ones"
 (cd bench-harness/go && go run ./cmd/vectors -check ../../codec/tests/vectors)
 
-if ((quick)); then exit 0; fi
+if ((quick)); then finish; exit 0; fi
 
 source scripts/lib/interop.sh
 interop_all "$tmp"
 
 step "bench harness smoke run (a few seconds per server; fails on any cell without good replies)"
 RINGRPC_BENCH_PROFILE=ci-bench bash scripts/bench.sh --smoke
+finish

@@ -1,6 +1,6 @@
 # Sourced by scripts/test.sh: the real rpcx-go client (bench-harness/go/cmd/interop) against
 # the ringrpc example server, and the same checks against rpcx-go itself as a control.
-# Uses free_port, wait_port and pids from test.sh.
+# Uses step, free_port, wait_port and pids from test.sh.
 
 # Starts a server command in the background, waits for its port, records its pid.
 start_server() {
@@ -15,19 +15,19 @@ interop_all() {
   local tmp=$1 token=interop-token port
   local go_bin=bench-harness/go/bin
 
-  printf '\n==> interop: rpcx-go client against rpcx-go (control)\n'
+  step "interop: rpcx-go client against rpcx-go (control)"
   port=$(free_port)
   GOMAXPROCS=1 start_server "$port" "$tmp/rpcxserver.log" "$go_bin/rpcxserver" -addr "127.0.0.1:$port" -auth "$token"
   "$go_bin/interop" -addr "127.0.0.1:$port" -auth "$token"
 
-  printf '\n==> interop: rpcx-go client against the ringrpc example server (glommio driver)\n'
+  step "interop: rpcx-go client against the ringrpc example server (glommio driver)"
   cargo build --all-features -p ringrpc-engine --example server
   port=$(free_port)
   start_server "$port" "$tmp/ringrpc.log" target/debug/examples/server \
     --driver glommio --listen "127.0.0.1:$port" --shards 2 --auth "$token"
   "$go_bin/interop" -addr "127.0.0.1:$port" -auth "$token"
 
-  printf '\n==> interop: rpcx-go client against the ringrpc example server (io_uring driver)\n'
+  step "interop: rpcx-go client against the ringrpc example server (io_uring driver)"
   port=$(free_port)
   start_server "$port" "$tmp/ringrpc-uring.log" target/debug/examples/server \
     --driver uring --listen "127.0.0.1:$port" --shards 2 --auth "$token"
