@@ -1,4 +1,5 @@
-//! ringrpc's server engine: serves the rpcx wire protocol from one glommio executor per core.
+//! ringrpc's server engine: serves the rpcx wire protocol from one shard per core, each on a
+//! glommio executor or on its own io_uring loop (`Driver`).
 //!
 //! What it owns: shards (one executor per core, each with its own SO_REUSEPORT listener and
 //! its connections for life), the connection state machine, dispatch to handlers, limits and
@@ -10,7 +11,8 @@
 //! 2. [`Services`], [`Request`], [`Response`]: how a handler is written and registered.
 //! 3. [`conn::Connection`]: the sans-IO connection core (bytes in, calls and bytes out), with
 //!    its states drawn in its doc comment. Any I/O driver can feed it.
-//! 4. `shard/`: the glommio driver (accept loop, connection task, drain on shutdown).
+//! 4. `shard/`: the glommio driver (accept loop, connection task, drain on shutdown), then
+//!    `uring/`: the io_uring driver feeding the same core.
 //!
 //! Module map:
 //! - `config.rs`: [`ServerConfig`], every limit and default.
@@ -23,6 +25,7 @@
 //! - `shard/`: executors, listeners, the connection task, idle sweep and drain.
 //! - `uring/`: the io_uring driver (`Driver::Uring`): one ring and one loop per shard.
 //! - `time.rs`: [`sleep`], a handler timer that works on either driver.
+//! - `registry/`: registration in etcd in rpcx-etcd's layout, on a control-plane thread.
 //! - `server.rs`: [`Server`], the cross-thread handle (start, stats, shutdown).
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
