@@ -22,6 +22,7 @@
 //! - `inflight.rs`: type-erased, pooled handler futures (no allocation per request).
 //! - `conn/`: the sans-IO [`conn::Connection`] and the [`conn::Link`] handlers use to reach it.
 //! - `push.rs`: [`Pusher`], server-initiated messages (PROTOCOL.md §4.14).
+//! - `run_call.rs`: a handler call run to its end or its deadline, on either driver.
 //! - `shard/`: executors, listeners, the connection task, idle sweep and drain.
 //! - `uring/`: the io_uring driver (`Driver::Uring`): one ring and one loop per shard.
 //! - `time.rs`: [`sleep`], a handler timer that works on either driver.
@@ -36,6 +37,7 @@ mod handler;
 mod inflight;
 mod push;
 pub mod registry;
+mod run_call;
 mod server;
 mod services;
 mod shard;

@@ -14,10 +14,9 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use futures_lite::future::{or, poll_fn};
+use futures_lite::future::poll_fn;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
 use glommio::net::TcpStream;
-use glommio::timer::Timer;
 use tracing::Instrument;
 
 use super::ShardCtx;
@@ -106,34 +105,7 @@ fn dispatch(cx: &mut Context<'_>, conn: &mut Connection, mut call: Call) {
         conn.handle_completion(call.finish());
         return;
     }
-    glommio::spawn_local(run_call(call, conn.link().clone())).detach();
-}
-
-/// Polls a call to the end or to its deadline, whichever comes first, and delivers the
-/// completion through the connection's link.
-async fn run_call(mut call: Call, link: Rc<Link>) {
-    let completion = match call.deadline() {
-        None => {
-            poll_fn(|cx| call.poll(cx)).await;
-            call.finish()
-        }
-        Some(deadline) => {
-            let handler = async {
-                poll_fn(|cx| call.poll(cx)).await;
-                true
-            };
-            let timer = async {
-                Timer::new(deadline.saturating_duration_since(Instant::now())).await;
-                false
-            };
-            if or(handler, timer).await {
-                call.finish()
-            } else {
-                call.expire()
-            }
-        }
-    };
-    link.complete(completion);
+    glommio::spawn_local(crate::run_call::run_call(call, conn.link().clone())).detach();
 }
 
 /// Sends FIN after the last reply, then reads and discards what the peer still sends for a

@@ -13,22 +13,19 @@
 //! while the shard has at least a quarter of its buffers free, and copied into the
 //! connection's spill buffer otherwise, so slow handlers cannot starve the ring.
 
-use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
-use futures_lite::future::or;
 use io_uring::cqueue;
 
 use super::executor::ConnId;
 use super::ops::{self, Op};
 use super::outbox::Outbox;
 use super::shard::Shard;
-use super::timers::Sleep;
-use crate::conn::{Call, Connection, Control, Link};
+use crate::conn::{Connection, Control, Link};
 use crate::CloseCause;
 
 /// After closing our side, how long unread request bytes are drained (so that closing does
@@ -276,7 +273,8 @@ impl Shard {
             if call.poll(&mut cx).is_ready() {
                 conn.handle_completion(call.finish());
             } else {
-                self.executor.spawn(run_call(call, conn.link().clone()));
+                self.executor
+                    .spawn(crate::run_call::run_call(call, conn.link().clone()));
             }
         }
         if let Some(buf) = outbox.poll_send(conn) {
@@ -307,33 +305,6 @@ impl ConnSlot {
             Phase::Closing => {}
         }
     }
-}
-
-/// Polls a call to the end or to its deadline, whichever comes first, and delivers the
-/// completion through the connection's link.
-async fn run_call(mut call: Call, link: Rc<Link>) {
-    let completion = match call.deadline() {
-        None => {
-            poll_fn(|cx| call.poll(cx)).await;
-            call.finish()
-        }
-        Some(deadline) => {
-            let handler = async {
-                poll_fn(|cx| call.poll(cx)).await;
-                true
-            };
-            let timer = async {
-                Sleep::until(deadline).await;
-                false
-            };
-            if or(handler, timer).await {
-                call.finish()
-            } else {
-                call.expire()
-            }
-        }
-    };
-    link.complete(completion);
 }
 
 impl std::fmt::Debug for ConnSlot {
