@@ -53,8 +53,8 @@ fi
 cargo_profile=${RINGRPC_BENCH_PROFILE:-release}
 bin_dir=target/$cargo_profile
 echo "==> build ($cargo_profile)"
-cargo build --profile "$cargo_profile" --quiet -p ringrpc-bench --bins
-cargo build --profile "$cargo_profile" --quiet -p ringrpc-engine --example server
+# One invocation, so both packages share one build of every dependency.
+cargo build --profile "$cargo_profile" --quiet -p ringrpc-bench -p ringrpc-engine --bins --example server
 (cd bench-harness/go && go build -o bin/ ./cmd/rpcxserver ./cmd/grpcserver ./cmd/loadgen)
 
 quiet_budget=120

@@ -14,7 +14,20 @@ quick=0
 stages=0
 step() { stages=$((stages + 1)); printf '\n==> [%ds] %s\n' "$SECONDS" "$*"; }
 # Every stage either passed or stopped the script (set -e), so reaching the end means all passed.
-finish() { printf '\nstages: %d passed, 0 failed (%ds)\n' "$stages" "$SECONDS"; }
+finish() {
+  du -sh target 2>/dev/null | awk '{ print "disk: target/ holds " $1 }'
+  printf '\nstages: %d passed, 0 failed (%ds)\n' "$stages" "$SECONDS"
+}
+
+# Disk: a clean run needs about 3 GB under target/ (debug build, one test binary per crate,
+# the bench smoke build). Incremental caches would add gigabytes and buy nothing here.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+mkdir -p target
+avail_kb=$(df -Pk target | awk 'NR == 2 { print $4 }')
+printf 'disk: %d MB free for target/\n' $((avail_kb / 1024))
+if ((avail_kb < 4 * 1024 * 1024)); then
+  echo "warning: less than 4 GB free; the build may run out of disk (the linker then dies with SIGBUS)" >&2
+fi
 
 # ---------------------------------------------------------------- installs
 need_pkgs=()
@@ -76,7 +89,8 @@ step "cargo test (unit, integration, benches once, examples built)"
 cargo test --workspace --all-features --all-targets
 
 step "cargo test: the engine's behaviour tests again, on the io_uring driver"
-RINGRPC_TEST_DRIVER=uring cargo test --all-features -p ringrpc-engine --tests
+# --workspace keeps the feature set of the run above, so the binary is reused, not rebuilt.
+RINGRPC_TEST_DRIVER=uring cargo test --workspace --all-features --test engine
 cargo test --workspace --all-features --doc
 
 # ---------------------------------------------------------------- Go

@@ -21,7 +21,8 @@ interop_all() {
   "$go_bin/interop" -addr "127.0.0.1:$port" -auth "$token"
 
   step "interop: rpcx-go client against the ringrpc example server (glommio driver)"
-  cargo build --all-features -p ringrpc-engine --example server
+  # Same package selection and features as the test run, so nothing is built twice.
+  cargo build --workspace --all-features --examples
   port=$(free_port)
   start_server "$port" "$tmp/ringrpc.log" target/debug/examples/server \
     --driver glommio --listen "127.0.0.1:$port" --shards 2 --auth "$token"

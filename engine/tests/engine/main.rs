@@ -1,0 +1,27 @@
+//! The engine's behaviour tests, one module per behaviour, built as one test binary (the two
+//! allocation tests stay binaries of their own: they install a counting global allocator).
+//! `RINGRPC_TEST_DRIVER=uring` runs every server here on the io_uring driver.
+
+mod common;
+
+mod auth;
+mod bad_input;
+mod connection_core;
+mod deadline;
+mod error_replies;
+mod graceful_shutdown;
+mod gzip_bomb;
+mod heartbeat;
+mod idle_timeout;
+mod inflight_cap;
+mod max_connections;
+mod multi_shard;
+mod oneway;
+mod oversized_frame;
+mod pipelining;
+mod push;
+mod registry_etcd;
+mod reply_rules;
+mod slow_handler;
+mod startup_error;
+mod uring_buffers;
