@@ -1,5 +1,8 @@
-//! The engine's behaviour tests, one module per behaviour, built as one test binary (the two
-//! allocation tests stay binaries of their own: they install a counting global allocator).
+//! The engine's behaviour tests, one module per behaviour, built as one test binary. Three
+//! tests stay binaries of their own because they change the whole process: the two
+//! allocation tests install a counting global allocator, and `startup_error` lowers
+//! RLIMIT_MEMLOCK.
+//!
 //! `RINGRPC_TEST_DRIVER=uring` runs every server here on the io_uring driver.
 
 mod common;
@@ -23,5 +26,4 @@ mod push;
 mod registry_etcd;
 mod reply_rules;
 mod slow_handler;
-mod startup_error;
 mod uring_buffers;
