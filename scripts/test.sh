@@ -19,7 +19,7 @@ finish() {
   printf '\nstages: %d passed, 0 failed (%ds)\n' "$stages" "$SECONDS"
 }
 
-# Disk: a clean run needs about 3 GB under target/ (debug build, one test binary per crate,
+# Disk: a clean run needs about 2 GB under target/ (debug build, one test binary per crate,
 # the bench smoke build). Incremental caches would add gigabytes and buy nothing here.
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 mkdir -p target
