@@ -157,7 +157,6 @@ impl Shard {
         timers::set_active(true);
         tracing::debug!(shard = self.id, "io_uring shard started");
         loop {
-            self.arm_listener_and_doorbell();
             self.reap();
             let now = Instant::now();
             self.fire_timers(now);
@@ -179,6 +178,11 @@ impl Shard {
             if self.finished(now) {
                 break;
             }
+            // Last, after every reap: the doorbell, control and accept reads whose completions
+            // were just handled must be posted again before the shard parks, or a waker on
+            // another thread, a stop command or a new connection would find nothing to
+            // complete and the shard would sleep through it.
+            self.arm_listener_and_doorbell();
             if let Err(e) = self.enter(now) {
                 tracing::error!(shard = self.id, error = %e, "io_uring_enter failed; shard stops");
                 break;

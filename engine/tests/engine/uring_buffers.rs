@@ -155,13 +155,19 @@ fn hundreds_of_connections_come_and_go_without_leaking_slots() {
     }
 }
 
+/// Two buffers, eight connections, every payload kept on another thread for a while: the
+/// recvs run dry again and again and only buffers dropped on those threads can wake the
+/// shard. The hold times vary so that drops land in every phase of the shard's loop (a shard
+/// that parked without its doorbell read posted stalled here, rarely, until this test
+/// varied them).
 #[test]
 fn buffers_kept_by_another_thread_come_back_and_wake_the_shard() {
     async fn keep_elsewhere(request: Request) -> Result<Response, HandlerError> {
-        // The payload (a view of the receive buffer) outlives the request on another thread.
+        // The payload (a view of the receive buffer) outlives the request on another thread,
+        // for as many milliseconds as its one byte says.
         let payload = request.payload().clone();
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(30));
+            std::thread::sleep(Duration::from_millis(u64::from(payload[0])));
             drop(payload);
         });
         Ok(Response::new(Bytes::from_static(b"ok")))
@@ -183,19 +189,23 @@ fn buffers_kept_by_another_thread_come_back_and_wake_the_shard() {
         let mut clients: Vec<FrameClient> = (0..8)
             .map(|_| FrameClient::connect(server.local_addr()))
             .collect();
-        for seq in 0..5u64 {
-            for client in &mut clients {
+        for seq in 0..12u64 {
+            for (c, client) in clients.iter_mut().enumerate() {
+                let hold_ms = [(c as u8 * 7 + seq as u8 * 3) % 31];
                 client.send(&request(
                     seq,
                     SerializeType::None,
                     "Keep",
                     "Elsewhere",
                     &[],
-                    b"p",
+                    &hold_ms,
                 ));
             }
-            for client in &mut clients {
-                let reply = client.recv();
+            for (c, client) in clients.iter_mut().enumerate() {
+                // A round takes tens of milliseconds; seconds without a reply is a stall.
+                let reply = client
+                    .recv_within(Duration::from_secs(5))
+                    .unwrap_or_else(|e| panic!("{driver:?}: client {c}, seq {seq}: {e:?}"));
                 assert_eq!(
                     (reply.seq(), &reply.payload()[..]),
                     (seq, &b"ok"[..]),
