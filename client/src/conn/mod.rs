@@ -331,6 +331,17 @@ impl<W> Connection<W> {
         next
     }
 
+    /// What a driver's reader does at the top of every round, so that deadlines and
+    /// heartbeats keep their time even while the socket never runs dry: runs the timer if it
+    /// is due at `now`, then returns when it is due next (`Some(None)`: nothing pending), or
+    /// `None` once the connection is no longer open (the reader stops).
+    pub fn handle_due_timers(&mut self, now: Instant) -> Option<Option<Instant>> {
+        if self.poll_timeout().is_some_and(|at| at <= now) {
+            self.handle_timeout(now);
+        }
+        self.is_open().then(|| self.poll_timeout())
+    }
+
     /// A finished call: the waiter given to `handle_call` and its result.
     pub fn poll_completion(&mut self) -> Option<(W, Result<Reply, Error>)> {
         self.completions.pop_front()

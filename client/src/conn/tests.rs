@@ -178,6 +178,35 @@ fn an_earlier_deadline_rearms_the_timer_and_expired_ones_are_refused() {
 }
 
 #[test]
+fn due_timers_run_at_the_top_of_each_round_and_say_what_is_next() {
+    let t0 = Instant::now();
+    let mut conn = conn(ClientOptions::default(), t0);
+    assert_eq!(conn.handle_due_timers(t0), Some(None), "nothing pending");
+    let early = Request::new("S", "M", b"").deadline(t0 + 50 * MS);
+    let late = Request::new("S", "M", b"").deadline(t0 + 80 * MS);
+    conn.handle_call(&early, 1, t0).unwrap();
+    conn.handle_call(&late, 2, t0).unwrap();
+    assert_eq!(
+        conn.handle_due_timers(t0 + 49 * MS),
+        Some(Some(t0 + 50 * MS))
+    );
+    assert!(completions(&mut conn).is_empty(), "not due yet");
+    assert_eq!(
+        conn.handle_due_timers(t0 + 60 * MS),
+        Some(Some(t0 + 80 * MS))
+    );
+    let done = completions(&mut conn);
+    assert_eq!(done.len(), 1);
+    assert!(matches!(&done[0], (1, Err(error)) if error.is_timeout()));
+    conn.handle_close();
+    assert_eq!(
+        conn.handle_due_timers(t0 + 60 * MS),
+        None,
+        "closed: the reader stops"
+    );
+}
+
+#[test]
 fn cancelled_call_frees_its_slot() {
     let t0 = Instant::now();
     let mut conn = conn(ClientOptions::default(), t0);

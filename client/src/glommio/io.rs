@@ -16,7 +16,7 @@ use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use glommio::net::{TcpStream, UnixStream};
 
 use super::Shared;
-use crate::conn::{Connection, RecvBuf};
+use crate::conn::RecvBuf;
 use crate::error::{Disconnect, Error};
 use crate::options::ClientOptions;
 use crate::ServerAddr;
@@ -164,7 +164,7 @@ async fn read_loop<S: AsyncRead + Unpin>(mut reader: Half<S>, shared: Rc<Shared>
     let mut frames = Vec::new();
     // Each round: fire what is due (so deadlines and heartbeats keep their time even
     // while replies arrive back to back), then wait for bytes, the timer or a wake-up.
-    while let Some(next_timeout) = shared.with_conn(fire_due_timers) {
+    while let Some(next_timeout) = shared.with_conn(|conn| conn.handle_due_timers(Instant::now())) {
         let window = recv.reserve_read().min(READ_WINDOW_MAX);
         let event = {
             let buf = recv.buf_mut();
@@ -245,14 +245,4 @@ async fn write_loop<S: AsyncWrite + Unpin>(mut writer: Half<S>, shared: Rc<Share
     }
     let _ = writer.close().await;
     shared.finished.set();
-}
-
-/// Runs the core's timer if it is due; then the next deadline, or `None` once the
-/// connection is no longer open (the reader stops).
-fn fire_due_timers<W>(conn: &mut Connection<W>) -> Option<Option<Instant>> {
-    let now = Instant::now();
-    if conn.poll_timeout().is_some_and(|at| at <= now) {
-        conn.handle_timeout(now);
-    }
-    conn.is_open().then(|| conn.poll_timeout())
 }

@@ -10,7 +10,7 @@ use ::tokio::time::{sleep_until, timeout};
 use bytes::Bytes;
 
 use super::Shared;
-use crate::conn::{Connection, RecvBuf};
+use crate::conn::RecvBuf;
 use crate::error::{Disconnect, Error};
 use crate::options::ClientOptions;
 use crate::ServerAddr;
@@ -81,7 +81,7 @@ async fn read_loop<R: AsyncRead + Unpin>(mut reader: R, shared: Arc<Shared>) {
     let mut frames = Vec::new();
     // Each round: fire what is due (so deadlines and heartbeats keep their time even
     // while replies arrive back to back), then wait for bytes, the timer or a wake-up.
-    while let Some(next_timeout) = shared.with_conn(fire_due_timers) {
+    while let Some(next_timeout) = shared.with_conn(|conn| conn.handle_due_timers(Instant::now())) {
         recv.reserve_read();
         let timer = async move {
             match next_timeout {
@@ -153,14 +153,4 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut writer: W, shared: Arc<Shared>) {
     let _ = writer.shutdown().await;
     shared.writer_done.store(true, Ordering::Release);
     shared.finished.notify_waiters();
-}
-
-/// Runs the core's timer if it is due; then the next deadline, or `None` once the
-/// connection is no longer open (the reader stops).
-fn fire_due_timers<W>(conn: &mut Connection<W>) -> Option<Option<Instant>> {
-    let now = Instant::now();
-    if conn.poll_timeout().is_some_and(|at| at <= now) {
-        conn.handle_timeout(now);
-    }
-    conn.is_open().then(|| conn.poll_timeout())
 }

@@ -44,6 +44,28 @@ for_each_driver! {
         });
     }
 
+    /// The reader's socket never runs dry (the server floods it with replies nobody waits
+    /// for), so the deadline must fire between reads, not only when the socket is idle.
+    #[test]
+    fn enforced_while_the_socket_never_runs_dry() {
+        block_on(async {
+            let server = FakeServer::start(0, false);
+            server.behaviour.flood_replies.store(true, std::sync::atomic::Ordering::SeqCst);
+            let client = Client::connect(&server.addr).await.expect("connect");
+            let options = CallOptions::new().timeout(Duration::from_millis(100));
+            let started = Instant::now();
+            let error = client
+                .call_with::<_, Serde<ArithReply>>("Arith", "Mul", &Serde(Args { a: 1, b: 1 }), &options)
+                .await
+                .expect_err("nobody answers");
+            let elapsed = started.elapsed();
+            assert!(matches!(error, Error::Timeout { .. }), "{error}");
+            // The flood lasts 3 s: a deadline that waited for a quiet socket fires after it.
+            assert!(elapsed < Duration::from_millis(1500), "deadline fired after {elapsed:?}");
+            assert!(client.stats().late_reply_count > 0, "the flood reached the client");
+        });
+    }
+
     #[test]
     fn rpcx_go_expiry() {
         block_on(expiry(Kind::RpcxGo));

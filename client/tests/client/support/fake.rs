@@ -1,15 +1,19 @@
 //! A tiny rpcx server on plain threads for faults real servers do not produce on cue: it
-//! can stop answering heartbeats or calls, and it records what arrives on the wire.
+//! can stop answering heartbeats or calls, flood the client with replies nobody waits for,
+//! and it records what arrives on the wire.
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use ringrpc_codec::{decode, encode_heartbeat_reply, CompressType, Limits, Reply, NO_METADATA};
+use ringrpc_codec::{
+    decode, encode_frame, encode_heartbeat_reply, CompressType, Header, Limits, Reply,
+    SerializeType, NO_METADATA,
+};
 
 /// A request as the fake server received it.
 #[derive(Debug, Clone)]
@@ -30,6 +34,9 @@ pub struct Behaviour {
     pub heartbeats_to_answer: AtomicUsize,
     /// Answer calls by echoing their payload (gzip'ed by rpcx's rule).
     pub answer_calls: AtomicBool,
+    /// Once a request arrived, keep the client's socket full of replies to seqs it never
+    /// used (for at most `FLOOD_FOR`), so that its reader always has bytes to read.
+    pub flood_replies: AtomicBool,
     pub received: Mutex<Vec<Received>>,
     connections_open: AtomicUsize,
     stop: AtomicBool,
@@ -86,6 +93,25 @@ impl Drop for FakeServer {
     }
 }
 
+/// How long a flood lasts at most (tests stay bounded even if the client never reads).
+const FLOOD_FOR: Duration = Duration::from_secs(3);
+
+/// Writes replies to unknown seqs back to back until `FLOOD_FOR` passed, the server stops
+/// or the client goes away.
+fn flood(stream: &mut TcpStream, behaviour: &Behaviour) {
+    let mut batch = BytesMut::new();
+    for i in 0..4096u64 {
+        let header = Header::response_to(&Header::request(u64::MAX - i, SerializeType::None));
+        encode_frame(&mut batch, &header, "", "", NO_METADATA, b"late reply").expect("encode");
+    }
+    let until = Instant::now() + FLOOD_FOR;
+    while Instant::now() < until && !behaviour.stop.load(Ordering::SeqCst) {
+        if stream.write_all(&batch).is_err() {
+            return;
+        }
+    }
+}
+
 fn serve(mut stream: TcpStream, behaviour: &Behaviour) {
     let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
     let limits = Limits::default();
@@ -127,6 +153,9 @@ fn serve(mut stream: TcpStream, behaviour: &Behaviour) {
         }
         if !out.is_empty() && stream.write_all(&out).is_err() {
             return;
+        }
+        if behaviour.flood_replies.swap(false, Ordering::SeqCst) {
+            flood(&mut stream, behaviour);
         }
     }
 }
