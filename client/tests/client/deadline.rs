@@ -23,18 +23,24 @@ fn deadline_error(kind: Kind, error: &Error) -> bool {
 }
 
 for_each_driver! {
+    /// A call with a 100 ms deadline to a server that does not answer it: its error, and
+    /// how long it took.
+    async fn unanswered_call(client: &Client) -> (Error, Duration) {
+        let options = CallOptions::new().timeout(Duration::from_millis(100));
+        let started = Instant::now();
+        let error = client
+            .call_with::<_, Serde<ArithReply>>("Arith", "Mul", &Serde(Args { a: 1, b: 1 }), &options)
+            .await
+            .expect_err("nobody answers");
+        (error, started.elapsed())
+    }
+
     #[test]
     fn enforced_locally_when_the_server_never_answers() {
         block_on(async {
             let server = FakeServer::start(0, false);
             let client = Client::connect(&server.addr).await.expect("connect");
-            let options = CallOptions::new().timeout(Duration::from_millis(100));
-            let started = Instant::now();
-            let error = client
-                .call_with::<_, Serde<ArithReply>>("Arith", "Mul", &Serde(Args { a: 1, b: 1 }), &options)
-                .await
-                .expect_err("nobody answers");
-            let elapsed = started.elapsed();
+            let (error, elapsed) = unanswered_call(&client).await;
             assert!(matches!(error, Error::Timeout { .. }) && !error.is_retryable(), "{error}");
             assert!(elapsed >= Duration::from_millis(100) && elapsed < Duration::from_millis(400), "{elapsed:?}");
             assert_eq!(client.stats().inflight_count, 0);
@@ -52,13 +58,7 @@ for_each_driver! {
             let server = FakeServer::start(0, false);
             server.behaviour.flood_replies.store(true, std::sync::atomic::Ordering::SeqCst);
             let client = Client::connect(&server.addr).await.expect("connect");
-            let options = CallOptions::new().timeout(Duration::from_millis(100));
-            let started = Instant::now();
-            let error = client
-                .call_with::<_, Serde<ArithReply>>("Arith", "Mul", &Serde(Args { a: 1, b: 1 }), &options)
-                .await
-                .expect_err("nobody answers");
-            let elapsed = started.elapsed();
+            let (error, elapsed) = unanswered_call(&client).await;
             assert!(matches!(error, Error::Timeout { .. }), "{error}");
             // The flood lasts 3 s: a deadline that waited for a quiet socket fires after it.
             assert!(elapsed < Duration::from_millis(1500), "deadline fired after {elapsed:?}");
