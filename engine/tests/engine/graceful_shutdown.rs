@@ -1,7 +1,7 @@
 //! Proves graceful shutdown: with requests in flight on several connections, `shutdown`
 //! stops accepting, lets every received request finish and answers it (none lost), then
-//! closes each connection; handlers that outlive the drain timeout are dropped and their
-//! connections closed, so shutdown always ends.
+//! closes each connection (idle ones too); handlers that outlive the drain timeout are
+//! dropped and their connections closed, so shutdown always ends.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -17,6 +17,13 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+fn shutdown_within(server: ringrpc_engine::Server, limit: Duration) {
+    let started = Instant::now();
+    server.shutdown();
+    let took = started.elapsed();
+    assert!(took < limit, "shutdown took {took:?}");
 }
 
 #[test]
@@ -88,12 +95,28 @@ fn drain_timeout_bounds_shutdown() {
     wait_until("the handler runs", Duration::from_secs(5), || {
         gauge.started.load(Ordering::SeqCst) == 1
     });
-    let started = Instant::now();
-    server.shutdown();
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    shutdown_within(server, Duration::from_secs(3));
     assert!(client.expect_closed(Duration::from_secs(2)).is_empty());
+}
+
+#[test]
+fn idle_connections_on_every_shard_are_closed() {
+    let server = common::start(common::test_config(2));
+    let addr = server.local_addr();
+    let mut clients: Vec<FrameClient> = (0..16).map(|_| FrameClient::connect(addr)).collect();
+    // Each connection served one call, so each is accepted by some shard and then idle.
+    for client in &mut clients {
+        common::assert_serving_on(client);
+    }
+    let open: Vec<usize> = server.stats().iter().map(|s| s.connections_open).collect();
+    assert_eq!(open.iter().sum::<usize>(), 16);
+    // SO_REUSEPORT spreads connections by their ports: all 16 on one shard has odds of 2^-15.
+    assert!(open.iter().all(|&n| n > 0), "open per shard: {open:?}");
+    shutdown_within(server, Duration::from_secs(3));
+    for (c, client) in clients.iter_mut().enumerate() {
+        assert!(
+            client.expect_closed(Duration::from_secs(2)).is_empty(),
+            "connection {c}: closed with nothing more to read"
+        );
+    }
 }
