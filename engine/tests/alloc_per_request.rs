@@ -17,30 +17,19 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use bytes::{Bytes, BytesMut};
-use ringrpc_engine::codec::{decode, encode_frame, Header, Limits, NO_METADATA};
 use ringrpc_engine::conn::{ConnConfig, Connection, Link};
-use ringrpc_engine::{HandlerError, Request, Response, SerializeType, Server, ServerConfig};
+use ringrpc_engine::{Driver, Server, ServerConfig};
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
+#[path = "support/echo.rs"]
+mod echo;
 
 static CORE_ALLOCS: AtomicU64 = AtomicU64::new(0);
 static SHARD_ALLOCS: AtomicU64 = AtomicU64::new(0);
 
 #[global_allocator]
 static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
-
-async fn echo(request: Request) -> Result<Response, HandlerError> {
-    Ok(Response::new(request.into_payload()))
-}
-
-fn echo_request(seq: u64, payload: &[u8]) -> Vec<u8> {
-    let mut dst = BytesMut::new();
-    let header = Header::request(seq, SerializeType::None);
-    encode_frame(&mut dst, &header, "Echo", "Echo", NO_METADATA, payload).unwrap();
-    dst.to_vec()
-}
 
 /// One request through the core: read, dispatch (inline), encode, send.
 fn core_round_trip(conn: &mut Connection, frame: &[u8], sink: &mut usize) {
@@ -63,13 +52,13 @@ fn core_round_trip(conn: &mut Connection, frame: &[u8], sink: &mut usize) {
 #[test]
 fn core_allocates_nothing_per_request() {
     let mut services = ringrpc_engine::Services::new();
-    services.register("Echo", "Echo", echo);
+    services.register("Echo", "Echo", echo::echo);
     let mut conn = Connection::new(
         Rc::new(services),
         Rc::new(ConnConfig::default()),
         Link::detached(),
     );
-    let frame = echo_request(1, &[7u8; 581]);
+    let frame = echo::echo_request(1, &[7u8; 581]);
     let mut sink = 0;
     for _ in 0..1000 {
         core_round_trip(&mut conn, &frame, &mut sink);
@@ -91,64 +80,26 @@ fn core_allocates_nothing_per_request() {
 
 #[test]
 fn shard_allocations_per_request_over_a_socket() {
-    use std::io::{Read, Write};
-
     let config = ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
+        driver: Driver::Glommio,
         io_memory: 256 << 10,
         idle_timeout: None,
         ..ServerConfig::default()
     };
     let server = Server::start(config, |services| {
         counting_alloc::count_on_this_thread(Some(&SHARD_ALLOCS));
-        services.register("Echo", "Echo", echo);
+        services.register("Echo", "Echo", echo::echo);
     })
     .unwrap();
-    let mut stream = std::net::TcpStream::connect(server.local_addr()).unwrap();
-    stream.set_nodelay(true).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    let limits = Limits::default();
-
-    let mut round_trips = |depth: usize, count: u64| {
-        let batch: Vec<u8> = (0..depth)
-            .flat_map(|i| echo_request(i as u64, &[7u8; 581]))
-            .collect();
-        let mut buf = BytesMut::new();
-        let mut chunk = vec![0u8; 64 << 10];
-        for _ in 0..count {
-            stream.write_all(&batch).unwrap();
-            let mut got = 0;
-            while got < depth {
-                match decode(&mut buf, &limits).unwrap() {
-                    Some(frame) => {
-                        let _: Bytes = frame.into_payload();
-                        got += 1;
-                    }
-                    None => {
-                        let n = stream.read(&mut chunk).unwrap();
-                        assert!(n > 0, "server closed");
-                        buf.extend_from_slice(&chunk[..n]);
-                    }
-                }
-            }
-        }
-    };
-
     // (requests in flight, round trips, allocations per request allowed). Measured on a
     // 2-core VM in a debug build: 4.0-4.5 at depth 1 and 0.29 at depth 16; the bounds leave
     // room for extra parks on a noisy machine.
     for (depth, count, bound) in [(1usize, 20_000u64, 8.0), (16, 2_000, 1.0)] {
-        round_trips(depth, 2_000);
-        let before = SHARD_ALLOCS.load(Ordering::Relaxed);
-        round_trips(depth, count);
-        let allocs = SHARD_ALLOCS.load(Ordering::Relaxed) - before;
-        let requests = depth as u64 * count;
-        let per_request = allocs as f64 / requests as f64;
+        let per_request = echo::allocations_per_request(&server, &SHARD_ALLOCS, depth, count);
         println!(
-            "shard over a socket, raw echo 581 B, {depth} in flight: {allocs} allocations in \
-             {requests} requests = {per_request:.3} per request"
+            "glommio shard, raw echo 581 B, {depth} in flight: {per_request:.3} allocations \
+             per request"
         );
         assert!(
             per_request <= bound,
