@@ -62,7 +62,7 @@ enum Cmd {
 #[derive(clap::Args)]
 struct LoadArgs {
     /// client: ringrpc's pipelining client (glommio driver); codec: a bare epoll loop
-    /// over the codec.
+    /// over the codec; grpc: tonic's gRPC client, for grpc-go (benchmark-message only).
     #[arg(long, default_value = "client")]
     driver: String,
     #[arg(long)]
@@ -156,6 +156,7 @@ fn load(a: LoadArgs) -> Result<()> {
     let driver = match a.driver.as_str() {
         "client" => Driver::Client,
         "codec" => Driver::Codec,
+        "grpc" => Driver::Grpc,
         other => bail!("unknown driver {other:?}"),
     };
     let cfg = LoadConfig {

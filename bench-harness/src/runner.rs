@@ -366,8 +366,14 @@ impl<'a> Runner<'a> {
                     .env("GOMAXPROCS", "1");
             }
             LoadgenKind::Rust => {
+                let driver = if server == ServerKind::GrpcGo {
+                    "grpc"
+                } else {
+                    "client"
+                };
                 cmd.arg(&self.opts.self_exe)
                     .arg("load")
+                    .args(["--driver", driver])
                     .args(["--workload", workload, "--addr", &addr.to_string()])
                     .args(["--payload-len", &group.payload_len.to_string()])
                     .args(["--conns", &conns.to_string(), "--depth", &depth.to_string()])

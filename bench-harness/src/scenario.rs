@@ -237,20 +237,25 @@ mod tests {
     }
 
     #[test]
-    fn a_grpc_server_needs_the_go_loadgen() {
-        let text = r#"
-            name = "x"
-            rounds = 1
-            warmup_s = 0.0
-            measure_s = 1.0
-            [[group]]
-            name = "g"
-            workload = "benchmark-message"
-            loadgen = "rust"
-            servers = ["grpc-go"]
-            closed = [{ conns = 1 }]
-        "#;
-        let s: Scenario = toml::from_str(text).unwrap();
-        assert!(s.validate().is_err());
+    fn a_grpc_server_runs_only_benchmark_message() {
+        let scenario = |workload: &str| {
+            let text = format!(
+                r#"
+                name = "x"
+                rounds = 1
+                warmup_s = 0.0
+                measure_s = 1.0
+                [[group]]
+                name = "g"
+                workload = "{workload}"
+                loadgen = "rust"
+                servers = ["grpc-go"]
+                closed = [{{ conns = 1 }}]
+                "#
+            );
+            toml::from_str::<Scenario>(&text).unwrap()
+        };
+        assert!(scenario("benchmark-message").validate().is_ok());
+        assert!(scenario("echo-raw").validate().is_err());
     }
 }

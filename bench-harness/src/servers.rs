@@ -56,10 +56,8 @@ impl ServerKind {
     /// Which (workload, load generator) pairs this server can take part in.
     pub fn can_serve(self, workload: WorkloadName, loadgen: LoadgenKind) -> Result<(), String> {
         match (self, workload, loadgen) {
-            (Self::GrpcGo, WorkloadName::BenchmarkMessage, LoadgenKind::Go) => Ok(()),
-            (Self::GrpcGo, _, _) => {
-                Err("grpc-go runs only benchmark-message, from the Go loadgen".into())
-            }
+            (Self::GrpcGo, WorkloadName::BenchmarkMessage, _) => Ok(()),
+            (Self::GrpcGo, _, _) => Err("grpc-go runs only benchmark-message".into()),
             (Self::Ceiling, WorkloadName::EchoRaw, LoadgenKind::Rust) => Ok(()),
             (Self::Ceiling, _, _) => Err("the ceiling only echoes, for the Rust loadgen".into()),
             _ => Ok(()),
