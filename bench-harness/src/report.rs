@@ -207,7 +207,7 @@ fn cell_tables(scenario: &Scenario, cells: &[CellSummary]) -> String {
                 "Go load generator: rpcx-go client (grpc-go client for grpc-go)"
             }
             crate::scenario::LoadgenKind::Rust => {
-                "Rust load generator: ringrpc's pipelining client (glommio driver)"
+                "Rust load generator: ringrpc's pipelining client, glommio driver (tonic's gRPC client for grpc-go)"
             }
         };
         let _ = writeln!(
