@@ -300,3 +300,48 @@ pub fn run(cfg: &LoadConfig) -> Result<Sample> {
         timeline_rps: timeline,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(rate: f64) -> LoadConfig {
+        LoadConfig {
+            driver: Driver::Client,
+            addr: "127.0.0.1:1".parse().unwrap(),
+            workload: Workload::BenchmarkMessage,
+            conns: 2,
+            depth: 2,
+            callers: 0,
+            rate,
+            warmup: Duration::ZERO,
+            duration: Duration::from_millis(6),
+            drain: Duration::ZERO,
+            server_pid: None,
+        }
+    }
+
+    #[test]
+    fn open_loop_slots_of_a_connection_share_its_schedule_until_the_window_ends() {
+        // 1000 calls/s over 2 connections: each carries one call every 2 ms; connection 1
+        // starts 1 ms in.
+        let slot = Pacing::new(&config(1000.0), 1, 6_000_000);
+        let other_slot = slot.clone();
+        assert_eq!(slot.next_send(0), Some(1_000_000));
+        assert_eq!(
+            other_slot.next_send(4_500_000),
+            Some(3_000_000),
+            "late: due time kept"
+        );
+        assert_eq!(slot.next_send(0), Some(5_000_000));
+        assert_eq!(other_slot.next_send(0), None, "7 ms is past the window");
+    }
+
+    #[test]
+    fn closed_loop_slots_send_at_once_until_the_window_ends() {
+        let slot = Pacing::new(&config(0.0), 0, 6_000_000);
+        assert_eq!(slot.next_send(10), Some(10));
+        assert_eq!(slot.next_send(5_999_999), Some(5_999_999));
+        assert_eq!(slot.next_send(6_000_000), None);
+    }
+}
