@@ -5,7 +5,7 @@
 //! a bytes codec, and the reply is judged by the same rule.
 
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use bytes::{Buf, BufMut, Bytes};
@@ -15,7 +15,9 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
 use super::workload::{RequestTemplate, Verdict, Workload};
-use super::{measure_window, run_slot, sleep_until, LoadConfig, Outcome, Pacing, Window};
+use super::{
+    measure_window, nanos_since, run_slot, sleep_until, LoadConfig, Outcome, Pacing, Window,
+};
 
 /// `service Hello { rpc Say(BenchmarkMessage) returns (BenchmarkMessage); }` in package
 /// `proto` (bench-harness/go/proto/benchmark.proto).
@@ -33,9 +35,21 @@ pub fn run(cfg: &LoadConfig) -> Result<Outcome> {
     local.block_on(&runtime, drive(cfg))
 }
 
-/// The tokio timer, as the pacing's wait.
+/// tokio's timer ticks in whole milliseconds, so an open-loop call woken by it alone would
+/// leave up to a millisecond late and the generator's own delay would count as the server's
+/// latency. The wait therefore sleeps until `PRECISE_WAIT` before the due time and yields to
+/// the other tasks from there on.
+const PRECISE_WAIT: Duration = Duration::from_millis(2);
+
+/// The pacing's wait on tokio: the timer for the coarse part, yielding for the rest.
 fn wait_until(clock: Instant) -> impl AsyncFn(u64) + Copy {
-    async move |at_ns| sleep_until(clock, at_ns, tokio::time::sleep).await
+    async move |at_ns| {
+        let coarse = at_ns.saturating_sub(PRECISE_WAIT.as_nanos() as u64);
+        sleep_until(clock, coarse, tokio::time::sleep).await;
+        while nanos_since(clock) < at_ns {
+            tokio::task::yield_now().await;
+        }
+    }
 }
 
 async fn drive(cfg: &LoadConfig) -> Result<Outcome> {
