@@ -11,6 +11,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::time::Instant;
 
 use ringrpc_codec::{DecodeError, EncodeError, PayloadError};
 
@@ -71,6 +72,13 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whole milliseconds from `since` to `deadline`, rounded up, for `Timeout`'s message:
+    /// a 100 ms timeout reads "100 ms" even if a few µs passed before the call was queued.
+    pub(crate) fn timeout_ms(deadline: Instant, since: Instant) -> u64 {
+        let micros = deadline.saturating_duration_since(since).as_micros();
+        u64::try_from(micros.div_ceil(1000)).unwrap_or(u64::MAX)
+    }
+
     /// Whether trying the call again (after reconnecting, maybe to another server) can
     /// succeed: true for connection failures, false for the server's own error, local
     /// encode/decode failures, a bad address and an expired deadline.

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use ringrpc_codec::{Limits, SerializeType};
 
+use crate::message::Request;
+
 /// Settings of one client connection.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -30,6 +32,11 @@ pub struct ClientOptions {
     /// Server pushes kept until read; further pushes are dropped (and counted), as rpcx-go
     /// drops them when its channel is full. Unused when a push handler is set.
     pub push_queue_max: usize,
+    /// Most calls waiting for their reply at once; further calls wait for one to finish
+    /// before they are sent, and that wait counts against their deadline. Bounds what a
+    /// server that stops answering (or reading) costs the client. None (no limit), as
+    /// rpcx-go.
+    pub max_in_flight: Option<usize>,
 }
 
 impl Default for ClientOptions {
@@ -45,7 +52,15 @@ impl Default for ClientOptions {
             heartbeat_misses_max: 3,
             limits: Limits::default(),
             push_queue_max: 1024,
+            max_in_flight: None,
         }
+    }
+}
+
+impl ClientOptions {
+    /// When a call sent at `now` gives up: its own deadline, else now + the default timeout.
+    pub(crate) fn deadline_of(&self, request: &Request<'_>, now: Instant) -> Option<Instant> {
+        request.deadline.or_else(|| self.timeout.map(|t| now + t))
     }
 }
 

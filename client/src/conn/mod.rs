@@ -138,16 +138,10 @@ impl<W> Connection<W> {
         waiter: W,
         now: Instant,
     ) -> Result<Submitted, Error> {
-        let deadline = request
-            .deadline
-            .or_else(|| self.options.timeout.map(|t| now + t));
+        let deadline = self.options.deadline_of(request, now);
         let was_idle = self.transmit.is_empty();
         let seq = self.queue_request(request, false, deadline, now)?;
-        // For the error message: a 100 ms timeout reads "100 ms" even if a few µs passed.
-        let timeout_ms = deadline.map_or(0, |d| {
-            let micros = d.saturating_duration_since(now).as_micros();
-            u64::try_from(micros.div_ceil(1000)).unwrap_or(u64::MAX)
-        });
+        let timeout_ms = deadline.map_or(0, |d| Error::timeout_ms(d, now));
         self.pending.insert(
             seq,
             Entry {

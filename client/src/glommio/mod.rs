@@ -88,6 +88,10 @@ impl Builder {
                 conn,
                 push_waker: None,
             }),
+            slots: self
+                .options
+                .max_in_flight
+                .map(|n| glommio::sync::Semaphore::new(n.max(1) as u64)),
             options: self.options,
             addr,
             writer_wake: Notify::default(),
@@ -126,9 +130,34 @@ impl Client {
     /// connection-level primitive the typed calls and governance build on.
     pub async fn send(&self, request: &Request<'_>) -> Result<Reply, Error> {
         let shared = &self.handle.shared;
+        let mut request = *request;
+        // With `max_in_flight`, a slot is held until this call is over (or dropped).
+        let _slot = match &shared.slots {
+            Some(slots) => {
+                let now = Instant::now();
+                request.deadline = shared.options.deadline_of(&request, now);
+                let acquire = slots.acquire_permit(1);
+                let permit = match request.deadline {
+                    Some(deadline) => {
+                        let wait = deadline.saturating_duration_since(now);
+                        glommio::timer::timeout(wait, acquire)
+                            .await
+                            .map_err(|e| match e {
+                                glommio::GlommioError::TimedOut(_) => Error::Timeout {
+                                    timeout_ms: Error::timeout_ms(deadline, now),
+                                },
+                                _ => shared.lost(),
+                            })?
+                    }
+                    None => acquire.await.map_err(|_| shared.lost())?,
+                };
+                Some(permit)
+            }
+            None => None,
+        };
         let (waiter, reply) = sync::oneshot();
         let submitted =
-            shared.with_conn(|conn| conn.handle_call(request, waiter, Instant::now()))?;
+            shared.with_conn(|conn| conn.handle_call(&request, waiter, Instant::now()))?;
         if submitted.wake_timer {
             shared.reader_wake.notify();
         }
@@ -236,6 +265,8 @@ struct Shared {
     reader_wake: Notify,
     finished: Done,
     push_handler: Option<PushHandler>,
+    /// Call slots when `ClientOptions::max_in_flight` is set.
+    slots: Option<glommio::sync::Semaphore>,
 }
 
 impl Shared {

@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
-use ::tokio::sync::{oneshot, Notify};
+use ::tokio::sync::{oneshot, Notify, Semaphore};
+use ::tokio::time::timeout_at;
 
 use crate::conn::{Connection, Stats};
 use crate::error::{Disconnect, Error};
@@ -91,6 +92,7 @@ impl Builder {
                 conn,
                 push_waker: None,
             }),
+            slots: self.options.max_in_flight.map(|n| Semaphore::new(n.max(1))),
             options: self.options,
             addr,
             writer_wake: Notify::new(),
@@ -130,9 +132,30 @@ impl Client {
     /// connection-level primitive the typed calls and governance build on.
     pub async fn send(&self, request: &Request<'_>) -> Result<Reply, Error> {
         let shared = &self.handle.shared;
+        let mut request = *request;
+        // With `max_in_flight`, a slot is held until this call is over (or dropped).
+        let _slot = match &shared.slots {
+            Some(slots) => {
+                let now = Instant::now();
+                request.deadline = shared.options.deadline_of(&request, now);
+                let acquire = slots.acquire();
+                let permit = match request.deadline {
+                    Some(deadline) => {
+                        timeout_at(deadline.into(), acquire)
+                            .await
+                            .map_err(|_| Error::Timeout {
+                                timeout_ms: Error::timeout_ms(deadline, now),
+                            })?
+                    }
+                    None => acquire.await,
+                };
+                Some(permit.map_err(|_| shared.lost())?)
+            }
+            None => None,
+        };
         let (waiter, reply) = oneshot::channel();
         let submitted =
-            shared.with_conn(|conn| conn.handle_call(request, waiter, Instant::now()))?;
+            shared.with_conn(|conn| conn.handle_call(&request, waiter, Instant::now()))?;
         if submitted.wake_timer {
             shared.reader_wake.notify_one();
         }
@@ -249,6 +272,8 @@ struct Shared {
     finished: Notify,
     writer_done: AtomicBool,
     push_handler: Option<PushHandler>,
+    /// Call slots when `ClientOptions::max_in_flight` is set.
+    slots: Option<Semaphore>,
 }
 
 impl Shared {

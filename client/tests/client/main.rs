@@ -20,6 +20,7 @@ mod governance_go_etcd;
 mod governance_xclient;
 mod gzip;
 mod heartbeat;
+mod in_flight_cap;
 mod large_payload;
 mod metadata;
 mod oneway;
