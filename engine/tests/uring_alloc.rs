@@ -10,7 +10,7 @@
 
 use std::sync::atomic::AtomicU64;
 
-use ringrpc_engine::{Driver, Server, ServerConfig};
+use ringrpc_engine::{Driver, ServerConfig};
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
@@ -30,21 +30,10 @@ fn uring_shard_allocations_per_request_over_a_socket() {
         idle_timeout: None,
         ..ServerConfig::default()
     };
-    let server = Server::start(config, |services| {
-        counting_alloc::count_on_this_thread(Some(&SHARD_ALLOCS));
-        services.register("Echo", "Echo", echo::echo);
-    })
-    .unwrap();
-    for (depth, count, bound) in [(1usize, 20_000u64, 1.5), (16, 2_000, 0.5)] {
-        let per_request = echo::allocations_per_request(&server, &SHARD_ALLOCS, depth, count);
-        println!(
-            "io_uring shard, raw echo 581 B, {depth} in flight: {per_request:.3} allocations \
-             per request"
-        );
-        assert!(
-            per_request <= bound,
-            "{per_request} allocations per request"
-        );
-    }
-    server.shutdown();
+    echo::check_shard_allocations(
+        "io_uring",
+        config,
+        &SHARD_ALLOCS,
+        &[(1, 20_000, 1.5), (16, 2_000, 0.5)],
+    );
 }

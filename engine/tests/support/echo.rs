@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use ringrpc_engine::codec::{decode, encode_frame, Header, Limits, NO_METADATA};
-use ringrpc_engine::{HandlerError, Request, Response, SerializeType, Server};
+use ringrpc_engine::{HandlerError, Request, Response, SerializeType, Server, ServerConfig};
 
 /// Echoes the request payload as the reply payload (no copy: the reply shares it).
 pub async fn echo(request: Request) -> Result<Response, HandlerError> {
@@ -64,4 +64,32 @@ pub fn allocations_per_request(
     round_trips(count);
     let allocs = counter.load(Ordering::Relaxed) - before;
     allocs as f64 / (depth as u64 * count) as f64
+}
+
+/// Starts a one-shard echo server with `config`, whose shard thread counts its allocations
+/// into `counter`, and checks each `(requests in flight, round trips, allocations per
+/// request allowed)` case; prints the figures (`--nocapture`).
+pub fn check_shard_allocations(
+    name: &str,
+    config: ServerConfig,
+    counter: &'static AtomicU64,
+    cases: &[(usize, u64, f64)],
+) {
+    let server = Server::start(config, move |services| {
+        crate::counting_alloc::count_on_this_thread(Some(counter));
+        services.register("Echo", "Echo", echo);
+    })
+    .unwrap();
+    for &(depth, count, bound) in cases {
+        let per_request = allocations_per_request(&server, counter, depth, count);
+        println!(
+            "{name} shard, raw echo 581 B, {depth} in flight: {per_request:.3} allocations per \
+             request"
+        );
+        assert!(
+            per_request <= bound,
+            "{name}: {per_request} allocations per request at {depth} in flight"
+        );
+    }
+    server.shutdown();
 }
