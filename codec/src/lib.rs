@@ -30,7 +30,7 @@ pub use error::{DecodeError, EncodeError, PayloadError, Section};
 pub use frame::{Frame, Metadata, MetadataIter};
 pub use header::{CompressType, Header, MessageType, StatusType, HEADER_LEN, MAGIC};
 pub use limits::Limits;
-pub use payload::{Payload, PayloadCodec, SerializeType};
+pub use payload::{DecodePayload, EncodePayload, Payload, PayloadCodec, SerializeType};
 pub use response::{encode_heartbeat_reply, heartbeat_reply, Reply, ERROR_KEY};
 
 /// Metadata key of the auth token (`XClient.Auth`).

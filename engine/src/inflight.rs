@@ -16,7 +16,7 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use ringrpc_codec::payload::{Payload, SerializeType};
+use ringrpc_codec::payload::{EncodePayload, Payload, SerializeType};
 
 use crate::error::HandlerError;
 use crate::handler::{Handler, Request, Response};

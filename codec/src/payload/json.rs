@@ -15,16 +15,28 @@ use crate::error::PayloadError;
 /// Compact JSON, as Go's `encoding/json` writes it.
 pub struct Json;
 
-impl<T: Serialize + DeserializeOwned> PayloadCodec<T> for Json {
-    const SERIALIZE_TYPE: SerializeType = SerializeType::Json;
-
-    fn encode(value: &T, dst: &mut BytesMut) -> Result<(), PayloadError> {
+impl Json {
+    /// Appends the JSON encoding of `value` to `dst` (encoding needs only `Serialize`).
+    pub fn encode_value<T: Serialize>(value: &T, dst: &mut BytesMut) -> Result<(), PayloadError> {
         serde_json::to_writer(dst.writer(), value)?;
         Ok(())
     }
 
-    fn decode(src: &Bytes) -> Result<T, PayloadError> {
+    /// Decodes a value from `src` (decoding needs only `DeserializeOwned`).
+    pub fn decode_value<T: DeserializeOwned>(src: &Bytes) -> Result<T, PayloadError> {
         Ok(serde_json::from_slice(src)?)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> PayloadCodec<T> for Json {
+    const SERIALIZE_TYPE: SerializeType = SerializeType::Json;
+
+    fn encode(value: &T, dst: &mut BytesMut) -> Result<(), PayloadError> {
+        Self::encode_value(value, dst)
+    }
+
+    fn decode(src: &Bytes) -> Result<T, PayloadError> {
+        Self::decode_value(src)
     }
 }
 

@@ -3,9 +3,11 @@
 //!
 //! Two layers:
 //! - [`PayloadCodec`]: one codec, statically chosen (`Json::encode(&value, &mut dst)`).
-//! - [`Payload`]: a value that can travel under several serialize types, decoded with
-//!   whichever type the request names, as rpcx-go does. Implemented by `Bytes` (raw),
-//!   [`Serde`] (JSON + MsgPack), [`Proto`] (protobuf) and [`ProtoSerde`] (all three).
+//! - [`EncodePayload`] / [`DecodePayload`] (both: [`Payload`]): a value that can travel
+//!   under several serialize types, decoded with whichever type the request names, as
+//!   rpcx-go does. Implemented by `Bytes` (raw), [`Serde`] (JSON + MsgPack), [`Proto`]
+//!   (protobuf) and [`ProtoSerde`] (all three); each half asks only for what it needs
+//!   (`Serde<T>` encodes with `T: Serialize`, decodes with `T: DeserializeOwned`).
 
 use bytes::{Bytes, BytesMut};
 
@@ -93,16 +95,38 @@ pub trait PayloadCodec<T> {
     fn decode(src: &Bytes) -> Result<T, PayloadError>;
 }
 
-/// A value that can travel under one or more serialize types, picked at run time from the
-/// frame (rpcx-go picks its codec from the request's nibble the same way).
-pub trait Payload: Sized {
-    fn decode_as(serialize_type: SerializeType, src: &Bytes) -> Result<Self, PayloadError>;
+/// A value that can be written as a payload under one or more serialize types. Encoding
+/// needs only this half, so an argument or reply type needs only `Serialize` (or
+/// `prost::Message`), never the decoding side too.
+pub trait EncodePayload {
+    /// Appends the encoding of `self` under `serialize_type` to `dst`, or says the value
+    /// cannot travel under it.
     fn encode_as(
         &self,
         serialize_type: SerializeType,
         dst: &mut BytesMut,
     ) -> Result<(), PayloadError>;
+
+    /// The serialize type this value travels under when the caller names none (a client
+    /// then uses it instead of its default): `Proto<T>` says protobuf. `None`: no
+    /// preference, the caller's default applies.
+    fn preferred_serialize_type(&self) -> Option<SerializeType> {
+        None
+    }
 }
+
+/// A value that can be read from a payload under one or more serialize types, picked at
+/// run time from the frame (rpcx-go picks its codec from the request's nibble the same way).
+pub trait DecodePayload: Sized {
+    /// Decodes `src` (a slice of the receive buffer) as `serialize_type` names it.
+    fn decode_as(serialize_type: SerializeType, src: &Bytes) -> Result<Self, PayloadError>;
+}
+
+/// A value that travels both ways: implemented for every type that is both
+/// [`EncodePayload`] and [`DecodePayload`].
+pub trait Payload: EncodePayload + DecodePayload {}
+
+impl<T: EncodePayload + DecodePayload> Payload for T {}
 
 /// The error for a serialize type a value does not support. Thrift gets its own message:
 /// rpcx numbers it, ringrpc does not implement it.

@@ -14,17 +14,29 @@ use crate::error::PayloadError;
 /// Structs as named maps, as Go's `vmihailenco/msgpack` and tinylib `msgp` write them.
 pub struct MsgPack;
 
-impl<T: Serialize + DeserializeOwned> PayloadCodec<T> for MsgPack {
-    const SERIALIZE_TYPE: SerializeType = SerializeType::MsgPack;
-
-    fn encode(value: &T, dst: &mut BytesMut) -> Result<(), PayloadError> {
+impl MsgPack {
+    /// Appends the MsgPack (named maps) encoding of `value` to `dst` (encoding needs only `Serialize`).
+    pub fn encode_value<T: Serialize>(value: &T, dst: &mut BytesMut) -> Result<(), PayloadError> {
         let mut writer = dst.writer();
         rmp_serde::encode::write_named(&mut writer, value)?;
         Ok(())
     }
 
-    fn decode(src: &Bytes) -> Result<T, PayloadError> {
+    /// Decodes a value from `src` (decoding needs only `DeserializeOwned`).
+    pub fn decode_value<T: DeserializeOwned>(src: &Bytes) -> Result<T, PayloadError> {
         Ok(rmp_serde::from_slice(src)?)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> PayloadCodec<T> for MsgPack {
+    const SERIALIZE_TYPE: SerializeType = SerializeType::MsgPack;
+
+    fn encode(value: &T, dst: &mut BytesMut) -> Result<(), PayloadError> {
+        Self::encode_value(value, dst)
+    }
+
+    fn decode(src: &Bytes) -> Result<T, PayloadError> {
+        Self::decode_value(src)
     }
 }
 

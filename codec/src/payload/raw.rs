@@ -2,7 +2,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::{Payload, PayloadCodec, SerializeType};
+use super::{DecodePayload, EncodePayload, PayloadCodec, SerializeType};
 use crate::error::PayloadError;
 
 /// rpcx-go's `ByteCodec`: no transformation. Decoding shares the receive buffer.
@@ -23,11 +23,13 @@ impl PayloadCodec<Bytes> for Raw {
 
 /// Raw bytes pass through under any serialize type: a handler taking `Bytes` sees the
 /// payload as sent (an echo service serves JSON and msgpack clients alike).
-impl Payload for Bytes {
+impl DecodePayload for Bytes {
     fn decode_as(_: SerializeType, src: &Bytes) -> Result<Self, PayloadError> {
         Ok(src.clone())
     }
+}
 
+impl EncodePayload for Bytes {
     fn encode_as(&self, _: SerializeType, dst: &mut BytesMut) -> Result<(), PayloadError> {
         dst.extend_from_slice(self);
         Ok(())

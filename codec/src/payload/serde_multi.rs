@@ -4,30 +4,32 @@ use bytes::{Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{unsupported, Json, MsgPack, Payload, PayloadCodec, SerializeType};
+use super::{unsupported, DecodePayload, EncodePayload, Json, MsgPack, SerializeType};
 use crate::error::PayloadError;
 
 /// A serde value as a [`Payload`]: JSON or MsgPack, whichever the frame names.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Serde<T>(pub T);
 
-impl<T: Serialize + DeserializeOwned> Payload for Serde<T> {
+impl<T: DeserializeOwned> DecodePayload for Serde<T> {
     fn decode_as(serialize_type: SerializeType, src: &Bytes) -> Result<Self, PayloadError> {
         match serialize_type {
-            SerializeType::Json => Json::decode(src).map(Serde),
-            SerializeType::MsgPack => MsgPack::decode(src).map(Serde),
+            SerializeType::Json => Json::decode_value(src).map(Serde),
+            SerializeType::MsgPack => MsgPack::decode_value(src).map(Serde),
             other => Err(unsupported(other, std::any::type_name::<T>())),
         }
     }
+}
 
+impl<T: Serialize> EncodePayload for Serde<T> {
     fn encode_as(
         &self,
         serialize_type: SerializeType,
         dst: &mut BytesMut,
     ) -> Result<(), PayloadError> {
         match serialize_type {
-            SerializeType::Json => Json::encode(&self.0, dst),
-            SerializeType::MsgPack => MsgPack::encode(&self.0, dst),
+            SerializeType::Json => Json::encode_value(&self.0, dst),
+            SerializeType::MsgPack => MsgPack::encode_value(&self.0, dst),
             other => Err(unsupported(other, std::any::type_name::<T>())),
         }
     }
@@ -40,23 +42,26 @@ impl<T: Serialize + DeserializeOwned> Payload for Serde<T> {
 pub struct ProtoSerde<T>(pub T);
 
 #[cfg(feature = "protobuf")]
-impl<T: Serialize + DeserializeOwned + prost::Message + Default> Payload for ProtoSerde<T> {
+impl<T: DeserializeOwned + prost::Message + Default> DecodePayload for ProtoSerde<T> {
     fn decode_as(serialize_type: SerializeType, src: &Bytes) -> Result<Self, PayloadError> {
         match serialize_type {
-            SerializeType::Protobuf => super::Protobuf::decode(src).map(ProtoSerde),
+            SerializeType::Protobuf => super::Protobuf::decode_value(src).map(ProtoSerde),
             other => Serde::<T>::decode_as(other, src).map(|Serde(v)| ProtoSerde(v)),
         }
     }
+}
 
+#[cfg(feature = "protobuf")]
+impl<T: Serialize + prost::Message> EncodePayload for ProtoSerde<T> {
     fn encode_as(
         &self,
         serialize_type: SerializeType,
         dst: &mut BytesMut,
     ) -> Result<(), PayloadError> {
         match serialize_type {
-            SerializeType::Protobuf => super::Protobuf::encode(&self.0, dst),
-            SerializeType::Json => Json::encode(&self.0, dst),
-            SerializeType::MsgPack => MsgPack::encode(&self.0, dst),
+            SerializeType::Protobuf => super::Protobuf::encode_value(&self.0, dst),
+            SerializeType::Json => Json::encode_value(&self.0, dst),
+            SerializeType::MsgPack => MsgPack::encode_value(&self.0, dst),
             other => Err(unsupported(other, std::any::type_name::<T>())),
         }
     }
@@ -80,6 +85,21 @@ mod tests {
             let back = Serde::<Args>::decode_as(st, &dst.freeze()).unwrap();
             assert_eq!(back.0, Args { a: 3 });
         }
+    }
+
+    #[test]
+    fn encoding_needs_only_serialize() {
+        /// Serialize only: an argument type never has to be decodable.
+        #[derive(serde::Serialize)]
+        struct OnlyOut {
+            #[serde(rename = "A")]
+            a: i32,
+        }
+        let mut dst = BytesMut::new();
+        let value = Serde(OnlyOut { a: 5 });
+        value.encode_as(SerializeType::Json, &mut dst).unwrap();
+        assert_eq!(&dst[..], br#"{"A":5}"#);
+        assert_eq!(value.preferred_serialize_type(), None);
     }
 
     #[test]
