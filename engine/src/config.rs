@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use ringrpc_codec::Limits;
 
+use crate::driver::{Driver, UringConfig};
+
 /// How a [`crate::Server`] runs. Start from `ServerConfig::default()` and change fields.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -45,63 +47,11 @@ pub struct ServerConfig {
     pub io_memory: usize,
     /// Listen backlog of each shard's socket. Default 1024.
     pub backlog: i32,
-    /// Which I/O driver runs the shards. Default [`Driver::Glommio`].
+    /// Which I/O driver runs the shards. Default [`Driver::Auto`]: io_uring where the kernel
+    /// allows it, else glommio.
     pub driver: Driver,
     /// Settings of the io_uring driver (ignored by the glommio one).
     pub uring: UringConfig,
-}
-
-/// The I/O driver of the shards. Both serve the same protocol with the same handlers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Driver {
-    /// One glommio executor per shard (`shard/`). Use it to embed the engine in a glommio
-    /// application, for handlers that use glommio's APIs, or where io_uring lacks the
-    /// features the `Uring` driver needs. The default, because handlers written for it may
-    /// call glommio directly (a glommio timer panics on an io_uring shard).
-    #[default]
-    Glommio,
-    /// One raw io_uring per shard (`uring/`): multishot accept and recv into a ring of
-    /// provided buffers, frames parsed where the kernel put them, one send per connection
-    /// per loop. Needs Linux 6.1 or later. It costs less CPU per request (README: "Drivers");
-    /// handlers must use [`crate::sleep`] instead of glommio's timers.
-    Uring,
-}
-
-impl std::str::FromStr for Driver {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "glommio" => Ok(Self::Glommio),
-            "uring" | "io_uring" | "io-uring" => Ok(Self::Uring),
-            _ => Err(format!(
-                "unknown driver {s:?} (expected \"uring\" or \"glommio\")"
-            )),
-        }
-    }
-}
-
-/// Settings of the io_uring driver, per shard.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UringConfig {
-    /// Receive buffers in the shard's provided-buffer ring (a power of two). They are shared
-    /// by all connections of the shard: an idle connection holds none. Default 256.
-    pub buffer_count: u16,
-    /// Size of each receive buffer. Default 16 KiB (with the count: 4 MiB per shard).
-    pub buffer_size: usize,
-    /// Submission queue entries of the shard's ring (completion queue: 4 times as many).
-    /// Default 1024.
-    pub ring_entries: u32,
-}
-
-impl Default for UringConfig {
-    fn default() -> Self {
-        Self {
-            buffer_count: 256,
-            buffer_size: 16 << 10,
-            ring_entries: 1024,
-        }
-    }
 }
 
 impl Default for ServerConfig {

@@ -11,8 +11,9 @@
 //! 2. [`Services`], [`Request`], [`Response`]: how a handler is written and registered.
 //! 3. [`conn::Connection`]: the sans-IO connection core (bytes in, calls and bytes out), with
 //!    its states drawn in its doc comment. Any I/O driver can feed it.
-//! 4. `shard/`: the glommio driver (accept loop, connection task, drain on shutdown), then
-//!    `uring/`: the io_uring driver feeding the same core.
+//! 4. `runtime/`: the shard runtime both drivers share (plan, setup, policy: admission,
+//!    back-off, idle sweep, drain and abort, linger; the timer queue), then `driver/`: the
+//!    io_uring driver and the glommio driver, which only perform I/O.
 //!
 //! Module map:
 //! - `config.rs`: [`ServerConfig`], every limit and default.
@@ -23,8 +24,10 @@
 //! - `conn/`: the sans-IO [`conn::Connection`] and the [`conn::Link`] handlers use to reach it.
 //! - `push.rs`: [`Pusher`], server-initiated messages (PROTOCOL.md §4.14).
 //! - `run_call.rs`: a handler call run to its end or its deadline, on either driver.
-//! - `shard/`: executors, listeners, the connection task, idle sweep and drain.
-//! - `uring/`: the io_uring driver (`Driver::Uring`): one ring and one loop per shard.
+//! - `runtime/`: the driver-neutral shard runtime: shard plan and setup, control commands,
+//!   listeners, the sans-IO shard policy, the timer queue, [`spawn`].
+//! - `driver/`: [`Driver`], `driver/uring/` (one ring and one loop per shard) and
+//!   `driver/glommio/` (one glommio executor per shard).
 //! - `time.rs`: [`sleep`], a handler timer that works on either driver.
 //! - `registry/`: registration in etcd in rpcx-etcd's layout, on a control-plane thread.
 //! - `server.rs`: [`Server`], the cross-thread handle (start, stats, shutdown).
@@ -32,6 +35,7 @@
 
 mod config;
 pub mod conn;
+mod driver;
 mod error;
 mod handler;
 mod inflight;
@@ -39,15 +43,16 @@ mod push;
 pub mod registry;
 mod run_call;
 mod server;
+mod runtime;
 mod services;
-mod shard;
 mod time;
-mod uring;
 
-pub use config::{Driver, ServerConfig, UringConfig};
+pub use config::ServerConfig;
+pub use driver::{Driver, UringConfig};
 pub use error::{CloseCause, HandlerError, PushError, StartError};
 pub use handler::{Handler, Request, Response};
 pub use push::Pusher;
+pub use runtime::spawn::spawn;
 pub use server::{Server, ShardStats};
 pub use services::{AuthFn, Services};
 pub use time::{sleep, Sleep};

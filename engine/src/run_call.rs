@@ -1,39 +1,29 @@
 //! Running one handler call that did not finish on its first poll, on either driver: to its
 //! end or to its `__ServerTimeout` deadline, whichever comes first (PROTOCOL.md §4.6), then
-//! handing the completion to the connection through its link.
+//! handing the completion to the connection through its link. The deadline timer is the
+//! shard's timer queue (`runtime/timers.rs`), whichever driver fires it.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
 use std::rc::Rc;
-use std::time::Instant;
-
-use futures_lite::future::or;
+use std::task::Poll;
 
 use crate::conn::{Call, Link};
+use crate::runtime::timers::Sleep;
 
 /// Polls a call to the end or to its deadline, whichever comes first, and delivers the
-/// completion through the connection's link. The timer is the shard's own
-/// ([`crate::time::sleep`] picks the driver's).
+/// completion through the connection's link.
 pub(crate) async fn run_call(mut call: Call, link: Rc<Link>) {
-    let completion = match call.deadline() {
-        None => {
-            poll_fn(|cx| call.poll(cx)).await;
-            call.finish()
+    let mut deadline = call.deadline().map(Sleep::until);
+    let finished = poll_fn(|cx| {
+        if call.poll(cx).is_ready() {
+            return Poll::Ready(true);
         }
-        Some(deadline) => {
-            let handler = async {
-                poll_fn(|cx| call.poll(cx)).await;
-                true
-            };
-            let timer = async {
-                crate::time::sleep(deadline.saturating_duration_since(Instant::now())).await;
-                false
-            };
-            if or(handler, timer).await {
-                call.finish()
-            } else {
-                call.expire()
-            }
+        match &mut deadline {
+            Some(timer) => Pin::new(timer).poll(cx).map(|()| false),
+            None => Poll::Pending,
         }
-    };
-    link.complete(completion);
+    })
+    .await;
+    link.complete(if finished { call.finish() } else { call.expire() });
 }

@@ -22,15 +22,17 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::config::{Driver, ServerConfig};
+use crate::config::ServerConfig;
+use crate::driver::{self, Driver};
 use crate::error::StartError;
+use crate::runtime::{self, Command, ControlSender, Setup, ShardCounters, ShardPlan};
 use crate::services::Services;
-use crate::shard::{self, Command, ControlSender, ShardCounters, ShardPlan};
 
 /// A running server: its shard threads and the means to stop them. Dropping it shuts the
 /// server down gracefully, like [`Server::shutdown`].
 pub struct Server {
     local_addr: SocketAddr,
+    driver: Driver,
     shards: Vec<ShardHandle>,
     controls: Arc<Vec<ControlSender>>,
     ticker: Option<Ticker>,
@@ -64,21 +66,43 @@ pub struct ShardStats {
 impl Server {
     /// Binds one listener per shard, starts the shards and runs `setup` once on each shard
     /// thread to register its handlers. Returns once every shard accepts connections.
+    ///
+    /// With [`Driver::Auto`] (the default) the shards run on io_uring if it can start here;
+    /// if not, one warning names the cause and the glommio driver runs them instead.
     pub fn start<F>(config: ServerConfig, setup: F) -> Result<Server, StartError>
     where
         F: Fn(&mut Services) + Send + Sync + 'static,
     {
+        let setup: Setup = Arc::new(setup);
+        match config.driver {
+            Driver::Auto => match Self::start_on(Driver::Uring, &config, &setup) {
+                Err(StartError::Uring { reason, fix, .. }) => {
+                    tracing::warn!(
+                        %reason,
+                        %fix,
+                        "the io_uring driver cannot start; falling back to the glommio driver"
+                    );
+                    Self::start_on(Driver::Glommio, &config, &setup)
+                }
+                started => started,
+            },
+            driver => Self::start_on(driver, &config, &setup),
+        }
+    }
+
+    /// Starts every shard on `driver` (not `Auto`). On an error the shards already started
+    /// are stopped (dropping the partial server) and their listeners closed.
+    fn start_on(driver: Driver, config: &ServerConfig, setup: &Setup) -> Result<Self, StartError> {
         if config.shards == 0 {
             return Err(StartError::Config("shards must be at least 1".to_owned()));
         }
-        let cpus = shard_cpus(&config)?;
+        let cpus = shard_cpus(config)?;
         let (local_addr, listeners) =
-            shard::bind_all(config.listen, config.shards, config.backlog)?;
-        let setup: shard::Setup = Arc::new(setup);
+            runtime::bind_all(config.listen, config.shards, config.backlog)?;
         let mut senders = Vec::new();
         let mut receivers = Vec::new();
         for _ in 0..config.shards {
-            let (sender, receiver) = shard::control_channel()
+            let (sender, receiver) = runtime::control_channel()
                 .map_err(|e| StartError::Config(format!("cannot create a control channel: {e}")))?;
             senders.push(sender);
             receivers.push(receiver);
@@ -86,6 +110,7 @@ impl Server {
         let controls = Arc::new(senders);
         let mut server = Server {
             local_addr,
+            driver,
             shards: Vec::new(),
             controls: controls.clone(),
             ticker: None,
@@ -103,10 +128,7 @@ impl Server {
                 counters: counters.clone(),
             };
             let (ready_tx, ready_rx) = mpsc::channel();
-            let spawned = match config.driver {
-                Driver::Glommio => shard::spawn(plan, ready_tx),
-                Driver::Uring => crate::uring::spawn(plan, ready_tx),
-            };
+            let spawned = driver::spawn_shard(driver, plan, ready_tx);
             let thread = spawned.map_err(|e| StartError::Shard {
                 shard: id,
                 reason: e.to_string(),
@@ -130,13 +152,19 @@ impl Server {
         if let Some(idle) = config.idle_timeout {
             server.ticker = Some(Ticker::start(idle, controls)?);
         }
-        tracing::info!(addr = %local_addr, shards = config.shards, "ringrpc listening");
+        tracing::info!(addr = %local_addr, shards = config.shards, ?driver, "ringrpc listening");
         Ok(server)
     }
 
     /// The address the shards listen on (with the port chosen if the config said 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The driver the shards run on: [`Driver::Uring`] or [`Driver::Glommio`] (what
+    /// [`Driver::Auto`] chose).
+    pub fn driver(&self) -> Driver {
+        self.driver
     }
 
     /// Connection counters of every shard, in shard order.

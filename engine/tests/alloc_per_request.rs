@@ -16,6 +16,7 @@
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use ringrpc_engine::conn::{ConnConfig, Connection, Link};
 use ringrpc_engine::{Driver, ServerConfig};
@@ -38,7 +39,7 @@ fn core_round_trip(conn: &mut Connection, frame: &[u8], sink: &mut usize) {
         buf[..frame.len()].copy_from_slice(frame);
         Poll::Ready(Ok(frame.len()))
     });
-    while let Some(mut call) = conn.poll_call() {
+    while let Some(mut call) = conn.poll_call(Instant::now) {
         assert!(call.poll(&mut cx).is_ready());
         conn.handle_completion(call.finish());
     }

@@ -3,7 +3,7 @@
 //! what glommio needs), instead of panicking on a shard thread. Its own test binary, since
 //! it lowers the limit for the whole process.
 
-use ringrpc_engine::{Server, ServerConfig, StartError};
+use ringrpc_engine::{Driver, Server, ServerConfig, StartError};
 
 #[test]
 fn low_memlock_limit_is_reported_clearly() {
@@ -18,6 +18,7 @@ fn low_memlock_limit_is_reported_clearly() {
 
     let config = ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
+        driver: Driver::Glommio,
         io_memory: 256 << 10,
         ..ServerConfig::default()
     };

@@ -20,7 +20,7 @@ use super::DEADLINE_EXCEEDED;
 use crate::config::ConnConfig;
 use crate::error::CloseCause;
 use crate::handler::Request;
-use crate::inflight::Outcome;
+use crate::inflight::{ErasedHandler, Outcome};
 use crate::services::{Lookup, Services};
 
 /// Smallest and largest read the connection asks for; it adapts between them.
@@ -178,7 +178,11 @@ impl Connection {
 
     /// The next request that needs its handler run. Heartbeats, errors before dispatch and
     /// auth failures are answered here and never reach the driver.
-    pub fn poll_call(&mut self) -> Option<Call> {
+    ///
+    /// `now` is the driver's clock, read only for a request that carries `__ServerTimeout`
+    /// (its deadline is `now() + timeout`), so requests without one cost no clock read and
+    /// tests pass a fixed time.
+    pub fn poll_call(&mut self, now: impl Fn() -> Instant) -> Option<Call> {
         loop {
             if !matches!(self.state, State::Open | State::Draining)
                 || self.inflight_count >= self.config.max_inflight
@@ -199,14 +203,15 @@ impl Connection {
                     }
                 };
             tracing::trace!(seq = frame.seq(), len = frame.as_bytes().len(), "frame");
-            if let Some(call) = self.route(frame) {
+            if let Some(call) = self.route(frame, &now) {
                 return Some(call);
             }
         }
     }
 
-    /// Decides what one request becomes, in rpcx-go's order (PROTOCOL.md §4.2–4.7).
-    fn route(&mut self, frame: Frame) -> Option<Call> {
+    /// Decides what one request becomes, in rpcx-go's order (PROTOCOL.md §4.2–4.7): answered
+    /// here (heartbeat, error reply, auth failure) or a started [`Call`] (`start`).
+    fn route(&mut self, frame: Frame, now: &impl Fn() -> Instant) -> Option<Call> {
         buffer(&mut self.out);
         let header = *frame.header();
         if header.is_heartbeat() {
@@ -214,13 +219,8 @@ impl Connection {
             return None;
         }
         let services = Rc::clone(&self.services);
-        if let Some(auth) = services.auth() {
-            let token = frame.metadata().get(AUTH_KEY).unwrap_or("");
-            if let Err(text) = auth(&frame, token) {
-                self.reply_error(&frame, format_args!("{text}"));
-                self.close_after_flush(CloseCause::Auth(text));
-                return None;
-            }
+        if !self.authorize(&services, &frame) {
+            return None;
         }
         let (path, method) = (frame.service_path(), frame.service_method());
         let handler = match services.lookup(path, method) {
@@ -241,7 +241,7 @@ impl Connection {
                 return None;
             }
         };
-        let deadline = match server_timeout(&frame) {
+        let deadline = match server_timeout(&frame, now) {
             Timeout::None => None,
             Timeout::At(deadline) => Some(deadline),
             Timeout::Expired => {
@@ -249,22 +249,51 @@ impl Connection {
                 return None;
             }
         };
+        Some(self.start(frame, handler, serialize_type, deadline))
+    }
+
+    /// Runs the auth hook, if any (PROTOCOL.md §4.3): a refused request gets the hook's text
+    /// as an error reply, then the connection closes.
+    fn authorize(&mut self, services: &Services, frame: &Frame) -> bool {
+        let Some(auth) = services.auth() else {
+            return true;
+        };
+        let token = frame.metadata().get(AUTH_KEY).unwrap_or("");
+        match auth(frame, token) {
+            Ok(()) => true,
+            Err(text) => {
+                self.reply_error(frame, format_args!("{text}"));
+                self.close_after_flush(CloseCause::Auth(text));
+                false
+            }
+        }
+    }
+
+    /// Starts the handler of a routed request: the one place handler code is entered.
+    fn start(
+        &mut self,
+        frame: Frame,
+        handler: &Rc<dyn ErasedHandler>,
+        serialize_type: SerializeType,
+        deadline: Option<Instant>,
+    ) -> Call {
+        let header = frame.header();
         let span = tracing::debug_span!(
             "req",
             seq = header.seq(),
-            service_path = path,
-            service_method = method
+            service_path = frame.service_path(),
+            service_method = frame.service_method()
         );
         let request = Request::new(frame.clone(), serialize_type, deadline, self.link.clone());
         let slot = span.in_scope(|| handler.start(request));
         self.inflight_count += 1;
-        Some(Call {
+        Call {
             reply_to: frame,
             serialize_type,
             slot,
             deadline,
             span,
-        })
+        }
     }
 
     /// Encodes the reply of a finished (or expired) call. Pushes its handler queued go out
@@ -482,9 +511,9 @@ enum Timeout {
     Expired,
 }
 
-/// `__ServerTimeout` (PROTOCOL.md §4.6): milliseconds from now, base-10 i64; values that do
-/// not parse are ignored, as rpcx-go ignores them.
-fn server_timeout(frame: &Frame) -> Timeout {
+/// `__ServerTimeout` (PROTOCOL.md §4.6): milliseconds from `now()`, base-10 i64; values
+/// that do not parse are ignored, as rpcx-go ignores them.
+fn server_timeout(frame: &Frame, now: &impl Fn() -> Instant) -> Timeout {
     let Some(ms) = frame
         .metadata()
         .get(SERVER_TIMEOUT_KEY)
@@ -498,7 +527,7 @@ fn server_timeout(frame: &Frame) -> Timeout {
     if ms == 0 {
         return Timeout::Expired;
     }
-    Instant::now()
+    now()
         .checked_add(Duration::from_millis(ms))
         .map_or(Timeout::None, Timeout::At)
 }

@@ -1,8 +1,9 @@
 //! The sans-IO connection core: received bytes in, handler calls and bytes to send out.
 //!
-//! Nothing in here touches a socket, a runtime or a clock other than `Instant::now()` for
-//! `__ServerTimeout`. A driver (the glommio one in `shard/conn_task.rs`, the io_uring one in
-//! `uring/conn.rs`) does four things in a loop:
+//! Nothing in here touches a socket, a runtime or a clock: the driver passes its clock to
+//! [`Connection::poll_call`] (read only for `__ServerTimeout`), so the core runs on virtual
+//! time in tests. A driver (the glommio one in `driver/glommio/conn_task.rs`, the io_uring
+//! one in `driver/uring/conn.rs`) does four things in a loop:
 //!
 //! 1. reads into [`Connection::handle_read`] (the connection's own contiguous buffer), or
 //!    lends the buffer the kernel filled through [`Connection::handle_chunk`] (frames are

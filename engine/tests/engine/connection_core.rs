@@ -9,6 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use ringrpc_engine::codec::payload::Serde;
@@ -131,7 +132,7 @@ fn pump(conn: &mut Connection, out: &mut Vec<u8>, parked: &mut Vec<Call>) {
     loop {
         conn.handle_link();
         let mut progress = false;
-        while let Some(mut call) = conn.poll_call() {
+        while let Some(mut call) = conn.poll_call(Instant::now) {
             progress = true;
             match call.poll(&mut cx) {
                 Poll::Ready(()) => conn.handle_completion(call.finish()),

@@ -19,11 +19,9 @@ const DRIVERS: [Driver; 2] = [Driver::Glommio, Driver::Uring];
 fn start_with_buffers(driver: Driver, buffer_count: u16) -> Server {
     let config = ServerConfig {
         driver,
-        uring: UringConfig {
-            buffer_count,
-            buffer_size: 1024,
-            ..UringConfig::default()
-        },
+        uring: UringConfig::default()
+            .with_buffer_count(buffer_count)
+            .with_buffer_size_bytes(1024),
         ..common::test_config(1)
     };
     common::start(config)
@@ -175,11 +173,9 @@ fn buffers_kept_by_another_thread_come_back_and_wake_the_shard() {
     for (driver, buffers) in [(Driver::Glommio, 2), (Driver::Uring, 2)] {
         let config = ServerConfig {
             driver,
-            uring: UringConfig {
-                buffer_count: buffers,
-                buffer_size: 1024,
-                ..UringConfig::default()
-            },
+            uring: UringConfig::default()
+                .with_buffer_count(buffers)
+                .with_buffer_size_bytes(1024),
             ..common::test_config(1)
         };
         let server = Server::start(config, |services| {
@@ -222,10 +218,7 @@ fn buffers_kept_by_another_thread_come_back_and_wake_the_shard() {
 fn a_bad_buffer_ring_shape_is_a_startup_error() {
     let config = ServerConfig {
         driver: Driver::Uring,
-        uring: UringConfig {
-            buffer_count: 6,
-            ..UringConfig::default()
-        },
+        uring: UringConfig::default().with_buffer_count(6),
         ..common::test_config(1)
     };
     let error = Server::start(config, |_| {}).unwrap_err();
