@@ -42,8 +42,8 @@ mod inflight;
 mod push;
 pub mod registry;
 mod run_call;
-mod server;
 mod runtime;
+mod server;
 mod services;
 mod time;
 

@@ -25,5 +25,9 @@ pub(crate) async fn run_call(mut call: Call, link: Rc<Link>) {
         }
     })
     .await;
-    link.complete(if finished { call.finish() } else { call.expire() });
+    link.complete(if finished {
+        call.finish()
+    } else {
+        call.expire()
+    });
 }

@@ -124,7 +124,11 @@ mod tests {
             .with_buffer_size_bytes(1024)
             .with_ring_entries(64);
         assert_eq!(
-            (config.buffer_count, config.buffer_size_bytes, config.ring_entries),
+            (
+                config.buffer_count,
+                config.buffer_size_bytes,
+                config.ring_entries
+            ),
             (8, 1024, 64)
         );
     }

@@ -39,9 +39,12 @@ impl Command {
     /// The commands in `received` bytes; `None` (end of stream or a failed read) means stop.
     pub(crate) fn parse(received: Option<&[u8]>) -> impl Iterator<Item = Command> + '_ {
         let stop = received.is_none_or(<[u8]>::is_empty);
-        stop.then_some(Command::Stop)
-            .into_iter()
-            .chain(received.unwrap_or_default().iter().map(|&b| Self::from_byte(b)))
+        stop.then_some(Command::Stop).into_iter().chain(
+            received
+                .unwrap_or_default()
+                .iter()
+                .map(|&b| Self::from_byte(b)),
+        )
     }
 }
 
@@ -94,7 +97,10 @@ mod tests {
         let got: Vec<Command> = Command::parse(Some(&buf[..n])).collect();
         assert_eq!(got, [Command::SweepIdle, Command::Stop]);
         assert_eq!(Command::parse(None).collect::<Vec<_>>(), [Command::Stop]);
-        assert_eq!(Command::parse(Some(&[])).collect::<Vec<_>>(), [Command::Stop]);
+        assert_eq!(
+            Command::parse(Some(&[])).collect::<Vec<_>>(),
+            [Command::Stop]
+        );
         drop(stream);
         assert!(sender.send(Command::Stop).is_err(), "EPIPE, not SIGPIPE");
     }

@@ -165,7 +165,10 @@ mod tests {
                 Ok::<_, crate::HandlerError>(crate::Response::new(request.into_payload()))
             });
         });
-        (ShardCore::new(3, &config, &setup, counters.clone()), counters)
+        (
+            ShardCore::new(3, &config, &setup, counters.clone()),
+            counters,
+        )
     }
 
     #[test]

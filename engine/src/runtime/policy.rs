@@ -142,7 +142,13 @@ pub(crate) enum StopStep {
 impl Stop {
     /// Starts draining at `now`. True the first time only: then the driver stops accepting
     /// and asks every connection to drain.
-    pub(crate) fn begin(&mut self, now: Instant, drain_timeout: Duration, shard: usize, open: usize) -> bool {
+    pub(crate) fn begin(
+        &mut self,
+        now: Instant,
+        drain_timeout: Duration,
+        shard: usize,
+        open: usize,
+    ) -> bool {
         if self.state != StopState::Serving {
             return false;
         }
@@ -176,7 +182,9 @@ impl Stop {
                 self.state = StopState::Done;
                 StopStep::Done
             }
-            StopState::Draining { until } | StopState::Aborting { until } => StopStep::Wait { until },
+            StopState::Draining { until } | StopState::Aborting { until } => {
+                StopStep::Wait { until }
+            }
         }
     }
 
@@ -303,10 +311,19 @@ mod tests {
         assert!(stop.begin(t0, 100 * MS, 0, 3));
         assert!(!stop.begin(t0, 100 * MS, 0, 3), "only once");
         assert!(stop.is_stopping());
-        assert_eq!(stop.poll(t0 + 50 * MS, 2), StopStep::Wait { until: t0 + 100 * MS });
+        assert_eq!(
+            stop.poll(t0 + 50 * MS, 2),
+            StopStep::Wait {
+                until: t0 + 100 * MS
+            }
+        );
         assert_eq!(stop.deadline(), Some(t0 + 100 * MS));
         assert_eq!(stop.poll(t0 + 60 * MS, 0), StopStep::Done);
-        assert_eq!(stop.poll(t0 + 60 * MS, 1), StopStep::Done, "done stays done");
+        assert_eq!(
+            stop.poll(t0 + 60 * MS, 1),
+            StopStep::Done,
+            "done stays done"
+        );
         assert_eq!(stop.deadline(), None);
     }
 
@@ -317,14 +334,28 @@ mod tests {
         stop.begin(t0, 100 * MS, 0, 1);
         assert_eq!(stop.poll(t0 + 100 * MS, 1), StopStep::Abort);
         let grace_end = t0 + 100 * MS + ABORT_GRACE;
-        assert_eq!(stop.poll(t0 + 100 * MS, 1), StopStep::Wait { until: grace_end });
-        assert_eq!(stop.poll(grace_end - MS, 1), StopStep::Wait { until: grace_end });
-        assert_eq!(stop.poll(grace_end, 1), StopStep::Done, "stuck connections are left");
+        assert_eq!(
+            stop.poll(t0 + 100 * MS, 1),
+            StopStep::Wait { until: grace_end }
+        );
+        assert_eq!(
+            stop.poll(grace_end - MS, 1),
+            StopStep::Wait { until: grace_end }
+        );
+        assert_eq!(
+            stop.poll(grace_end, 1),
+            StopStep::Done,
+            "stuck connections are left"
+        );
 
         let mut stop = Stop::default();
         stop.begin(t0, 100 * MS, 0, 1);
         assert_eq!(stop.poll(t0 + 200 * MS, 1), StopStep::Abort);
-        assert_eq!(stop.poll(t0 + 201 * MS, 0), StopStep::Done, "aborted ones closed");
+        assert_eq!(
+            stop.poll(t0 + 201 * MS, 0),
+            StopStep::Done,
+            "aborted ones closed"
+        );
     }
 
     #[test]
@@ -342,8 +373,14 @@ mod tests {
     fn socket_errors_reset_and_other_closes_linger() {
         let reset = CloseCause::Io(io::ErrorKind::ConnectionReset.into());
         assert_eq!(close_step(Some(reset), 0, "peer"), CloseStep::Reset);
-        assert_eq!(close_step(Some(CloseCause::Idle), 0, "peer"), CloseStep::Linger);
+        assert_eq!(
+            close_step(Some(CloseCause::Idle), 0, "peer"),
+            CloseStep::Linger
+        );
         assert_eq!(close_step(None, 0, "peer"), CloseStep::Linger);
-        assert_eq!(close_step(Some(CloseCause::Auth("no".into())), 0, "peer"), CloseStep::Linger);
+        assert_eq!(
+            close_step(Some(CloseCause::Auth("no".into())), 0, "peer"),
+            CloseStep::Linger
+        );
     }
 }

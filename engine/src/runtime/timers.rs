@@ -110,7 +110,11 @@ impl Timers {
 
     /// Ready once the earliest deadline is earlier than `known` (what the driver waits for
     /// now); until then the driver's waker is kept and woken by the insert that makes it so.
-    pub(crate) fn poll_earlier(&mut self, cx: &mut Context<'_>, known: Option<Instant>) -> Poll<()> {
+    pub(crate) fn poll_earlier(
+        &mut self,
+        cx: &mut Context<'_>,
+        known: Option<Instant>,
+    ) -> Poll<()> {
         let next = self.next_deadline();
         if next.is_some_and(|next| known.is_none_or(|known| next < known)) {
             return Poll::Ready(());
@@ -278,7 +282,11 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         assert!(timers.poll_earlier(&mut cx, None).is_pending());
         timers.insert(t0 + Duration::from_millis(20), waker.clone());
-        assert_eq!(count.0.load(Ordering::SeqCst), 1, "first timer wakes the driver");
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "first timer wakes the driver"
+        );
         let known = timers.next_deadline();
         assert!(timers.poll_earlier(&mut cx, known).is_pending());
         timers.insert(t0 + Duration::from_millis(30), waker.clone());

@@ -29,7 +29,11 @@ const READ_BUDGET: usize = 32;
 
 /// Serves one accepted connection until it closes, then leaves the shard's table.
 pub(super) async fn serve(shard: Rc<ShardCtx>, stream: TcpStream, opened: Opened, key: usize) {
-    let Opened { mut conn, span, peer } = opened;
+    let Opened {
+        mut conn,
+        span,
+        peer,
+    } = opened;
     async {
         let mut stream = stream;
         poll_fn(|cx| drive(cx, &mut stream, &mut conn)).await;

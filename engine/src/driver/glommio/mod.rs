@@ -172,7 +172,12 @@ async fn accept_loop(shard: Rc<ShardCtx>, listener: TcpListener) {
 /// Whatever is left after `drain_timeout` is aborted, and after the abort grace, left.
 async fn drain(shard: &ShardCtx, drain_timeout: std::time::Duration) {
     let mut stop = Stop::default();
-    stop.begin(Instant::now(), drain_timeout, shard.core.id, shard.open_conns());
+    stop.begin(
+        Instant::now(),
+        drain_timeout,
+        shard.core.id,
+        shard.open_conns(),
+    );
     shard.request_all(Control::Drain);
     loop {
         let now = Instant::now();

@@ -1,0 +1,80 @@
+//! Proves how a server picks its driver: `Driver::Auto` (the default) runs io_uring where it
+//! starts and falls back to glommio where it does not (here forced by a ring size the kernel
+//! refuses); an explicit `Driver::Uring` that cannot start fails with the cause instead; and a
+//! handler's `ringrpc_engine::spawn` + `sleep` work on whichever driver runs it.
+
+use std::time::Duration;
+
+use ringrpc_engine::{
+    Driver, HandlerError, Request, Response, Server, ServerConfig, StartError, UringConfig,
+};
+
+use crate::common::{self, assert_serving, request, FrameClient};
+use ringrpc_engine::SerializeType;
+
+/// More submission entries than io_uring_setup accepts (its maximum is 32768).
+fn refused_ring() -> UringConfig {
+    UringConfig::default().with_ring_entries(1 << 20)
+}
+
+#[test]
+fn auto_is_the_default_and_picks_a_concrete_driver() {
+    assert_eq!(ServerConfig::default().driver, Driver::Auto);
+    let config = ServerConfig {
+        driver: Driver::Auto,
+        ..common::test_config(1)
+    };
+    let server = common::start(config);
+    assert_ne!(server.driver(), Driver::Auto);
+    assert_serving(server.local_addr());
+}
+
+#[test]
+fn auto_falls_back_to_glommio_when_io_uring_cannot_start() {
+    let config = ServerConfig {
+        driver: Driver::Auto,
+        uring: refused_ring(),
+        ..common::test_config(2)
+    };
+    let server = common::start(config);
+    assert_eq!(server.driver(), Driver::Glommio);
+    assert_serving(server.local_addr());
+}
+
+#[test]
+fn an_explicit_uring_that_cannot_start_names_the_cause() {
+    let config = ServerConfig {
+        driver: Driver::Uring,
+        uring: refused_ring(),
+        ..common::test_config(1)
+    };
+    let error = Server::start(config, |_| {}).unwrap_err();
+    assert!(matches!(error, StartError::Uring { .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(text.contains("io_uring_setup"), "{text}");
+    assert!(text.contains("Driver::Glommio"), "{text}");
+}
+
+/// Replies at once and pushes "later" from a task it spawned, 5 ms after.
+async fn reply_then_push(request: Request) -> Result<Response, HandlerError> {
+    let pusher = request.pusher();
+    ringrpc_engine::spawn(async move {
+        ringrpc_engine::sleep(Duration::from_millis(5)).await;
+        let _ = pusher.push("Test", "Later", [("k", "v")], b"later").await;
+    });
+    Ok(Response::new(bytes::Bytes::from_static(b"now")))
+}
+
+#[test]
+fn a_task_spawned_by_a_handler_runs_on_the_shard() {
+    let server = Server::start(common::test_config(1), |services| {
+        services.register("Test", "Spawn", reply_then_push);
+    })
+    .expect("server starts");
+    let mut client = FrameClient::connect(server.local_addr());
+    let reply = client.call(&request(1, SerializeType::None, "Test", "Spawn", &[], b""));
+    assert_eq!((reply.seq(), &reply.payload()[..]), (1, &b"now"[..]));
+    let push = client.recv();
+    assert!(push.header().is_oneway());
+    assert_eq!(&push.payload()[..], b"later");
+}
