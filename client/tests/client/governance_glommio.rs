@@ -55,7 +55,7 @@ impl Node {
                 let stall = stall.load(Ordering::Relaxed);
                 async move {
                     if stall {
-                        glommio::timer::sleep(Duration::from_secs(30)).await;
+                        ringrpc_engine::sleep(Duration::from_secs(30)).await;
                     }
                     let Serde(args): Serde<Args> = request.decode()?;
                     Ok::<_, HandlerError>(Response::new(Serde(Reply { c: args.a * args.b })))

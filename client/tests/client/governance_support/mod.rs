@@ -186,10 +186,10 @@ impl Node {
                 let name = name.get().cloned().unwrap_or_default();
                 async move {
                     if stall {
-                        glommio::timer::sleep(Duration::from_secs(30)).await;
+                        ringrpc_engine::sleep(Duration::from_secs(30)).await;
                     }
                     if delay > 0 {
-                        glommio::timer::sleep(Duration::from_millis(delay)).await;
+                        ringrpc_engine::sleep(Duration::from_millis(delay)).await;
                     }
                     let Serde(args): Serde<Args> = request.decode()?;
                     Ok::<_, HandlerError>(

@@ -181,10 +181,11 @@ impl Shard {
         };
         if slot.phase == Phase::Serving && slot.conn.is_closed() && slot.outbox.is_idle() {
             let step = close_step(slot.conn.take_cause(), shard_id, &slot.peer);
-            // SAFETY: `shutdown` on a descriptor we own; no memory is passed.
-            if step == CloseStep::Linger
-                && unsafe { libc::shutdown(slot.fd.as_raw_fd(), libc::SHUT_WR) } == 0
-            {
+            let fin_sent = step == CloseStep::Linger && {
+                // SAFETY: `shutdown` on a descriptor we own; no memory is passed.
+                unsafe { libc::shutdown(slot.fd.as_raw_fd(), libc::SHUT_WR) == 0 }
+            };
+            if fin_sent {
                 let linger = Linger::start(Instant::now());
                 slot.phase = Phase::Lingering(linger);
                 self.lingering.push_back((linger.until(), id));
