@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::io;
 use std::rc::Rc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -294,6 +294,18 @@ impl Connection {
             deadline,
             span,
         }
+    }
+
+    /// Polls a call from [`Connection::poll_call`] once, inline (fast handlers cost no task):
+    /// one that finished is answered at once and `None` returned; one that did not comes
+    /// back for the driver to run elsewhere, to its end or deadline (its completion then
+    /// arrives through the [`Link`]).
+    pub fn poll_inline(&mut self, cx: &mut Context<'_>, mut call: Call) -> Option<Call> {
+        if call.poll(cx).is_pending() {
+            return Some(call);
+        }
+        self.handle_completion(call.finish());
+        None
     }
 
     /// Encodes the reply of a finished (or expired) call. Pushes its handler queued go out

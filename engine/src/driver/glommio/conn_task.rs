@@ -20,7 +20,7 @@ use glommio::net::TcpStream;
 use tracing::Instrument;
 
 use super::ShardCtx;
-use crate::conn::{Call, Connection};
+use crate::conn::Connection;
 use crate::runtime::policy::{close_step, CloseStep, Linger, LINGER};
 use crate::runtime::Opened;
 
@@ -54,7 +54,10 @@ fn drive(cx: &mut Context<'_>, stream: &mut TcpStream, conn: &mut Connection) ->
         let mut progress = false;
         while let Some(call) = conn.poll_call(Instant::now) {
             progress = true;
-            dispatch(cx, conn, call);
+            if let Some(call) = conn.poll_inline(cx, call) {
+                let link = conn.link().clone();
+                glommio::spawn_local(crate::run_call::run_call(call, link)).detach();
+            }
         }
         while let Some(bytes) = conn.poll_transmit() {
             match Pin::new(&mut *stream).poll_write(cx, bytes) {
@@ -83,15 +86,6 @@ fn drive(cx: &mut Context<'_>, stream: &mut TcpStream, conn: &mut Connection) ->
     // Budget spent with work left: yield to the shard's other connections, come back soon.
     cx.waker().wake_by_ref();
     Poll::Pending
-}
-
-/// Runs a call: inline if it finishes on its first poll, else in a task of its own.
-fn dispatch(cx: &mut Context<'_>, conn: &mut Connection, mut call: Call) {
-    if call.poll(cx).is_ready() {
-        conn.handle_completion(call.finish());
-        return;
-    }
-    glommio::spawn_local(crate::run_call::run_call(call, conn.link().clone())).detach();
 }
 
 /// Sends FIN after the last reply, then reads and discards what the peer still sends for a

@@ -133,12 +133,10 @@ fn attach(fd: OwnedFd) -> TcpStream {
 /// The next command; a closed or failed channel means [`Command::Stop`].
 async fn next_command(control: &mut TcpStream) -> Command {
     let mut byte = [0u8; 1];
-    let received = match control.read(&mut byte).await {
-        Ok(n) => byte.get(..n),
-        Err(_) => None,
-    };
-    let command = Command::parse(received).next().unwrap_or(Command::Stop);
-    command
+    match control.read(&mut byte).await {
+        Ok(1) => Command::from_byte(byte[0]),
+        _ => Command::Stop,
+    }
 }
 
 async fn accept_loop(shard: Rc<ShardCtx>, listener: TcpListener) {

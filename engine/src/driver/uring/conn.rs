@@ -242,12 +242,10 @@ impl Shard {
         } = slot;
         conn.handle_link();
         let mut cx = Context::from_waker(waker);
-        while let Some(mut call) = conn.poll_call(Instant::now) {
-            if call.poll(&mut cx).is_ready() {
-                conn.handle_completion(call.finish());
-            } else {
-                self.executor
-                    .spawn(crate::run_call::run_call(call, conn.link().clone()));
+        while let Some(call) = conn.poll_call(Instant::now) {
+            if let Some(call) = conn.poll_inline(&mut cx, call) {
+                let link = conn.link().clone();
+                self.executor.spawn(crate::run_call::run_call(call, link));
             }
         }
         if let Some(buf) = outbox.poll_send(conn) {
