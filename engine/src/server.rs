@@ -52,6 +52,7 @@ struct Ticker {
 
 /// A snapshot of one shard's connection counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShardStats {
     pub shard: usize,
     pub cpu: usize,

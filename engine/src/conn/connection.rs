@@ -4,16 +4,15 @@ use std::fmt::Write as _;
 use std::io;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use ringrpc_codec::payload::SerializeType;
 use ringrpc_codec::{
     encode_heartbeat_reply, frame_len, EncodeError, Frame, Reply, AUTH_KEY, NO_METADATA,
-    SERVER_TIMEOUT_KEY,
 };
 
-use super::call::{Call, Completion};
+use super::call::{server_timeout, Call, Completion, Timeout};
 use super::input;
 use super::link::{Control, Link};
 use super::DEADLINE_EXCEEDED;
@@ -515,31 +514,4 @@ fn buffer(buf: &mut BytesMut) {
     if buf.capacity() == 0 {
         *buf = BytesMut::with_capacity(READ_MAX);
     }
-}
-
-enum Timeout {
-    None,
-    At(Instant),
-    Expired,
-}
-
-/// `__ServerTimeout` (PROTOCOL.md §4.6): milliseconds from `now()`, base-10 i64; values
-/// that do not parse are ignored, as rpcx-go ignores them.
-fn server_timeout(frame: &Frame, now: &impl Fn() -> Instant) -> Timeout {
-    let Some(ms) = frame
-        .metadata()
-        .get(SERVER_TIMEOUT_KEY)
-        .and_then(|v| v.parse::<i64>().ok())
-    else {
-        return Timeout::None;
-    };
-    let Ok(ms) = u64::try_from(ms) else {
-        return Timeout::Expired;
-    };
-    if ms == 0 {
-        return Timeout::Expired;
-    }
-    now()
-        .checked_add(Duration::from_millis(ms))
-        .map_or(Timeout::None, Timeout::At)
 }
