@@ -2,20 +2,6 @@
 //! starting a task in a thread-local of the shard thread when the shard starts
 //! ([`set_spawner`]) and removes it when the shard stops; this file never knows which driver
 //! that is.
-//!
-//! ```no_run
-//! use ringrpc_engine::{HandlerError, Request, Response};
-//!
-//! async fn audit(request: Request) -> Result<Response, HandlerError> {
-//!     let seq = request.seq();
-//!     // Runs on this shard after the reply has gone out.
-//!     ringrpc_engine::spawn(async move {
-//!         ringrpc_engine::sleep(std::time::Duration::from_millis(10)).await;
-//!         println!("request {seq} answered 10 ms ago");
-//!     });
-//!     Ok(Response::new(request.into_payload()))
-//! }
-//! ```
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -45,6 +31,20 @@ pub(crate) fn set_spawner(spawner: Option<Spawner>) {
 /// # Panics
 ///
 /// If called on a thread that is not a running shard (there is nothing to run the task).
+///
+/// ```no_run
+/// use ringrpc_engine::{HandlerError, Request, Response};
+///
+/// async fn audit(request: Request) -> Result<Response, HandlerError> {
+///     let seq = request.seq();
+///     // Runs later on this shard; the reply does not wait for it.
+///     ringrpc_engine::spawn(async move {
+///         ringrpc_engine::sleep(std::time::Duration::from_millis(10)).await;
+///         println!("request {seq} answered 10 ms ago");
+///     });
+///     Ok(Response::new(request.into_payload()))
+/// }
+/// ```
 pub fn spawn(future: impl Future<Output = ()> + 'static) {
     let task: LocalTask = Box::pin(future);
     SPAWNER.with(|cell| match cell.borrow().as_ref() {
