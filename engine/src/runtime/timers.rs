@@ -58,13 +58,16 @@ impl Timers {
         TimerKey { slot, generation }
     }
 
-    /// Replaces the waker of a live timer (a future polled from another task).
-    pub(crate) fn set_waker(&mut self, key: TimerKey, waker: &Waker) {
-        if let Some(slot) = self.live_slot(key) {
-            if !slot.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
-                slot.waker = Some(waker.clone());
-            }
+    /// Replaces the waker of a live timer (a future polled from another task). False if the
+    /// timer is no longer live: it fired (or was cancelled).
+    pub(crate) fn set_waker(&mut self, key: TimerKey, waker: &Waker) -> bool {
+        let Some(slot) = self.live_slot(key) else {
+            return false;
+        };
+        if !slot.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            slot.waker = Some(waker.clone());
         }
+        true
     }
 
     pub(crate) fn cancel(&mut self, key: TimerKey) {
@@ -163,7 +166,8 @@ pub(crate) fn is_driven() -> bool {
     DRIVEN.with(Cell::get)
 }
 
-/// A future ready at `at`, fired by the shard loop of the thread it is polled on.
+/// A future ready at `at`: at once if `at` has passed when it is first polled, else once the
+/// driver of the thread it is polled on fires it (so it follows the driver's clock).
 #[derive(Debug)]
 pub(crate) struct Sleep {
     at: Instant,
@@ -180,17 +184,18 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.at {
-            if let Some(key) = self.key.take() {
-                with(|timers| timers.cancel(key));
+        if let Some(key) = self.key {
+            if with(|timers| timers.set_waker(key, cx.waker())) {
+                return Poll::Pending;
             }
+            self.key = None;
             return Poll::Ready(());
         }
         let at = self.at;
-        match self.key {
-            Some(key) => with(|timers| timers.set_waker(key, cx.waker())),
-            None => self.key = Some(with(|timers| timers.insert(at, cx.waker().clone()))),
+        if Instant::now() >= at {
+            return Poll::Ready(());
         }
+        self.key = Some(with(|timers| timers.insert(at, cx.waker().clone())));
         Poll::Pending
     }
 }
@@ -307,5 +312,23 @@ mod tests {
         assert_eq!(with(|t| t.len()), 0);
         let mut due = Box::pin(Sleep::until(Instant::now()));
         assert!(due.as_mut().poll(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn a_registered_sleep_ends_when_the_driver_fires_it_not_before() {
+        let (count, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        // An hour ahead: only the driver's (virtual) clock can make it due.
+        let at = Instant::now() + Duration::from_secs(3600);
+        let mut sleep = Box::pin(Sleep::until(at));
+        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+        let mut due = Vec::new();
+        with(|t| t.fire(at - Duration::from_millis(1), &mut due));
+        assert!(due.is_empty() && sleep.as_mut().poll(&mut cx).is_pending());
+        with(|t| t.fire(at, &mut due));
+        due.drain(..).for_each(Waker::wake);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(sleep.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(with(|t| t.len()), 0);
     }
 }
