@@ -22,7 +22,7 @@ pub(crate) const ABORT_GRACE: Duration = Duration::from_secs(1);
 /// After closing our side, how long unread request bytes are drained (so that closing does
 /// not reset the connection and destroy the last replies in flight).
 pub(crate) const LINGER: Duration = Duration::from_millis(250);
-/// ... and at most how many.
+/// The most unread bytes drained after closing our side.
 pub(crate) const LINGER_BYTES_MAX: usize = 1 << 20;
 /// The first accept back-off and its cap (rpcx-go's, PROTOCOL.md §4.1).
 const ACCEPT_BACKOFF_FIRST: Duration = Duration::from_millis(5);
