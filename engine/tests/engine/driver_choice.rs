@@ -1,8 +1,9 @@
 //! Proves how a server picks its driver: `Driver::Auto` (the default) runs io_uring where it
 //! starts and falls back to glommio where it does not (here forced by a ring size the kernel
-//! refuses); an explicit `Driver::Uring` that cannot start fails with the cause instead; and a
+//! refuses), with one warning that names the cause; an explicit `Driver::Uring` that cannot start fails with the cause instead; and a
 //! handler's `ringrpc_engine::spawn` + `sleep` work on whichever driver runs it.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ringrpc_engine::{
@@ -29,6 +30,31 @@ fn auto_is_the_default_and_picks_a_concrete_driver() {
     assert_serving(server.local_addr());
 }
 
+/// Log lines written while the calling thread runs `f`.
+fn logs_of<T>(f: impl FnOnce() -> T) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sink = Sink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let result = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8_lossy(&sink.0.lock().unwrap()).into_owned();
+    (result, text)
+}
+
 #[test]
 fn auto_falls_back_to_glommio_when_io_uring_cannot_start() {
     let config = ServerConfig {
@@ -36,9 +62,16 @@ fn auto_falls_back_to_glommio_when_io_uring_cannot_start() {
         uring: refused_ring(),
         ..common::test_config(2)
     };
-    let server = common::start(config);
+    let (server, logs) = logs_of(|| common::start(config));
     assert_eq!(server.driver(), Driver::Glommio);
     assert_serving(server.local_addr());
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "one line: {logs}");
+    assert!(
+        warnings[0].contains("falling back to the glommio driver")
+            && warnings[0].contains("io_uring_setup"),
+        "it names the cause: {logs}"
+    );
 }
 
 #[test]
