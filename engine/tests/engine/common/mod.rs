@@ -262,10 +262,9 @@ impl FrameClient {
         stream.set_nodelay(true).unwrap();
         stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
         stream.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
-        let limits = Limits {
-            max_frame: 64 << 20,
-            max_decompressed: 64 << 20,
-        };
+        let limits = Limits::default()
+            .max_frame_bytes(64 << 20)
+            .max_decompressed_bytes(64 << 20);
         Self {
             stream,
             buf: BytesMut::new(),
