@@ -7,9 +7,9 @@
 //!     Ok(Response::new(request.into_payload()))
 //! }
 //!
-//! let config = ServerConfig { listen: "127.0.0.1:8972".parse().unwrap(), shards: 2, ..Default::default() };
+//! let config = ServerConfig::default().listen(([127, 0, 0, 1], 8972)).shards(2);
 //! let server = Server::start(config, |services| {
-//!     services.register("Echo", "Echo", echo);
+//!     services.service("Echo").method("Echo", echo);
 //! })
 //! .expect("server starts");
 //! println!("listening on {}", server.local_addr());
@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use crate::config::{Driver, ServerConfig};
 use crate::error::StartError;
-use crate::services::Services;
+use crate::services::{ServicePaths, Services};
 use crate::shard::{self, Command, ControlSender, ShardCounters, ShardPlan};
 
 /// A running server: its shard threads and the means to stop them. Dropping it shuts the
@@ -34,6 +34,7 @@ pub struct Server {
     shards: Vec<ShardHandle>,
     controls: Arc<Vec<ControlSender>>,
     ticker: Option<Ticker>,
+    service_paths: ServicePaths,
 }
 
 struct ShardHandle {
@@ -50,8 +51,11 @@ struct Ticker {
 
 /// A snapshot of one shard's connection counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShardStats {
+    /// The shard's index.
     pub shard: usize,
+    /// The CPU it runs on.
     pub cpu: usize,
     /// Connections accepted and served since start.
     pub connections_accepted: u64,
@@ -74,7 +78,8 @@ impl Server {
         let cpus = shard_cpus(&config)?;
         let (local_addr, listeners) =
             shard::bind_all(config.listen, config.shards, config.backlog)?;
-        let setup: shard::Setup = Arc::new(setup);
+        let service_paths = ServicePaths::default();
+        let setup: shard::Setup = Arc::new(service_paths.recording(setup));
         let mut senders = Vec::new();
         let mut receivers = Vec::new();
         for _ in 0..config.shards {
@@ -89,6 +94,7 @@ impl Server {
             shards: Vec::new(),
             controls: controls.clone(),
             ticker: None,
+            service_paths,
         };
         let plans = listeners.into_iter().zip(cpus).zip(receivers);
         for (id, ((listener, cpu), control)) in plans.enumerate() {
@@ -137,6 +143,12 @@ impl Server {
     /// The address the shards listen on (with the port chosen if the config said 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The service paths the shards registered, sorted: what a registry announces (the
+    /// example server builds its etcd `Registration` from them).
+    pub fn service_paths(&self) -> Vec<String> {
+        self.service_paths.to_vec()
     }
 
     /// Connection counters of every shard, in shard order.

@@ -98,7 +98,7 @@ pub(crate) fn spawn(
         .spawn(move || {
             let executor = LocalExecutorBuilder::new(Placement::Fixed(plan.cpu))
                 .name(&format!("ringrpc-shard-{}", plan.id))
-                .io_memory(plan.config.io_memory)
+                .io_memory(plan.config.io_memory_bytes)
                 .make();
             match executor {
                 Ok(executor) => executor.run(run(plan, ready)),
@@ -108,7 +108,7 @@ pub(crate) fn spawn(
                         cpu: plan.cpu,
                         reason: e.to_string(),
                         memlock: memlock_limit(),
-                        io_memory_kib: plan.config.io_memory.div_ceil(1024),
+                        io_memory_kib: plan.config.io_memory_bytes.div_ceil(1024),
                     }));
                 }
             }
@@ -179,7 +179,7 @@ async fn accept_loop(shard: Rc<ShardCtx>, listener: TcpListener) {
         let link = Rc::new(Link::new(
             peer,
             shard.push_seq.clone(),
-            shard.conn_config.push_buffer_max,
+            shard.conn_config.push_buffer_max_bytes,
         ));
         let key = shard.add_conn(link.clone());
         glommio::spawn_local(conn_task::serve(shard.clone(), stream, link, key)).detach();

@@ -66,7 +66,7 @@ impl ConnSlot {
         let link = Rc::new(Link::new(
             peer,
             shard.push_seq.clone(),
-            shard.conn_config.push_buffer_max,
+            shard.conn_config.push_buffer_max_bytes,
         ));
         link.set_waker(&waker);
         let peer_text = peer.map_or_else(|| "unknown".to_owned(), |peer| peer.to_string());

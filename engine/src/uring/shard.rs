@@ -104,7 +104,7 @@ impl Shard {
         let ring = probe::build_ring(config.uring.ring_entries, &facts).map_err(uring_error)?;
         let bufs = BufRing::new(
             config.uring.buffer_count,
-            config.uring.buffer_size,
+            config.uring.buffer_size_bytes,
             Some(doorbell.clone()),
         )
         .map_err(StartError::Config)?;
