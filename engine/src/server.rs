@@ -7,9 +7,9 @@
 //!     Ok(Response::new(request.into_payload()))
 //! }
 //!
-//! let config = ServerConfig { listen: "127.0.0.1:8972".parse().unwrap(), shards: 2, ..Default::default() };
+//! let config = ServerConfig::default().listen(([127, 0, 0, 1], 8972)).shards(2);
 //! let server = Server::start(config, |services| {
-//!     services.register("Echo", "Echo", echo);
+//!     services.service("Echo").method("Echo", echo);
 //! })
 //! .expect("server starts");
 //! println!("listening on {}", server.local_addr());
@@ -26,7 +26,7 @@ use crate::config::ServerConfig;
 use crate::driver::{self, Driver};
 use crate::error::StartError;
 use crate::runtime::{self, Command, ControlSender, Setup, ShardCounters, ShardPlan};
-use crate::services::Services;
+use crate::services::{ServicePaths, Services};
 
 /// A running server: its shard threads and the means to stop them. Dropping it shuts the
 /// server down gracefully, like [`Server::shutdown`].
@@ -36,6 +36,7 @@ pub struct Server {
     shards: Vec<ShardHandle>,
     controls: Arc<Vec<ControlSender>>,
     ticker: Option<Ticker>,
+    service_paths: ServicePaths,
 }
 
 struct ShardHandle {
@@ -54,7 +55,9 @@ struct Ticker {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShardStats {
+    /// The shard's index.
     pub shard: usize,
+    /// The CPU it runs on.
     pub cpu: usize,
     /// Connections accepted and served since start.
     pub connections_accepted: u64,
@@ -74,26 +77,33 @@ impl Server {
     where
         F: Fn(&mut Services) + Send + Sync + 'static,
     {
-        let setup: Setup = Arc::new(setup);
+        let service_paths = ServicePaths::default();
+        let setup: Setup = Arc::new(service_paths.recording(setup));
+        let start_on = |driver| Self::start_on(driver, &config, &setup, service_paths.clone());
         match config.driver {
-            Driver::Auto => match Self::start_on(Driver::Uring, &config, &setup) {
+            Driver::Auto => match start_on(Driver::Uring) {
                 Err(StartError::Uring { reason, fix, .. }) => {
                     tracing::warn!(
                         %reason,
                         %fix,
                         "the io_uring driver cannot start; falling back to the glommio driver"
                     );
-                    Self::start_on(Driver::Glommio, &config, &setup)
+                    start_on(Driver::Glommio)
                 }
                 started => started,
             },
-            driver => Self::start_on(driver, &config, &setup),
+            driver => start_on(driver),
         }
     }
 
     /// Starts every shard on `driver` (not `Auto`). On an error the shards already started
     /// are stopped (dropping the partial server) and their listeners closed.
-    fn start_on(driver: Driver, config: &ServerConfig, setup: &Setup) -> Result<Self, StartError> {
+    fn start_on(
+        driver: Driver,
+        config: &ServerConfig,
+        setup: &Setup,
+        service_paths: ServicePaths,
+    ) -> Result<Self, StartError> {
         if config.shards == 0 {
             return Err(StartError::Config("shards must be at least 1".to_owned()));
         }
@@ -115,6 +125,7 @@ impl Server {
             shards: Vec::new(),
             controls: controls.clone(),
             ticker: None,
+            service_paths,
         };
         let plans = listeners.into_iter().zip(cpus).zip(receivers);
         for (id, ((listener, cpu), control)) in plans.enumerate() {
@@ -166,6 +177,12 @@ impl Server {
     /// [`Driver::Auto`] chose).
     pub fn driver(&self) -> Driver {
         self.driver
+    }
+
+    /// The service paths the shards registered, sorted: what a registry announces (the
+    /// example server builds its etcd `Registration` from them).
+    pub fn service_paths(&self) -> Vec<String> {
+        self.service_paths.to_vec()
     }
 
     /// Connection counters of every shard, in shard order.

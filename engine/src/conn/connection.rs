@@ -172,7 +172,7 @@ impl Connection {
     pub fn wants_read(&self) -> bool {
         self.state == State::Open
             && self.inflight_count < self.config.max_inflight
-            && self.out.len() < self.config.flush_threshold
+            && self.out.len() < self.config.flush_threshold_bytes
     }
 
     /// The next request that needs its handler run. Heartbeats, errors before dispatch and
@@ -185,7 +185,7 @@ impl Connection {
         loop {
             if !matches!(self.state, State::Open | State::Draining)
                 || self.inflight_count >= self.config.max_inflight
-                || self.out.len() >= self.config.flush_threshold
+                || self.out.len() >= self.config.flush_threshold_bytes
             {
                 return None;
             }

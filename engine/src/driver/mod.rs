@@ -52,8 +52,8 @@ impl std::str::FromStr for Driver {
     }
 }
 
-/// Settings of the io_uring driver, per shard. Start from `UringConfig::default()` and
-/// change what you need with the `with_*` methods.
+/// Settings of the io_uring driver, per shard. Start from `UringConfig::default()` and chain
+/// setters (`UringConfig::default().buffer_count(64)`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct UringConfig {
@@ -68,18 +68,24 @@ pub struct UringConfig {
 }
 
 impl UringConfig {
-    pub fn with_buffer_count(mut self, buffer_count: u16) -> Self {
-        self.buffer_count = buffer_count;
+    /// Sets the number of receive buffers in each shard's ring (a power of two).
+    #[must_use]
+    pub fn buffer_count(mut self, count: u16) -> Self {
+        self.buffer_count = count;
         self
     }
 
-    pub fn with_buffer_size_bytes(mut self, buffer_size_bytes: usize) -> Self {
-        self.buffer_size_bytes = buffer_size_bytes;
+    /// Sets the size of each receive buffer.
+    #[must_use]
+    pub fn buffer_size_bytes(mut self, bytes: usize) -> Self {
+        self.buffer_size_bytes = bytes;
         self
     }
 
-    pub fn with_ring_entries(mut self, ring_entries: u32) -> Self {
-        self.ring_entries = ring_entries;
+    /// Sets the submission queue entries of each shard's ring.
+    #[must_use]
+    pub fn ring_entries(mut self, entries: u32) -> Self {
+        self.ring_entries = entries;
         self
     }
 }
@@ -120,9 +126,9 @@ mod tests {
         assert!("tokio".parse::<Driver>().is_err());
         assert_eq!(Driver::default(), Driver::Auto);
         let config = UringConfig::default()
-            .with_buffer_count(8)
-            .with_buffer_size_bytes(1024)
-            .with_ring_entries(64);
+            .buffer_count(8)
+            .buffer_size_bytes(1024)
+            .ring_entries(64);
         assert_eq!(
             (
                 config.buffer_count,

@@ -135,7 +135,7 @@ impl ShardCore {
         let link = Rc::new(Link::new(
             peer,
             self.push_seq.clone(),
-            self.conn_config.push_buffer_max,
+            self.conn_config.push_buffer_max_bytes,
         ));
         let peer = peer.map_or_else(|| "unknown".to_owned(), |peer| peer.to_string());
         let span = tracing::info_span!("conn", shard = self.id, peer = %peer);

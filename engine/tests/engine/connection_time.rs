@@ -237,7 +237,7 @@ fn pushes_leave_before_their_handlers_reply() {
 fn output_at_the_flush_threshold_pauses_reading_and_dispatch_until_sent() {
     let t0 = Instant::now();
     let config = ConnConfig {
-        flush_threshold: 64,
+        flush_threshold_bytes: 64,
         ..ConnConfig::default()
     };
     let mut conn = connection_with(services(), config);

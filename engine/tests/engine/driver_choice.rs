@@ -15,16 +15,13 @@ use ringrpc_engine::SerializeType;
 
 /// More submission entries than io_uring_setup accepts (its maximum is 32768).
 fn refused_ring() -> UringConfig {
-    UringConfig::default().with_ring_entries(1 << 20)
+    UringConfig::default().ring_entries(1 << 20)
 }
 
 #[test]
 fn auto_is_the_default_and_picks_a_concrete_driver() {
     assert_eq!(ServerConfig::default().driver, Driver::Auto);
-    let config = ServerConfig {
-        driver: Driver::Auto,
-        ..common::test_config(1)
-    };
+    let config = common::test_config(1).driver(Driver::Auto);
     let server = common::start(config);
     assert_ne!(server.driver(), Driver::Auto);
     assert_serving(server.local_addr());
@@ -57,11 +54,9 @@ fn logs_of<T>(f: impl FnOnce() -> T) -> (T, String) {
 
 #[test]
 fn auto_falls_back_to_glommio_when_io_uring_cannot_start() {
-    let config = ServerConfig {
-        driver: Driver::Auto,
-        uring: refused_ring(),
-        ..common::test_config(2)
-    };
+    let config = common::test_config(2)
+        .driver(Driver::Auto)
+        .uring(refused_ring());
     let (server, logs) = logs_of(|| common::start(config));
     assert_eq!(server.driver(), Driver::Glommio);
     assert_serving(server.local_addr());
@@ -76,11 +71,9 @@ fn auto_falls_back_to_glommio_when_io_uring_cannot_start() {
 
 #[test]
 fn an_explicit_uring_that_cannot_start_names_the_cause() {
-    let config = ServerConfig {
-        driver: Driver::Uring,
-        uring: refused_ring(),
-        ..common::test_config(1)
-    };
+    let config = common::test_config(1)
+        .driver(Driver::Uring)
+        .uring(refused_ring());
     let error = Server::start(config, |_| {}).unwrap_err();
     assert!(matches!(error, StartError::Uring { .. }), "{error:?}");
     let text = error.to_string();

@@ -27,5 +27,6 @@ mod pipelining;
 mod push;
 mod registry_etcd;
 mod reply_rules;
+mod service_list;
 mod slow_handler;
 mod uring_buffers;

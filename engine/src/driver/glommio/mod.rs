@@ -67,7 +67,7 @@ pub(crate) fn spawn(
     runtime::spawn_thread(plan.id, move || {
         let executor = LocalExecutorBuilder::new(Placement::Fixed(plan.cpu))
             .name(&format!("ringrpc-shard-{}", plan.id))
-            .io_memory(plan.config.io_memory)
+            .io_memory(plan.config.io_memory_bytes)
             .make();
         match executor {
             Ok(executor) => executor.run(run(plan, ready)),
@@ -77,7 +77,7 @@ pub(crate) fn spawn(
                     cpu: plan.cpu,
                     reason: e.to_string(),
                     memlock: memlock::describe(memlock::limit_bytes()),
-                    io_memory_kib: plan.config.io_memory.div_ceil(1024),
+                    io_memory_kib: plan.config.io_memory_bytes.div_ceil(1024),
                 }));
             }
         }
