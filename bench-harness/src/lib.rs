@@ -12,8 +12,10 @@
 //! - [`loadgen`]: a pipelined closed/open-loop load generator over the codec.
 //! - [`sample`]: the JSON line both load generators (Rust and Go) print.
 //! - [`summary`], [`report`], [`chart`]: medians, ratios, markdown/CSV/JSON and the SVG.
+//! - [`hostile`]: hostile-peer attacks against each server, measured from outside.
 
 pub mod chart;
+pub mod hostile;
 pub mod loadgen;
 pub mod machine;
 pub mod procstat;

@@ -1,12 +1,14 @@
 //! `ringrpc-bench`: runs benchmark scenarios and reports (`run`), drives one server as
-//! the Rust load generator (`load`), or rebuilds a report from a finished run (`report`).
-//! `scripts/bench.sh` is the usual way in.
+//! the Rust load generator (`load`), rebuilds a report from a finished run (`report`), or
+//! attacks servers as a hostile peer would (`hostile`). `scripts/bench.sh` and
+//! `scripts/hostile.sh` are the usual ways in.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use ringrpc_bench::hostile::{self, attacks::Scale};
 use ringrpc_bench::loadgen::{self, Driver, LoadConfig, Workload};
 use ringrpc_bench::machine::Machine;
 use ringrpc_bench::report::{self, Report};
@@ -48,6 +50,37 @@ enum Cmd {
     },
     /// Drive one server and print one JSON line (the Rust load generator).
     Load(LoadArgs),
+    /// Attack each server as a hostile peer would (a fresh server per attack) and write a
+    /// markdown table of what it cost them, measured from outside.
+    Hostile {
+        /// Servers, comma-separated: ringrpc, ringrpc-glommio, rpcx-go.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "ringrpc,ringrpc-glommio,rpcx-go"
+        )]
+        server: Vec<String>,
+        /// Attacks, comma-separated (default: all): gzip-bomb, slow-headers, metadata,
+        /// gzip-heartbeats, idle, never-reads.
+        #[arg(long, value_delimiter = ',')]
+        attack: Vec<String>,
+        /// CI-sized attacks (smaller, 2 s windows).
+        #[arg(long)]
+        quick: bool,
+        /// Write the markdown table here (it is printed too).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+        /// Where cargo put the example server (default: <root>/target/release).
+        #[arg(long)]
+        bin_dir: Option<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        server_cpu: usize,
+        /// The servers' stderr, one file per attack.
+        #[arg(long, default_value = "target/hostile-logs")]
+        log_dir: PathBuf,
+    },
     /// Rebuild summary.json, results.csv, report.md and chart.svg from a results.jsonl.
     Report {
         #[arg(long)]
@@ -128,6 +161,44 @@ fn main() -> Result<()> {
             );
             let records = Runner::new(&scenario, opts)?.run()?;
             finish(&scenario, &root, &out, &records)
+        }
+        Cmd::Hostile {
+            server,
+            attack,
+            quick,
+            out,
+            root,
+            bin_dir,
+            server_cpu,
+            log_dir,
+        } => {
+            let root = root.canonicalize().context("--root")?;
+            let attacks = if attack.is_empty() {
+                hostile::ATTACKS.to_vec()
+            } else {
+                attack
+                    .iter()
+                    .map(|a| hostile::attack_by_name(a))
+                    .collect::<Result<_>>()?
+            };
+            let opts = hostile::Options {
+                bin_dir: bin_dir.unwrap_or_else(|| root.join("target/release")),
+                root,
+                server_cpu,
+                servers: server
+                    .iter()
+                    .map(|s| hostile::server_by_name(s))
+                    .collect::<Result<_>>()?,
+                attacks,
+                scale: if quick { Scale::QUICK } else { Scale::FULL },
+                log_dir,
+            };
+            let table = hostile::run(&opts)?;
+            println!("{table}");
+            if let Some(out) = out {
+                std::fs::write(&out, &table).with_context(|| format!("{}", out.display()))?;
+            }
+            Ok(())
         }
         Cmd::Report {
             scenario,

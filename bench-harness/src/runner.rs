@@ -424,7 +424,8 @@ impl<'a> Runner<'a> {
 }
 
 /// A loopback port nobody listens on: the kernel picks it, the server binds it next.
-fn free_port() -> Result<SocketAddr> {
+/// A free loopback port (the kernel picks it; it is released for the server to bind).
+pub fn free_port() -> Result<SocketAddr> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).context("find a free port")?;
     Ok(listener.local_addr()?)
 }

@@ -8,7 +8,9 @@
 //! Services (the same as the Go reference server in bench-harness/go/cmd/rpcxserver):
 //! `Arith.Mul`, `Arith.Add`, `Echo.Echo`, `Hello.Say` (the benchmark workload) and the
 //! behaviour checks `Test.Sleep`, `Test.Fail`, `Test.Meta`, `Test.Push`. Prints one line
-//! when ready and shuts down gracefully on SIGINT or SIGTERM.
+//! when ready and shuts down gracefully on SIGINT or SIGTERM: it leaves the registry (if
+//! any), waits `--deregister-wait-ms` so clients notice, then drains. A second SIGINT or
+//! SIGTERM ends the process at once.
 
 #[path = "server/services.rs"]
 mod services;
@@ -50,6 +52,11 @@ struct Args {
     /// How long in-flight requests may run after SIGINT/SIGTERM, in seconds.
     #[arg(long, default_value_t = 10)]
     drain_timeout_secs: u64,
+    /// After leaving the registry on SIGINT/SIGTERM, how long to keep serving before the
+    /// drain starts, so that clients watching the registry stop picking this server first.
+    /// Only with --registry.
+    #[arg(long, default_value_t = 1000)]
+    deregister_wait_ms: u64,
     /// Register every service in etcd, in rpcx-etcd's layout:
     /// `etcd://host:port[,host:port...]/<basePath>` (e.g. `etcd://127.0.0.1:2379/rpcx_test`).
     #[arg(long)]
@@ -102,13 +109,28 @@ fn main() -> anyhow::Result<()> {
     };
 
     if let Some(signal) = signals.forever().next() {
-        eprintln!("ringrpc: signal {signal}, shutting down");
+        eprintln!("ringrpc: signal {signal}, shutting down (again to exit at once)");
     }
-    // Leave the registry first, so clients stop picking this server before it drains.
+    // A second signal ends the process at once, whatever the shutdown is waiting for.
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            eprintln!("ringrpc: second signal {signal}, exiting now");
+            std::process::exit(128 + signal);
+        }
+    });
+    // Leave the registry first, and give clients a moment to notice, so they stop picking
+    // this server before it drains.
     if let Some(registrar) = registrar {
         registry::deregister(registrar);
+        std::thread::sleep(Duration::from_millis(args.deregister_wait_ms));
     }
-    server.shutdown();
+    let report = server.shutdown();
+    if !report.is_clean() {
+        eprintln!(
+            "ringrpc: shards {:?} did not stop (a handler that never yields?); exiting anyway",
+            report.stuck_shards
+        );
+    }
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use ringrpc_codec::Limits;
 
 use crate::driver::{Driver, UringConfig};
+use crate::runtime::FaultPolicy;
 
 /// How a [`crate::Server`] runs. Start from `ServerConfig::default()` and chain setters:
 ///
@@ -46,6 +47,15 @@ pub struct ServerConfig {
     /// Open connections per shard. Connections over the limit are accepted and closed at
     /// once. Default 16384.
     pub max_conns_per_shard: usize,
+    /// Handler tasks (calls that did not finish on their first poll) running at once on one
+    /// shard. At the cap the shard takes no new request off any connection and its
+    /// connections stop reading until a handler finishes; requests wait, none is refused.
+    /// Default 16384.
+    pub max_handler_tasks_per_shard: usize,
+    /// What a panic of handler code outside a handler's future (a hand-written
+    /// `Handler::call`, the auth hook, a spawned task) or a failed shard does. Default
+    /// [`FaultPolicy::Exit`]: the process ends with a message.
+    pub fault_policy: FaultPolicy,
     /// A connection with nothing in flight that receives nothing for this long is closed
     /// (it is noticed between 1x and 2x this time). `None`: never. Default 300 s.
     pub idle_timeout: Option<Duration>,
@@ -79,6 +89,8 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             max_inflight_per_conn: 1024,
             max_conns_per_shard: 16384,
+            max_handler_tasks_per_shard: 16384,
+            fault_policy: FaultPolicy::default(),
             idle_timeout: Some(Duration::from_secs(300)),
             drain_timeout: Duration::from_secs(10),
             flush_threshold_bytes: 256 << 10,
@@ -131,6 +143,20 @@ impl ServerConfig {
     #[must_use]
     pub fn max_conns_per_shard(mut self, max: usize) -> Self {
         self.max_conns_per_shard = max;
+        self
+    }
+
+    /// Sets how many handler tasks one shard runs at once.
+    #[must_use]
+    pub fn max_handler_tasks_per_shard(mut self, max: usize) -> Self {
+        self.max_handler_tasks_per_shard = max;
+        self
+    }
+
+    /// Sets what a fault (a panic of handler code outside its future, a failed shard) does.
+    #[must_use]
+    pub fn fault_policy(mut self, policy: FaultPolicy) -> Self {
+        self.fault_policy = policy;
         self
     }
 

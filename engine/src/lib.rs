@@ -62,7 +62,8 @@ pub use error::{CloseCause, HandlerError, HandlerErrorKind, PushError, StartErro
 pub use handler::{Handler, Request, Response};
 pub use push::Pusher;
 pub use runtime::spawn::spawn;
-pub use server::{Server, ShardStats};
+pub use runtime::FaultPolicy;
+pub use server::{Server, ShardStats, ShutdownReport};
 pub use services::{AuthFn, ServiceBuilder, Services};
 pub use time::{sleep, Sleep};
 

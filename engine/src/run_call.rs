@@ -1,7 +1,8 @@
 //! Running one handler call that did not finish on its first poll, on either driver: to its
-//! end or to its `__ServerTimeout` deadline, whichever comes first (PROTOCOL.md §4.6), then
-//! handing the completion to the connection through its link. The deadline timer is the
-//! shard's timer queue (`runtime/timers.rs`), whichever driver fires it.
+//! end, to its `__ServerTimeout` deadline (PROTOCOL.md §4.6) or to the close of its
+//! connection, whichever comes first, then handing the completion to the connection through
+//! its link. The deadline timer is the shard's timer queue (`runtime/timers.rs`), whichever
+//! driver fires it; the close is the connection's `Hangup` (`runtime/handler_tasks.rs`).
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -9,27 +10,55 @@ use std::rc::Rc;
 use std::task::Poll;
 
 use crate::conn::{Call, Link};
+use crate::runtime::handler_tasks::{Hangup, TaskPermit};
 use crate::runtime::timers::Sleep;
 
-/// Polls a call to the end or to its deadline, whichever comes first, and delivers the
-/// completion through the connection's link.
-pub(crate) async fn run_call(mut call: Call, link: Rc<Link>) {
+/// How a handler task ended.
+enum End {
+    Finished,
+    Expired,
+    Hangup,
+}
+
+/// What a handler task needs besides its call: the connection's link (for the completion)
+/// and hangup, and the task's place under the shard's cap.
+pub(crate) struct CallTask {
+    pub link: Rc<Link>,
+    pub hangup: Rc<Hangup>,
+    pub permit: TaskPermit,
+}
+
+/// Polls a call to the end, its deadline or its connection's close, whichever comes first.
+/// A finished or expired call's completion goes to the link; the handler of a call whose
+/// connection closed is dropped at once (its reply could never be sent).
+pub(crate) async fn run_call(mut call: Call, task: CallTask) {
     let mut deadline = call.deadline().map(Sleep::until);
-    let finished = poll_fn(|cx| {
+    let watch = task.hangup.watch();
+    let end = poll_fn(|cx| {
+        if watch.poll_fired(cx).is_ready() {
+            return Poll::Ready(End::Hangup);
+        }
         if call.poll(cx).is_ready() {
-            return Poll::Ready(true);
+            return Poll::Ready(End::Finished);
         }
         match &mut deadline {
-            Some(timer) => Pin::new(timer).poll(cx).map(|()| false),
+            Some(timer) => Pin::new(timer).poll(cx).map(|()| End::Expired),
             None => Poll::Pending,
         }
     })
     .await;
-    link.complete(if finished {
-        call.finish()
-    } else {
-        call.expire()
-    });
+    match end {
+        End::Finished => task.link.complete(call.finish()),
+        End::Expired => task.link.complete(call.expire()),
+        End::Hangup => {
+            task.permit.count_cancelled();
+            tracing::debug!(seq = call.seq(), "connection closed; handler dropped");
+            // `expire` drops the handler's future (catching a panic in its destructor); the
+            // completion is dropped with it: the connection is gone.
+            drop(call.expire());
+        }
+    }
+    drop(task.permit);
 }
 
 #[cfg(test)]
@@ -44,12 +73,26 @@ mod tests {
 
     use super::*;
     use crate::conn::{ConnConfig, Connection, DEADLINE_EXCEEDED};
-    use crate::runtime::timers;
+    use std::sync::Arc;
+
+    use crate::runtime::handler_tasks::HandlerTasks;
+    use crate::runtime::{timers, ShardCounters};
     use crate::{HandlerError, Request, Response, Services};
 
     async fn never(_: Request) -> Result<Response, HandlerError> {
         pending::<()>().await;
         Ok(Response::new(Bytes::new()))
+    }
+
+    fn call_task(conn: &Connection) -> (CallTask, Rc<HandlerTasks>) {
+        let counters = Arc::new(ShardCounters::default());
+        let tasks = Rc::new(HandlerTasks::new(4, counters));
+        let task = CallTask {
+            link: conn.link().clone(),
+            hangup: Rc::new(Hangup::default()),
+            permit: tasks.permit(),
+        };
+        (task, tasks)
     }
 
     /// A connection whose one request (`Test.Never`, `__ServerTimeout: 50`) arrived at `t0`
@@ -85,7 +128,8 @@ mod tests {
         // An hour ahead of the wall clock: only the timer queue's virtual time reaches it.
         let t0 = Instant::now() + Duration::from_secs(3600);
         let (mut conn, call) = running_call(t0);
-        let mut run = Box::pin(run_call(call, conn.link().clone()));
+        let (task, _tasks) = call_task(&conn);
+        let mut run = Box::pin(run_call(call, task));
         let mut cx = Context::from_waker(Waker::noop());
         assert!(run.as_mut().poll(&mut cx).is_pending());
         let mut due = Vec::new();
@@ -104,5 +148,24 @@ mod tests {
         assert_eq!(reply.seq(), 7);
         assert_eq!(reply.metadata().get(ERROR_KEY), Some(DEADLINE_EXCEEDED));
         assert_eq!(conn.inflight_count(), 0);
+    }
+
+    #[test]
+    fn a_closed_connection_drops_its_running_handler_at_once() {
+        let t0 = Instant::now() + Duration::from_secs(3600);
+        let (conn, call) = running_call(t0);
+        let (task, tasks) = call_task(&conn);
+        let hangup = task.hangup.clone();
+        let mut run = Box::pin(run_call(call, task));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(run.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(tasks.running(), 1);
+        hangup.fire();
+        assert!(
+            run.as_mut().poll(&mut cx).is_ready(),
+            "ended without its deadline"
+        );
+        assert_eq!(tasks.running(), 0, "its place under the cap is free");
+        assert_eq!(tasks.cancelled(), 1);
     }
 }

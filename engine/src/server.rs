@@ -20,13 +20,20 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::ServerConfig;
 use crate::driver::{self, Driver};
 use crate::error::StartError;
-use crate::runtime::{self, Command, ControlSender, Setup, ShardCounters, ShardPlan};
+use crate::runtime::policy::ABORT_GRACE;
+use crate::runtime::{
+    self, Command, ControlSender, Setup, ShardCounters, ShardPlan, BUFFER_RELEASE_PERIOD,
+};
 use crate::services::{ServicePaths, Services};
+
+/// How much longer than `drain_timeout` plus the abort grace a shutdown waits for a shard
+/// thread to end before it gives up on it (a handler that never yields holds its thread).
+const JOIN_SLACK: Duration = Duration::from_secs(2);
 
 /// A running server: its shard threads and the means to stop them. Dropping it shuts the
 /// server down gracefully, like [`Server::shutdown`].
@@ -37,6 +44,7 @@ pub struct Server {
     controls: Arc<Vec<ControlSender>>,
     ticker: Option<Ticker>,
     service_paths: ServicePaths,
+    join_timeout: Duration,
 }
 
 struct ShardHandle {
@@ -45,7 +53,8 @@ struct ShardHandle {
     thread: Option<JoinHandle<()>>,
 }
 
-/// The thread that asks every shard for an idle sweep once per idle timeout.
+/// The thread that asks every shard to release idle buffers once per
+/// [`BUFFER_RELEASE_PERIOD`] and for an idle sweep once per idle timeout.
 struct Ticker {
     stop: mpsc::Sender<()>,
     thread: JoinHandle<()>,
@@ -65,6 +74,35 @@ pub struct ShardStats {
     pub connections_rejected: u64,
     /// Connections open now.
     pub connections_open: usize,
+    /// Handler tasks running now (calls that did not finish on their first poll), at most
+    /// about `max_handler_tasks_per_shard`.
+    pub handler_tasks: usize,
+    /// Running handlers dropped because their connection closed.
+    pub handlers_cancelled: u64,
+    /// Panics of handler code outside a handler's future (a hand-written `Handler::call`,
+    /// the auth hook, a spawned task), each of which closed its connection or ended its
+    /// task. Under the default `FaultPolicy::Exit` the first one ends the process.
+    pub handler_panics: u64,
+    /// The shard stopped serving on a fault (a fatal io_uring error, a panic that escaped
+    /// its loop), under `FaultPolicy::Contain`.
+    pub failed: bool,
+}
+
+/// What [`Server::shutdown`] saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Shards whose thread had not ended when shutdown gave up waiting (`drain_timeout`
+    /// plus 3 s): a handler that never yields holds it. They are left running (detached);
+    /// the process can still exit.
+    pub stuck_shards: Vec<usize>,
+}
+
+impl ShutdownReport {
+    /// Whether every shard thread ended.
+    pub fn is_clean(&self) -> bool {
+        self.stuck_shards.is_empty()
+    }
 }
 
 impl Server {
@@ -126,6 +164,7 @@ impl Server {
             controls: controls.clone(),
             ticker: None,
             service_paths,
+            join_timeout: config.drain_timeout + ABORT_GRACE + JOIN_SLACK,
         };
         let plans = listeners.into_iter().zip(cpus).zip(receivers);
         for (id, ((listener, cpu), control)) in plans.enumerate() {
@@ -161,9 +200,7 @@ impl Server {
                 }
             }
         }
-        if let Some(idle) = config.idle_timeout {
-            server.ticker = Some(Ticker::start(idle, controls)?);
-        }
+        server.ticker = Some(Ticker::start(config.idle_timeout, controls)?);
         tracing::info!(addr = %local_addr, shards = config.shards, ?driver, "ringrpc listening");
         Ok(server)
     }
@@ -196,17 +233,34 @@ impl Server {
                 connections_accepted: handle.counters.accepted.load(Ordering::Relaxed),
                 connections_rejected: handle.counters.rejected.load(Ordering::Relaxed),
                 connections_open: handle.counters.open.load(Ordering::Relaxed),
+                handler_tasks: handle.counters.handler_tasks.load(Ordering::Relaxed),
+                handlers_cancelled: handle.counters.handlers_cancelled.load(Ordering::Relaxed),
+                handler_panics: handle.counters.handler_panics.load(Ordering::Relaxed),
+                failed: handle.counters.failed.load(Ordering::Relaxed),
             })
             .collect()
     }
 
-    /// Graceful shutdown: stop accepting, let in-flight requests finish (bounded by
-    /// `drain_timeout`), flush and close every connection, then join the shard threads.
-    pub fn shutdown(mut self) {
-        self.stop_and_join();
+    /// Whether every shard is serving: none stopped on a fault (see
+    /// [`ShardStats::failed`]). Handler panics that were contained do not count; read them
+    /// in [`Server::stats`].
+    pub fn is_healthy(&self) -> bool {
+        self.shards
+            .iter()
+            .all(|handle| !handle.counters.failed.load(Ordering::Relaxed))
     }
 
-    fn stop_and_join(&mut self) {
+    /// Graceful shutdown: stop accepting, let in-flight requests finish (bounded by
+    /// `drain_timeout`), flush and close every connection, then join the shard threads.
+    ///
+    /// Bounded: a shard thread still running `drain_timeout` + 3 s after the stop (a
+    /// handler that never yields holds it) is left behind, logged, and named in the report.
+    /// Dropping the server does the same.
+    pub fn shutdown(mut self) -> ShutdownReport {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> ShutdownReport {
         if let Some(ticker) = self.ticker.take() {
             drop(ticker.stop);
             let _ = ticker.thread.join();
@@ -215,19 +269,33 @@ impl Server {
             // A shard whose channel is gone has stopped already.
             let _ = control.send(Command::Stop);
         }
-        for handle in &mut self.shards {
-            if let Some(thread) = handle.thread.take() {
-                if thread.join().is_err() {
-                    tracing::error!(cpu = handle.cpu, "a shard thread panicked");
-                }
+        let deadline = Instant::now() + self.join_timeout;
+        let mut report = ShutdownReport::default();
+        for (shard, handle) in self.shards.iter_mut().enumerate() {
+            let Some(thread) = handle.thread.take() else {
+                continue;
+            };
+            while !thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            if !thread.is_finished() {
+                tracing::error!(
+                    shard,
+                    waited_s = self.join_timeout.as_secs_f64(),
+                    "a shard did not stop (a handler that never yields?); left running"
+                );
+                report.stuck_shards.push(shard);
+            } else if thread.join().is_err() {
+                tracing::error!(shard, cpu = handle.cpu, "a shard thread panicked");
             }
         }
+        report
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.stop_and_join();
+        let _ = self.stop_and_join();
     }
 }
 
@@ -241,14 +309,42 @@ impl std::fmt::Debug for Server {
 }
 
 impl Ticker {
-    fn start(idle: Duration, controls: Arc<Vec<ControlSender>>) -> Result<Self, StartError> {
+    fn start(
+        idle: Option<Duration>,
+        controls: Arc<Vec<ControlSender>>,
+    ) -> Result<Self, StartError> {
         let (stop, stopped) = mpsc::channel::<()>();
+        let send_all = move |command| {
+            for control in controls.iter() {
+                let _ = control.send(command);
+            }
+        };
         let thread = std::thread::Builder::new()
-            .name("ringrpc-idle".to_owned())
+            .name("ringrpc-ticker".to_owned())
             .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(idle) {
-                    for control in controls.iter() {
-                        let _ = control.send(Command::SweepIdle);
+                let start = Instant::now();
+                let mut release_at = start + BUFFER_RELEASE_PERIOD;
+                let mut sweep_at = idle.map(|idle| start + idle);
+                loop {
+                    let next = sweep_at.map_or(release_at, |at| at.min(release_at));
+                    let wait = next.saturating_duration_since(Instant::now());
+                    // A message or a dropped sender both mean stop.
+                    if !matches!(
+                        stopped.recv_timeout(wait),
+                        Err(mpsc::RecvTimeoutError::Timeout)
+                    ) {
+                        return;
+                    }
+                    let now = Instant::now();
+                    if now >= release_at {
+                        send_all(Command::ReleaseBuffers);
+                        release_at = now + BUFFER_RELEASE_PERIOD;
+                    }
+                    if let (Some(at), Some(idle)) = (sweep_at, idle) {
+                        if now >= at {
+                            send_all(Command::SweepIdle);
+                            sweep_at = Some(now + idle);
+                        }
                     }
                 }
             })

@@ -378,6 +378,25 @@ impl Connection {
         }
     }
 
+    /// Gives every empty buffer back to the allocator: the receive buffer when no partial
+    /// frame waits in it, the send buffer when nothing is unsent, the encode scratch and the
+    /// link's push buffer. An idle connection then holds no buffer at all; the next read or
+    /// reply allocates again. The shard calls this periodically on every connection
+    /// (`runtime::BUFFER_RELEASE_PERIOD`), not per request, so a busy connection keeps its
+    /// buffers between requests.
+    pub fn release_idle_buffers(&mut self) {
+        if self.recv.is_empty() && self.chunk.is_empty() {
+            self.recv = BytesMut::new();
+            self.chunk = Bytes::new();
+        }
+        if self.out.is_empty() {
+            self.out = BytesMut::new();
+        }
+        self.scratch = BytesMut::new();
+        self.text = String::new();
+        self.link.release_idle_buffers();
+    }
+
     /// Bytes waiting to be sent, if any: everything encoded since the last send.
     pub fn poll_transmit(&mut self) -> Option<&[u8]> {
         self.link.take_pushes(&mut self.out);

@@ -192,6 +192,19 @@ impl Link {
         Ok(())
     }
 
+    /// Frees the push buffer and the completion queue if they are empty
+    /// ([`super::Connection::release_idle_buffers`]).
+    pub(super) fn release_idle_buffers(&self) {
+        let mut pushes = self.pushes.borrow_mut();
+        if pushes.is_empty() {
+            *pushes = BytesMut::new();
+        }
+        let mut completions = self.completions.borrow_mut();
+        if completions.is_empty() {
+            *completions = VecDeque::new();
+        }
+    }
+
     /// Moves queued push frames to the end of `out`.
     pub(super) fn take_pushes(&self, out: &mut BytesMut) {
         let mut pushes = self.pushes.borrow_mut();

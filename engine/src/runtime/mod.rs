@@ -13,6 +13,11 @@
 //! - `listener.rs`: binding every shard's SO_REUSEPORT listener;
 //! - `timers.rs`: the shard's timer queue behind [`crate::sleep`]; `spawn.rs`: the task
 //!   hook behind [`crate::spawn`];
+//! - `dispatch.rs`: one dispatch step of a connection (inline polls, handler tasks);
+//!   `handler_tasks.rs`: the per-shard cap on handler tasks and the hangup that drops the
+//!   handlers of a closed connection;
+//! - `fault.rs`: panics of handler code and failed shards, counted and handled by
+//!   [`FaultPolicy`];
 //! - `memlock.rs`: reading RLIMIT_MEMLOCK for startup errors.
 //!
 //! What it never does: perform I/O on a connection, poll a socket, or park a thread; those
@@ -21,6 +26,9 @@
 //! Read first: `policy.rs`, then [`ShardCore`].
 
 pub(crate) mod control;
+pub(crate) mod dispatch;
+pub(crate) mod fault;
+pub(crate) mod handler_tasks;
 pub(crate) mod listener;
 pub(crate) mod memlock;
 pub(crate) mod policy;
@@ -30,9 +38,10 @@ pub(crate) mod timers;
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use socket2::Socket;
 
@@ -41,17 +50,34 @@ use crate::conn::{Connection, Link};
 use crate::error::CloseCause;
 use crate::services::Services;
 pub(crate) use control::{channel as control_channel, Command, ControlReceiver, ControlSender};
+pub use fault::FaultPolicy;
+use fault::Faults;
+use handler_tasks::{HandlerTasks, Hangup};
 pub(crate) use listener::bind_all;
+
+/// How often every shard gives the empty buffers of its connections back to the allocator
+/// (`Connection::release_idle_buffers`), so an idle connection holds none for longer than
+/// this, while a busy one does not allocate per request.
+pub(crate) const BUFFER_RELEASE_PERIOD: Duration = Duration::from_secs(1);
 
 /// The setup function the server runs once on every shard.
 pub(crate) type Setup = Arc<dyn Fn(&mut Services) + Send + Sync>;
 
-/// Per-shard counters readable from any thread. Updated per connection only.
+/// Per-shard counters readable from any thread. Updated per connection, per handler task
+/// and per fault, never per request.
 #[derive(Debug, Default)]
 pub(crate) struct ShardCounters {
     pub accepted: AtomicU64,
     pub rejected: AtomicU64,
     pub open: AtomicUsize,
+    /// Handler tasks running now (`handler_tasks.rs`).
+    pub handler_tasks: AtomicUsize,
+    /// Handlers dropped because their connection closed.
+    pub handlers_cancelled: AtomicU64,
+    /// Panics of handler code outside a handler's future (`fault.rs`).
+    pub handler_panics: AtomicU64,
+    /// The shard stopped on a fault (fatal ring error, a panic that escaped its loop).
+    pub failed: AtomicBool,
 }
 
 /// Everything a shard thread needs to start.
@@ -65,14 +91,23 @@ pub(crate) struct ShardPlan {
     pub counters: Arc<ShardCounters>,
 }
 
-/// Starts a shard's thread, named after the shard.
+/// Starts a shard's thread, named after the shard. A panic that escapes `run` (a bug in
+/// a driver, not handler code, which is contained closer to it) is a fault of the shard:
+/// counted in `counters` and handled as `policy` says, not a silently lost core.
 pub(crate) fn spawn_thread(
     id: usize,
+    policy: FaultPolicy,
+    counters: Arc<ShardCounters>,
     run: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("ringrpc-shard-{id}"))
-        .spawn(run)
+        .spawn(move || {
+            if let Err(panic) = fault::contain(run) {
+                let text = fault::panic_text(panic.as_ref());
+                Faults::new(id, policy, counters).shard_failed(&format!("it panicked: {text}"));
+            }
+        })
 }
 
 /// A running shard's driver-neutral state, on its own thread (never shared across threads
@@ -81,33 +116,45 @@ pub(crate) struct ShardCore {
     pub id: usize,
     pub services: Rc<Services>,
     pub conn_config: Rc<ConnConfig>,
+    /// The running handler tasks and their cap.
+    pub tasks: Rc<HandlerTasks>,
+    /// Where faults are counted and handled.
+    pub faults: Rc<Faults>,
     push_seq: Rc<Cell<u64>>,
     counters: Arc<ShardCounters>,
     max_conns: usize,
 }
 
-/// A connection just accepted: its core, its tracing span and its peer as logged.
+/// A connection just accepted: its core, its tracing span, its peer as logged, and the
+/// hangup its driver fires when it closes (dropping its running handlers).
 pub(crate) struct Opened {
     pub conn: Connection,
     pub span: tracing::Span,
     pub peer: String,
+    pub hangup: Rc<Hangup>,
 }
 
 impl ShardCore {
     /// Builds the shard's `Services` with the server's setup function (on the shard thread,
-    /// so handler state may be `!Send`).
+    /// so handler state may be `!Send`), and installs the shard's fault reporter for this
+    /// thread (until the core is dropped).
     pub(crate) fn new(
         id: usize,
         config: &ServerConfig,
         setup: &Setup,
         counters: Arc<ShardCounters>,
     ) -> Self {
+        let faults = Rc::new(Faults::new(id, config.fault_policy, counters.clone()));
+        Faults::install(Some(faults.clone()));
         let mut services = Services::for_shard(id);
         setup(&mut services);
+        let tasks = HandlerTasks::new(config.max_handler_tasks_per_shard, counters.clone());
         Self {
             id,
             services: Rc::new(services),
             conn_config: Rc::new(ConnConfig::from_server(config)),
+            tasks: Rc::new(tasks),
+            faults,
             push_seq: Rc::new(Cell::new(1)),
             counters,
             max_conns: config.max_conns_per_shard,
@@ -141,12 +188,24 @@ impl ShardCore {
         let span = tracing::info_span!("conn", shard = self.id, peer = %peer);
         span.in_scope(|| tracing::debug!("accepted"));
         let conn = Connection::new(self.services.clone(), self.conn_config.clone(), link);
-        Opened { conn, span, peer }
+        let hangup = Rc::default();
+        Opened {
+            conn,
+            span,
+            peer,
+            hangup,
+        }
     }
 
     /// A connection opened with [`ShardCore::open`] is gone (its socket closed).
     pub(crate) fn closed(&self) {
         self.counters.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for ShardCore {
+    fn drop(&mut self) {
+        Faults::install(None);
     }
 }
 

@@ -26,7 +26,9 @@ pub(crate) fn set_spawner(spawner: Option<Spawner>) {
 
 /// Starts `future` as a task of the current shard, next to the handlers: it runs on this
 /// thread (it may hold `!Send` state) until it finishes or the shard stops. Works on both
-/// drivers; call it from a handler, the setup function, or a task it spawned.
+/// drivers; call it from a handler, the setup function, or a task it spawned. A panic in
+/// the task ends the task and is a fault of the shard (`ServerConfig::fault_policy`: by
+/// default the process ends with a message).
 ///
 /// # Panics
 ///
@@ -46,7 +48,7 @@ pub(crate) fn set_spawner(spawner: Option<Spawner>) {
 /// }
 /// ```
 pub fn spawn(future: impl Future<Output = ()> + 'static) {
-    let task: LocalTask = Box::pin(future);
+    let task: LocalTask = Box::pin(super::fault::contained(future));
     SPAWNER.with(|cell| match cell.borrow().as_ref() {
         Some(spawner) => spawner(task),
         None => panic!("ringrpc_engine::spawn called outside a shard thread"),

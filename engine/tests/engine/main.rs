@@ -4,6 +4,9 @@
 //! RLIMIT_MEMLOCK.
 //!
 //! `RINGRPC_TEST_DRIVER=uring` runs every server here on the io_uring driver.
+//!
+//! The binary's global allocator counts live heap bytes per thread (`hostile_idle_memory`
+//! reads a shard thread's figure); it forwards to the system allocator.
 
 mod common;
 
@@ -17,6 +20,10 @@ mod error_replies;
 mod graceful_shutdown;
 mod gzip_bomb;
 mod heartbeat;
+mod hostile_closed_handlers;
+mod hostile_faults;
+mod hostile_idle_memory;
+mod hostile_shutdown;
 mod idle_timeout;
 mod inflight_cap;
 mod max_connections;

@@ -7,12 +7,12 @@
 //! does it get a task of its own (raced against its deadline), so fast handlers cost no
 //! allocation and no scheduling.
 
+use std::cell::RefCell;
 use std::io;
 use std::net::Shutdown;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use futures_lite::future::poll_fn;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
@@ -21,23 +21,56 @@ use tracing::Instrument;
 
 use super::ShardCtx;
 use crate::conn::Connection;
+use crate::runtime::dispatch::SpawnCall;
+use crate::runtime::handler_tasks::Hangup;
 use crate::runtime::policy::{close_step, CloseStep, Linger, LINGER};
-use crate::runtime::Opened;
+use crate::runtime::ShardCore;
 
 /// Reads a connection may do in one poll before it lets the shard's other tasks run.
 const READ_BUDGET: usize = 32;
 
+/// Starts handler tasks on the shard's glommio executor.
+struct GlommioSpawner;
+
+impl SpawnCall for GlommioSpawner {
+    fn spawn_call(&self, task: impl std::future::Future<Output = ()> + 'static) {
+        glommio::spawn_local(task).detach();
+    }
+}
+
+/// One accepted connection, as its task serves it: the core is shared with the shard's
+/// table, which releases its idle buffers between polls (`table.rs`).
+pub(super) struct Served {
+    pub conn: Rc<RefCell<Connection>>,
+    pub span: tracing::Span,
+    pub peer: String,
+    pub hangup: Rc<Hangup>,
+}
+
 /// Serves one accepted connection until it closes, then leaves the shard's table.
-pub(super) async fn serve(shard: Rc<ShardCtx>, stream: TcpStream, opened: Opened, key: usize) {
-    let Opened {
-        mut conn,
+pub(super) async fn serve(shard: Rc<ShardCtx>, stream: TcpStream, served: Served, key: usize) {
+    let Served {
+        conn,
         span,
         peer,
-    } = opened;
+        hangup,
+    } = served;
     async {
         let mut stream = stream;
-        poll_fn(|cx| drive(cx, &mut stream, &mut conn)).await;
-        if close_step(conn.take_cause(), shard.core.id, &peer) == CloseStep::Linger {
+        poll_fn(|cx| {
+            drive(
+                cx,
+                &shard.core,
+                &mut stream,
+                &mut conn.borrow_mut(),
+                &hangup,
+            )
+        })
+        .await;
+        // Closed: whatever its handlers still do can never be answered.
+        hangup.fire();
+        let cause = conn.borrow_mut().take_cause();
+        if close_step(cause, shard.core.id, &peer) == CloseStep::Linger {
             linger_close(&mut stream).await;
         }
     }
@@ -47,18 +80,18 @@ pub(super) async fn serve(shard: Rc<ShardCtx>, stream: TcpStream, opened: Opened
 }
 
 /// One turn of the connection's state machine; `Ready` once the connection is closed.
-fn drive(cx: &mut Context<'_>, stream: &mut TcpStream, conn: &mut Connection) -> Poll<()> {
+fn drive(
+    cx: &mut Context<'_>,
+    core: &ShardCore,
+    stream: &mut TcpStream,
+    conn: &mut Connection,
+    hangup: &Rc<Hangup>,
+) -> Poll<()> {
     conn.link().set_waker(cx.waker());
     for _ in 0..READ_BUDGET {
         conn.handle_link();
-        let mut progress = false;
-        while let Some(call) = conn.poll_call(Instant::now) {
-            progress = true;
-            if let Some(call) = conn.poll_inline(cx, call) {
-                let link = conn.link().clone();
-                glommio::spawn_local(crate::run_call::run_call(call, link)).detach();
-            }
-        }
+        let dispatched = core.dispatch(conn, cx, hangup, &GlommioSpawner);
+        let mut progress = dispatched.progress;
         while let Some(bytes) = conn.poll_transmit() {
             match Pin::new(&mut *stream).poll_write(cx, bytes) {
                 Poll::Ready(Ok(0)) => conn.handle_io_error(io::ErrorKind::WriteZero.into()),
@@ -75,7 +108,7 @@ fn drive(cx: &mut Context<'_>, stream: &mut TcpStream, conn: &mut Connection) ->
         if conn.is_closed() {
             return Poll::Ready(());
         }
-        if conn.wants_read() {
+        if conn.wants_read() && !dispatched.at_cap {
             let read = conn.handle_read(|buf| Pin::new(&mut *stream).poll_read(cx, buf));
             progress |= read.is_ready();
         }
@@ -97,9 +130,11 @@ async fn linger_close(stream: &mut TcpStream) {
     if stream.set_read_timeout(Some(LINGER)).is_err() {
         return;
     }
-    let mut linger = Linger::start(Instant::now());
-    let mut sink = [0u8; 4096];
-    while !linger.is_over(Instant::now()) {
+    let mut linger = Linger::start(std::time::Instant::now());
+    // On the heap, and only while lingering: an array here would sit in every connection's
+    // task for its whole life (a future holds its largest state).
+    let mut sink = vec![0u8; 4096];
+    while !linger.is_over(std::time::Instant::now()) {
         match stream.read(&mut sink).await {
             Ok(0) | Err(_) => break,
             Ok(n) if !linger.discard(n) => break,

@@ -30,7 +30,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 use crate::conn::Control;
 use crate::error::StartError;
 use crate::runtime::policy::{AcceptBackoff, Stop, StopStep};
-use crate::runtime::{self, memlock, spawn, Command, ShardCore, ShardPlan};
+use crate::runtime::{self, memlock, spawn, Command, Opened, ShardCore, ShardPlan};
 use table::ConnTable;
 
 /// The state of a running shard, shared by its tasks (never across threads).
@@ -64,7 +64,8 @@ pub(crate) fn spawn(
     plan: ShardPlan,
     ready: mpsc::Sender<Result<(), StartError>>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    runtime::spawn_thread(plan.id, move || {
+    let (policy, counters) = (plan.config.fault_policy, plan.counters.clone());
+    runtime::spawn_thread(plan.id, policy, counters, move || {
         let executor = LocalExecutorBuilder::new(Placement::Fixed(plan.cpu))
             .name(&format!("ringrpc-shard-{}", plan.id))
             .io_memory(plan.config.io_memory_bytes)
@@ -111,8 +112,12 @@ async fn run(plan: ShardPlan, ready: mpsc::Sender<Result<(), StartError>>) {
     let _ = ready.send(Ok(()));
 
     let accept = glommio::spawn_local(accept_loop(shard.clone(), listener));
-    while next_command(&mut control).await == Command::SweepIdle {
-        shard.conns.borrow_mut().sweep_idle();
+    loop {
+        match next_command(&mut control).await {
+            Command::SweepIdle => shard.conns.borrow_mut().sweep_idle(),
+            Command::ReleaseBuffers => shard.conns.borrow_mut().release_idle_buffers(),
+            Command::Stop => break,
+        }
     }
     accept.cancel().await;
     drain(&shard, config.drain_timeout).await;
@@ -159,9 +164,21 @@ async fn accept_loop(shard: Rc<ShardCtx>, listener: TcpListener) {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(shard = shard.core.id, ?peer, error = %e, "TCP_NODELAY not set");
         }
-        let opened = shard.core.open(peer);
-        let key = shard.conns.borrow_mut().insert(opened.conn.link().clone());
-        glommio::spawn_local(conn_task::serve(shard.clone(), stream, opened, key)).detach();
+        let Opened {
+            conn,
+            span,
+            peer,
+            hangup,
+        } = shard.core.open(peer);
+        let conn = Rc::new(RefCell::new(conn));
+        let key = shard.conns.borrow_mut().insert(conn.clone());
+        let served = conn_task::Served {
+            conn,
+            span,
+            peer,
+            hangup,
+        };
+        glommio::spawn_local(conn_task::serve(shard.clone(), stream, served, key)).detach();
     }
 }
 

@@ -12,18 +12,26 @@
 //! Received buffers are held (frames parsed in place, handlers see slices of the buffer)
 //! while the shard has at least a quarter of its buffers free, and copied into the
 //! connection's spill buffer otherwise, so slow handlers cannot starve the ring.
+//!
+//! Faults close the one connection they touch: received bytes whose buffer cannot be
+//! accounted for (a hole in the byte stream would misframe everything after it), a send
+//! that cannot be queued (its bytes are given up, so the slot does not wait for a
+//! completion that never comes), a panic of handler code in the dispatch step.
 
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
 use std::task::{Context, Waker};
 use std::time::Instant;
 
 use io_uring::cqueue;
 
+use super::buf_ring::{BufError, Taken};
 use super::executor::ConnId;
 use super::ops::{self, Op};
 use super::outbox::Outbox;
 use super::shard::Shard;
 use crate::conn::Connection;
+use crate::runtime::handler_tasks::Hangup;
 use crate::runtime::policy::{close_step, CloseStep, IdleWatch, Linger};
 use crate::runtime::Opened;
 
@@ -53,11 +61,19 @@ pub(super) struct ConnSlot {
     pub(super) phase: Phase,
     pub(super) queued: bool,
     idle: IdleWatch,
+    hangup: Rc<Hangup>,
+    /// The shard was at its handler-task cap at the last dispatch: do not read.
+    at_cap: bool,
 }
 
 impl ConnSlot {
     pub(super) fn new(opened: Opened, fd: OwnedFd, waker: Waker) -> Self {
-        let Opened { conn, span, peer } = opened;
+        let Opened {
+            conn,
+            span,
+            peer,
+            hangup,
+        } = opened;
         conn.link().set_waker(&waker);
         Self {
             fd,
@@ -71,7 +87,14 @@ impl ConnSlot {
             outbox: Outbox::default(),
             phase: Phase::Serving,
             queued: false,
+            hangup,
+            at_cap: false,
         }
+    }
+
+    /// The connection is gone: its running handlers are dropped.
+    pub(super) fn hang_up(&self) {
+        self.hangup.fire();
     }
 
     /// One idle sweep (`IdleWatch`), for connections still serving.
@@ -89,20 +112,16 @@ impl ConnSlot {
 
 impl Shard {
     pub(super) fn on_recv(&mut self, id: ConnId, result: i32, flags: u32) {
-        let taken = match cqueue::buffer_select(flags) {
-            Some(bid) => match self.bufs.take(bid, usize::try_from(result).unwrap_or(0)) {
-                Ok(taken) => Some(taken),
-                Err(e) => {
-                    tracing::error!(shard = self.core.id, error = %e, "receive buffer bookkeeping");
-                    None
-                }
-            },
-            None => None,
-        };
+        let len = usize::try_from(result).unwrap_or(0);
+        let taken = cqueue::buffer_select(flags).map(|bid| self.bufs.take(bid, len));
+        let (received, spare) = Received::classify(result, taken);
+        if let Some(spare) = spare {
+            self.bufs.recycle(spare);
+        }
         let hold = self.bufs.available() >= self.hold_low_water;
         let Some(slot) = self.conns.get_mut(id) else {
             // A completion for a connection already gone: only its buffer matters.
-            if let Some(taken) = taken {
+            if let Received::Bytes(taken) = received {
                 self.bufs.recycle(taken);
             }
             return;
@@ -110,8 +129,8 @@ impl Shard {
         if !cqueue::more(flags) {
             slot.recv = Recv::Idle;
         }
-        match (result, taken) {
-            (n, Some(taken)) if n > 0 => {
+        match received {
+            Received::Bytes(taken) => {
                 if slot.phase != Phase::Serving || slot.conn.is_read_closed() {
                     if let Phase::Lingering(linger) = &mut slot.phase {
                         if !linger.discard(taken.len()) {
@@ -126,21 +145,14 @@ impl Shard {
                     self.bufs.recycle(taken);
                 }
             }
-            (n, taken) => {
-                if let Some(taken) = taken {
-                    self.bufs.recycle(taken);
-                }
-                match n {
-                    0 => slot.end_of_stream(),
-                    _ if n == -libc::ENOBUFS => slot.starved = true,
-                    _ if n == -libc::ECANCELED => {}
-                    _ if n < 0 => slot.io_error(std::io::Error::from_raw_os_error(-n)),
-                    _ => {}
-                }
-                if slot.starved {
-                    self.starved.push(id);
-                }
+            Received::Lost(why) => slot.io_error(std::io::Error::other(why)),
+            Received::End => slot.end_of_stream(),
+            Received::NoBuffers => {
+                slot.starved = true;
+                self.starved.push(id);
             }
+            Received::Error(errno) => slot.io_error(std::io::Error::from_raw_os_error(errno)),
+            Received::Nothing => {}
         }
         self.mark_dirty(id);
     }
@@ -155,6 +167,9 @@ impl Shard {
                 // SAFETY: `rest` points into the outbox's bytes in flight, which the slot
                 // keeps until this send's completion (`kernel_busy` holds the slot).
                 if let Err(e) = unsafe { ops::push(&mut self.ring, &entry) } {
+                    // Not queued, so the kernel reads none of it: give the bytes up, or the
+                    // slot would wait for a completion that never comes and never close.
+                    slot.outbox.abandon();
                     slot.io_error(e);
                 }
             }
@@ -179,6 +194,9 @@ impl Shard {
         let Some(slot) = self.conns.get_mut(id) else {
             return;
         };
+        if slot.conn.is_closed() {
+            slot.hang_up();
+        }
         if slot.phase == Phase::Serving && slot.conn.is_closed() && slot.outbox.is_idle() {
             let step = close_step(slot.conn.take_cause(), shard_id, &slot.peer);
             let fin_sent = step == CloseStep::Linger && {
@@ -200,7 +218,7 @@ impl Shard {
             slot.phase = Phase::Closing;
         }
         let wants_recv = match slot.phase {
-            Phase::Serving => slot.conn.wants_read(),
+            Phase::Serving => slot.conn.wants_read() && !slot.at_cap,
             Phase::Lingering(_) => true,
             Phase::Closing => false,
         };
@@ -238,23 +256,65 @@ impl Shard {
             waker,
             outbox,
             fd,
+            hangup,
+            at_cap,
             ..
         } = slot;
         conn.handle_link();
         let mut cx = Context::from_waker(waker);
-        while let Some(call) = conn.poll_call(Instant::now) {
-            if let Some(call) = conn.poll_inline(&mut cx, call) {
-                let link = conn.link().clone();
-                self.executor.spawn(crate::run_call::run_call(call, link));
-            }
-        }
+        *at_cap = self
+            .core
+            .dispatch(conn, &mut cx, hangup, &*self.executor)
+            .at_cap;
         if let Some(buf) = outbox.poll_send(conn) {
             let entry = ops::send(fd.as_raw_fd(), buf, id);
             // SAFETY: `buf` points into the outbox's bytes in flight, which the slot keeps
             // until this send's completion (`kernel_busy` holds the slot).
             if let Err(e) = unsafe { ops::push(&mut self.ring, &entry) } {
-                let _ = outbox.handle_sent(-e.raw_os_error().unwrap_or(libc::EIO));
+                outbox.abandon();
                 conn.handle_io_error(e);
+            }
+        }
+    }
+}
+
+/// What a recv completion brought, once its buffer (if any) is accounted for.
+#[derive(Debug)]
+enum Received {
+    /// Bytes, in a buffer now owned by user space.
+    Bytes(Taken),
+    /// Bytes arrived but their buffer cannot be accounted for: they are lost, and the
+    /// connection's byte stream has a hole. The connection must close.
+    Lost(String),
+    /// End of stream.
+    End,
+    /// The ring had no free buffer (ENOBUFS): the recv must be armed again later.
+    NoBuffers,
+    /// A socket error (errno).
+    Error(i32),
+    /// Cancelled, or an empty completion: nothing to do.
+    Nothing,
+}
+
+impl Received {
+    /// `result` of the completion; `taken`: its buffer, if the flags named one. Also returns
+    /// a buffer that came with no bytes, to go straight back to the ring.
+    fn classify(result: i32, taken: Option<Result<Taken, BufError>>) -> (Self, Option<Taken>) {
+        match (result, taken) {
+            (n, Some(Ok(taken))) if n > 0 => (Self::Bytes(taken), None),
+            (n, Some(Err(e))) if n > 0 => {
+                (Self::Lost(format!("receive buffer bookkeeping: {e}")), None)
+            }
+            (n, None) if n > 0 => (Self::Lost(format!("{n} bytes without a buffer")), None),
+            (n, taken) => {
+                let what = match n {
+                    0 => Self::End,
+                    _ if n == -libc::ENOBUFS => Self::NoBuffers,
+                    _ if n == -libc::ECANCELED => Self::Nothing,
+                    _ if n < 0 => Self::Error(-n),
+                    _ => Self::Nothing,
+                };
+                (what, taken.and_then(Result::ok))
             }
         }
     }
@@ -286,5 +346,48 @@ impl std::fmt::Debug for ConnSlot {
             .field("phase", &self.phase)
             .field("conn", &self.conn)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::buf_ring::BufRing;
+    use super::*;
+
+    #[test]
+    fn bytes_whose_buffer_is_unaccounted_for_are_lost_not_skipped() {
+        let mut ring = BufRing::new(4, 64, None).unwrap();
+        let (received, spare) = Received::classify(10, Some(ring.take(0, 10)));
+        assert!(matches!(received, Received::Bytes(_)) && spare.is_none());
+        let Received::Bytes(taken) = received else {
+            unreachable!()
+        };
+        // The same buffer reported again before it went back: bookkeeping is broken, the
+        // connection must close rather than go on with a hole in its stream.
+        let (received, _) = Received::classify(10, Some(ring.take(0, 10)));
+        assert!(
+            matches!(&received, Received::Lost(why) if why.contains("twice")),
+            "{received:?}"
+        );
+        let (received, _) = Received::classify(7, None);
+        assert!(matches!(received, Received::Lost(_)));
+        ring.recycle(taken);
+
+        let (received, spare) = Received::classify(0, Some(ring.take(1, 0)));
+        assert!(matches!(received, Received::End));
+        ring.recycle(spare.expect("an empty buffer goes back"));
+        assert_eq!(ring.available(), 4, "no buffer lost");
+        let cases = [
+            (-libc::ENOBUFS, "NoBuffers"),
+            (-libc::ECANCELED, "Nothing"),
+            (-libc::ECONNRESET, "Error"),
+        ];
+        for (result, want) in cases {
+            let (received, _) = Received::classify(result, None);
+            assert!(
+                format!("{received:?}").starts_with(want),
+                "{result}: {received:?}"
+            );
+        }
     }
 }

@@ -18,6 +18,7 @@ use async_task::{Runnable, Task};
 use crossbeam_queue::SegQueue;
 
 use super::doorbell::Doorbell;
+use crate::runtime::dispatch::SpawnCall;
 
 /// What wakers of the shard queue, from any thread.
 #[derive(Debug)]
@@ -139,6 +140,12 @@ impl Executor {
     #[cfg(test)]
     pub(crate) fn task_count(&self) -> usize {
         self.tasks.borrow().len() - self.free.borrow().len()
+    }
+}
+
+impl SpawnCall for Executor {
+    fn spawn_call(&self, task: impl Future<Output = ()> + 'static) {
+        self.spawn(task);
     }
 }
 

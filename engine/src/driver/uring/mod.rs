@@ -43,7 +43,8 @@ pub(crate) fn spawn(
     ready: mpsc::Sender<Result<(), StartError>>,
 ) -> std::io::Result<JoinHandle<()>> {
     let doorbell = Arc::new(Doorbell::new()?);
-    runtime::spawn_thread(plan.id, move || {
+    let (policy, counters) = (plan.config.fault_policy, plan.counters.clone());
+    runtime::spawn_thread(plan.id, policy, counters, move || {
         pin_to_cpu(plan.id, plan.cpu);
         match shard::Shard::new(plan, doorbell) {
             Ok(shard) => {

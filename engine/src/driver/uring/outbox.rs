@@ -34,6 +34,12 @@ impl Outbox {
         self.inflight.is_none()
     }
 
+    /// Gives up the bytes of a send that could not be queued (the kernel never saw it, so
+    /// nothing reads them): the outbox is idle again and its connection can close.
+    pub(super) fn abandon(&mut self) {
+        self.inflight = None;
+    }
+
     /// If no send is in flight, takes all of the connection's output for the next one.
     pub(super) fn poll_send(&mut self, conn: &mut Connection) -> Option<SendBuf> {
         if self.inflight.is_some() {
@@ -166,6 +172,20 @@ mod tests {
         assert_eq!(
             outbox.handle_sent(0).unwrap_err().kind(),
             io::ErrorKind::WriteZero
+        );
+    }
+
+    #[test]
+    fn a_rest_that_cannot_be_queued_is_given_up() {
+        let mut conn = connection();
+        let mut outbox = Outbox::default();
+        feed(&mut conn, &heartbeats(0..2));
+        outbox.poll_send(&mut conn).unwrap();
+        assert!(outbox.handle_sent(5).unwrap().is_some(), "a rest to send");
+        outbox.abandon();
+        assert!(
+            outbox.is_idle(),
+            "nothing left for the kernel: the slot may go"
         );
     }
 }

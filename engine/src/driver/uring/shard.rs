@@ -168,15 +168,17 @@ impl Shard {
             // complete and the shard would sleep through it.
             self.arm_listener_and_doorbell();
             if let Err(e) = self.enter(now) {
-                let shard = self.core.id;
-                tracing::error!(shard, error = %e, "io_uring_enter failed; shard stops");
+                self.core
+                    .faults
+                    .shard_failed(&format!("io_uring_enter failed: {e}"));
                 break;
             }
         }
-        self.exit();
+        let confirmed = self.exit();
         spawn::set_spawner(None);
         timers::set_driven(false);
         tracing::debug!(shard = self.core.id, "io_uring shard stopped");
+        self.teardown(confirmed);
     }
 
     /// Lets connections whose recv ended for lack of buffers arm it again, if any are free.
@@ -284,6 +286,11 @@ impl Shard {
                 Command::SweepIdle => {
                     for slot in self.conns.iter_mut() {
                         slot.sweep_idle();
+                    }
+                }
+                Command::ReleaseBuffers => {
+                    for slot in self.conns.iter_mut() {
+                        slot.conn.release_idle_buffers();
                     }
                 }
                 Command::Stop => self.begin_stop(),
@@ -412,14 +419,18 @@ impl Shard {
 
     /// Frees a connection's slot (the socket closes with it).
     pub(super) fn remove(&mut self, id: ConnId) {
+        if let Some(slot) = self.conns.get_mut(id) {
+            slot.hang_up();
+        }
         if self.conns.remove(id) {
             self.core.closed();
         }
     }
 
     /// Cancels whatever the kernel still does for us and waits (bounded) for it to let go
-    /// of our memory. Whatever it still holds then is leaked rather than freed under it.
-    fn exit(&mut self) {
+    /// of our memory. Returns whether it did: if not, [`Shard::teardown`] leaks that memory
+    /// rather than free it under the kernel.
+    fn exit(&mut self) -> bool {
         self.listener = None;
         let entry = ops::cancel_all();
         // SAFETY: a cancel points to no memory.
@@ -431,14 +442,38 @@ impl Shard {
             let _ = self.ring.submitter().submit_with_args(1, &args);
             self.reap();
         }
-        if self.kernel_busy() {
+        !self.kernel_busy()
+    }
+
+    /// Frees the shard. The handler tasks go first, on this thread. If the kernel did not
+    /// confirm that it let go of every operation (`confirmed`), everything it may still
+    /// write or read is leaked instead of freed: the ring itself (so it is never torn down
+    /// under us), the buffer ring and its buffers, the connections with their send bytes,
+    /// the doorbell and control buffers.
+    fn teardown(self, confirmed: bool) {
+        let Shard {
+            ring,
+            bufs,
+            executor,
+            conns,
+            doorbell_buf,
+            control_buf,
+            core,
+            ..
+        } = self;
+        drop(executor);
+        if confirmed {
+            // Ring first: the kernel stops using the buffer ring and the buffers before
+            // they are freed.
+            drop(ring);
+            drop((bufs, conns, doorbell_buf, control_buf));
+        } else {
             tracing::warn!(
-                shard = self.core.id,
-                "operations still in the kernel at exit; leaking their buffers"
+                shard = core.id,
+                connections = conns.len(),
+                "operations still in the kernel at exit; leaking the ring and its buffers"
             );
-            std::mem::forget(std::mem::take(&mut self.conns));
-            std::mem::forget(std::mem::replace(&mut self.doorbell_buf, Box::new([0; 8])));
-            std::mem::forget(std::mem::replace(&mut self.control_buf, Box::new([0; 16])));
+            std::mem::forget((ring, bufs, conns, doorbell_buf, control_buf));
         }
     }
 
