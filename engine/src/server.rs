@@ -26,9 +26,7 @@ use crate::config::ServerConfig;
 use crate::driver::{self, Driver};
 use crate::error::StartError;
 use crate::runtime::policy::ABORT_GRACE;
-use crate::runtime::{
-    self, Command, ControlSender, Setup, ShardCounters, ShardPlan, BUFFER_RELEASE_PERIOD,
-};
+use crate::runtime::{self, Command, ControlSender, Setup, ShardCounters, ShardPlan};
 use crate::services::{ServicePaths, Services};
 
 /// How much longer than `drain_timeout` plus the abort grace a shutdown waits for a shard
@@ -53,8 +51,7 @@ struct ShardHandle {
     thread: Option<JoinHandle<()>>,
 }
 
-/// The thread that asks every shard to release idle buffers once per
-/// [`BUFFER_RELEASE_PERIOD`] and for an idle sweep once per idle timeout.
+/// The thread that asks every shard for an idle sweep once per idle timeout.
 struct Ticker {
     stop: mpsc::Sender<()>,
     thread: JoinHandle<()>,
@@ -200,7 +197,9 @@ impl Server {
                 }
             }
         }
-        server.ticker = Some(Ticker::start(config.idle_timeout, controls)?);
+        if let Some(idle) = config.idle_timeout {
+            server.ticker = Some(Ticker::start(idle, controls)?);
+        }
         tracing::info!(addr = %local_addr, shards = config.shards, ?driver, "ringrpc listening");
         Ok(server)
     }
@@ -309,42 +308,14 @@ impl std::fmt::Debug for Server {
 }
 
 impl Ticker {
-    fn start(
-        idle: Option<Duration>,
-        controls: Arc<Vec<ControlSender>>,
-    ) -> Result<Self, StartError> {
+    fn start(idle: Duration, controls: Arc<Vec<ControlSender>>) -> Result<Self, StartError> {
         let (stop, stopped) = mpsc::channel::<()>();
-        let send_all = move |command| {
-            for control in controls.iter() {
-                let _ = control.send(command);
-            }
-        };
         let thread = std::thread::Builder::new()
-            .name("ringrpc-ticker".to_owned())
+            .name("ringrpc-idle".to_owned())
             .spawn(move || {
-                let start = Instant::now();
-                let mut release_at = start + BUFFER_RELEASE_PERIOD;
-                let mut sweep_at = idle.map(|idle| start + idle);
-                loop {
-                    let next = sweep_at.map_or(release_at, |at| at.min(release_at));
-                    let wait = next.saturating_duration_since(Instant::now());
-                    // A message or a dropped sender both mean stop.
-                    if !matches!(
-                        stopped.recv_timeout(wait),
-                        Err(mpsc::RecvTimeoutError::Timeout)
-                    ) {
-                        return;
-                    }
-                    let now = Instant::now();
-                    if now >= release_at {
-                        send_all(Command::ReleaseBuffers);
-                        release_at = now + BUFFER_RELEASE_PERIOD;
-                    }
-                    if let (Some(at), Some(idle)) = (sweep_at, idle) {
-                        if now >= at {
-                            send_all(Command::SweepIdle);
-                            sweep_at = Some(now + idle);
-                        }
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(idle) {
+                    for control in controls.iter() {
+                        let _ = control.send(Command::SweepIdle);
                     }
                 }
             })

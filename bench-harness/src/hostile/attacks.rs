@@ -207,12 +207,12 @@ pub fn idle_conns(target: &Target) -> Result<String> {
     let mut conns = Vec::with_capacity(s.idle_conns);
     for seq in 0..s.idle_conns as u64 {
         let mut conn = FrameConn::connect(target.addr)?;
-        conn.send(&wire::mul(seq))?;
+        conn.send(&wire::mul(seq, None))?;
         conn.recv_until(Instant::now() + Duration::from_secs(10))
             .map_err(|e| anyhow::anyhow!("idle connection {seq}: no reply ({e:?})"))?;
         conns.push(conn);
     }
-    // ringrpc gives idle buffers back once a second; Go's collector runs on its own pace.
+    // Let the servers settle (Go's collector runs at its own pace).
     std::thread::sleep(Duration::from_secs(3));
     let rss = rss_kib(target.pid).unwrap_or(0);
     let per_conn = rss.saturating_sub(target.rss_before_kib) as f64 / s.idle_conns as f64;

@@ -150,7 +150,7 @@ fn measure(opts: &Options, kind: ServerKind, attack: &Attack) -> Result<Figures>
     let log = File::create(&log_path)?;
     let mut server = RunningServer::start(&launch, opts.server_cpu, &log)?;
     let pid = server.pid;
-    let probe = Probe::start(addr)?;
+    let probe = Probe::start(addr, attack.needs_auth.then_some(wire::AUTH_TOKEN))?;
     let rss_before_kib = rss_kib(pid).context("server VmRSS")?;
     let cpu_before = cpu_s(pid);
     let sampler = RssSampler::start(pid);

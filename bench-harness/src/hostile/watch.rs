@@ -81,15 +81,16 @@ pub struct Probe {
 }
 
 impl Probe {
-    pub fn start(addr: SocketAddr) -> anyhow::Result<Self> {
+    /// `auth`: the token the server requires, if any.
+    pub fn start(addr: SocketAddr, auth: Option<&'static str>) -> anyhow::Result<Self> {
         let mut conn = FrameConn::connect(addr)?;
         // One call before the attack: the probe's connection is open and served.
-        conn.send(&wire::mul(0))?;
+        conn.send(&wire::mul(0, auth))?;
         conn.recv_until(Instant::now() + Duration::from_secs(5))
             .map_err(|e| anyhow::anyhow!("the probe got no first reply: {e:?}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
-        let thread = std::thread::spawn(move || probe_loop(conn, &stop2));
+        let thread = std::thread::spawn(move || probe_loop(conn, auth, &stop2));
         Ok(Self { stop, thread })
     }
 
@@ -99,13 +100,13 @@ impl Probe {
     }
 }
 
-fn probe_loop(mut conn: FrameConn, stop: &AtomicBool) -> ProbeFigures {
+fn probe_loop(mut conn: FrameConn, auth: Option<&str>, stop: &AtomicBool) -> ProbeFigures {
     let mut figures = ProbeFigures::default();
     let mut seq = 1;
     while !stop.load(Ordering::Relaxed) {
         let sent = Instant::now();
         figures.calls += 1;
-        if conn.send(&wire::mul(seq)).is_err() {
+        if conn.send(&wire::mul(seq, auth)).is_err() {
             figures.failed += 1;
             break;
         }

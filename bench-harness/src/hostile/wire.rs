@@ -52,14 +52,19 @@ pub fn gzip_frame(mut header: Header, path: &str, method: &str, plain: &[u8]) ->
     frame(header, path, method, &[], &zipped)
 }
 
-/// `Arith.Mul` {"A":6,"B":7} in JSON: the well-behaved probe call.
-pub fn mul(seq: u64) -> Vec<u8> {
+/// `Arith.Mul` {"A":6,"B":7} in JSON: the well-behaved probe call, with the server's auth
+/// token if it wants one.
+pub fn mul(seq: u64, auth: Option<&str>) -> Vec<u8> {
+    let metadata: Vec<(String, String)> = auth
+        .map(|token| ("__AUTH".to_owned(), token.to_owned()))
+        .into_iter()
+        .collect();
     request(
         seq,
         SerializeType::Json,
         "Arith",
         "Mul",
-        &[],
+        &metadata,
         br#"{"A":6,"B":7}"#,
     )
 }

@@ -12,6 +12,7 @@ use ringrpc_codec::{
     encode_heartbeat_reply, frame_len, EncodeError, Frame, Reply, AUTH_KEY, NO_METADATA,
 };
 
+use super::buffer_pool;
 use super::call::{server_timeout, Call, Completion, Timeout};
 use super::input;
 use super::link::{Control, Link};
@@ -27,6 +28,8 @@ const READ_MIN: usize = 4 << 10;
 const READ_MAX: usize = 64 << 10;
 /// Largest read asked for to complete a known, partially received frame.
 const READ_FRAME_MAX: usize = 256 << 10;
+/// Small buffers an idle connection may keep (see [`Connection::release_idle_buffers`]).
+const KEEP_SMALL_BYTES: usize = 1 << 10;
 
 /// One rpcx connection, sans IO: bytes in through [`Connection::handle_read`], handler
 /// calls out through [`Connection::poll_call`], replies in through
@@ -378,23 +381,24 @@ impl Connection {
         }
     }
 
-    /// Gives every empty buffer back to the allocator: the receive buffer when no partial
-    /// frame waits in it, the send buffer when nothing is unsent, the encode scratch and the
-    /// link's push buffer. An idle connection then holds no buffer at all; the next read or
-    /// reply allocates again. The shard calls this periodically on every connection
-    /// (`runtime::BUFFER_RELEASE_PERIOD`), not per request, so a busy connection keeps its
-    /// buffers between requests.
+    /// Gives the receive buffer back when no partial frame waits in it and the send buffer
+    /// when nothing is unsent (to the shard's pool, `buffer_pool.rs`), and frees the small
+    /// buffers (encode scratch, error text, the link's push buffer) once they grew past
+    /// [`KEEP_SMALL_BYTES`]. Drivers call it whenever the connection goes quiet (nothing in
+    /// the kernel for it either), so an idle connection holds no buffer; the next request
+    /// takes one from the pool.
     pub fn release_idle_buffers(&mut self) {
-        if self.recv.is_empty() && self.chunk.is_empty() {
-            self.recv = BytesMut::new();
-            self.chunk = Bytes::new();
+        if self.chunk.is_empty() {
+            buffer_pool::give(&mut self.recv);
         }
-        if self.out.is_empty() {
-            self.out = BytesMut::new();
+        buffer_pool::give(&mut self.out);
+        if self.scratch.capacity() > KEEP_SMALL_BYTES {
+            self.scratch = BytesMut::new();
         }
-        self.scratch = BytesMut::new();
-        self.text = String::new();
-        self.link.release_idle_buffers();
+        if self.text.capacity() > KEEP_SMALL_BYTES {
+            self.text = String::new();
+        }
+        self.link.release_idle_buffers(KEEP_SMALL_BYTES);
     }
 
     /// Bytes waiting to be sent, if any: everything encoded since the last send.
@@ -531,6 +535,6 @@ impl std::fmt::Debug for Connection {
 /// `poll_transmit_owned` do not allocate one by one.
 fn buffer(buf: &mut BytesMut) {
     if buf.capacity() == 0 {
-        *buf = BytesMut::with_capacity(READ_MAX);
+        *buf = buffer_pool::take();
     }
 }

@@ -192,15 +192,16 @@ impl Link {
         Ok(())
     }
 
-    /// Frees the push buffer and the completion queue if they are empty
-    /// ([`super::Connection::release_idle_buffers`]).
-    pub(super) fn release_idle_buffers(&self) {
+    /// Frees the push buffer and the completion queue if they are empty and grew past
+    /// `keep_bytes` ([`super::Connection::release_idle_buffers`]).
+    pub(super) fn release_idle_buffers(&self, keep_bytes: usize) {
         let mut pushes = self.pushes.borrow_mut();
-        if pushes.is_empty() {
+        if pushes.is_empty() && pushes.capacity() > keep_bytes {
             *pushes = BytesMut::new();
         }
         let mut completions = self.completions.borrow_mut();
-        if completions.is_empty() {
+        let queue_bytes = completions.capacity() * std::mem::size_of::<Completion>();
+        if completions.is_empty() && queue_bytes > keep_bytes {
             *completions = VecDeque::new();
         }
     }

@@ -19,6 +19,7 @@
 //!
 //! Read first: [`Connection`] (the state diagram), then [`Link`].
 
+mod buffer_pool;
 mod call;
 mod connection;
 mod input;

@@ -16,8 +16,6 @@ use std::os::unix::net::UnixStream;
 pub(crate) enum Command {
     /// Ask connections that received nothing since the last sweep to close if idle.
     SweepIdle,
-    /// Give every connection's empty buffers back (`Connection::release_idle_buffers`).
-    ReleaseBuffers,
     /// Stop accepting, drain, exit.
     Stop,
 }
@@ -26,7 +24,6 @@ impl Command {
     fn to_byte(self) -> u8 {
         match self {
             Self::SweepIdle => b'i',
-            Self::ReleaseBuffers => b'r',
             Self::Stop => b's',
         }
     }
@@ -35,7 +32,6 @@ impl Command {
     pub(crate) fn from_byte(byte: u8) -> Self {
         match byte {
             b'i' => Self::SweepIdle,
-            b'r' => Self::ReleaseBuffers,
             _ => Self::Stop,
         }
     }
@@ -94,16 +90,12 @@ mod tests {
     fn bytes_sent_are_commands_received_and_eof_means_stop() {
         let (sender, receiver) = channel().unwrap();
         sender.send(Command::SweepIdle).unwrap();
-        sender.send(Command::ReleaseBuffers).unwrap();
         sender.send(Command::Stop).unwrap();
         let mut stream = UnixStream::from(receiver.into_fd());
         let mut buf = [0u8; 8];
         let n = stream.read(&mut buf).unwrap();
         let got: Vec<Command> = Command::parse(Some(&buf[..n])).collect();
-        assert_eq!(
-            got,
-            [Command::SweepIdle, Command::ReleaseBuffers, Command::Stop]
-        );
+        assert_eq!(got, [Command::SweepIdle, Command::Stop]);
         assert_eq!(Command::parse(None).collect::<Vec<_>>(), [Command::Stop]);
         assert_eq!(
             Command::parse(Some(&[])).collect::<Vec<_>>(),

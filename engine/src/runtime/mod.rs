@@ -41,7 +41,6 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use socket2::Socket;
 
@@ -54,11 +53,6 @@ pub use fault::FaultPolicy;
 use fault::Faults;
 use handler_tasks::{HandlerTasks, Hangup};
 pub(crate) use listener::bind_all;
-
-/// How often every shard gives the empty buffers of its connections back to the allocator
-/// (`Connection::release_idle_buffers`), so an idle connection holds none for longer than
-/// this, while a busy one does not allocate per request.
-pub(crate) const BUFFER_RELEASE_PERIOD: Duration = Duration::from_secs(1);
 
 /// The setup function the server runs once on every shard.
 pub(crate) type Setup = Arc<dyn Fn(&mut Services) + Send + Sync>;

@@ -7,7 +7,6 @@
 //! does it get a task of its own (raced against its deadline), so fast handlers cost no
 //! allocation and no scheduling.
 
-use std::cell::RefCell;
 use std::io;
 use std::net::Shutdown;
 use std::pin::Pin;
@@ -24,7 +23,7 @@ use crate::conn::Connection;
 use crate::runtime::dispatch::SpawnCall;
 use crate::runtime::handler_tasks::Hangup;
 use crate::runtime::policy::{close_step, CloseStep, Linger, LINGER};
-use crate::runtime::ShardCore;
+use crate::runtime::{Opened, ShardCore};
 
 /// Reads a connection may do in one poll before it lets the shard's other tasks run.
 const READ_BUDGET: usize = 32;
@@ -38,39 +37,20 @@ impl SpawnCall for GlommioSpawner {
     }
 }
 
-/// One accepted connection, as its task serves it: the core is shared with the shard's
-/// table, which releases its idle buffers between polls (`table.rs`).
-pub(super) struct Served {
-    pub conn: Rc<RefCell<Connection>>,
-    pub span: tracing::Span,
-    pub peer: String,
-    pub hangup: Rc<Hangup>,
-}
-
 /// Serves one accepted connection until it closes, then leaves the shard's table.
-pub(super) async fn serve(shard: Rc<ShardCtx>, stream: TcpStream, served: Served, key: usize) {
-    let Served {
-        conn,
+pub(super) async fn serve(shard: Rc<ShardCtx>, stream: TcpStream, opened: Opened, key: usize) {
+    let Opened {
+        mut conn,
         span,
         peer,
         hangup,
-    } = served;
+    } = opened;
     async {
         let mut stream = stream;
-        poll_fn(|cx| {
-            drive(
-                cx,
-                &shard.core,
-                &mut stream,
-                &mut conn.borrow_mut(),
-                &hangup,
-            )
-        })
-        .await;
+        poll_fn(|cx| drive(cx, &shard.core, &mut stream, &mut conn, &hangup)).await;
         // Closed: whatever its handlers still do can never be answered.
         hangup.fire();
-        let cause = conn.borrow_mut().take_cause();
-        if close_step(cause, shard.core.id, &peer) == CloseStep::Linger {
+        if close_step(conn.take_cause(), shard.core.id, &peer) == CloseStep::Linger {
             linger_close(&mut stream).await;
         }
     }
@@ -113,6 +93,8 @@ fn drive(
             progress |= read.is_ready();
         }
         if !progress {
+            // Quiet until the socket or the link wakes it: nothing kept that is not needed.
+            conn.release_idle_buffers();
             return Poll::Pending;
         }
     }

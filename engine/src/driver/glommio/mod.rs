@@ -30,7 +30,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 use crate::conn::Control;
 use crate::error::StartError;
 use crate::runtime::policy::{AcceptBackoff, Stop, StopStep};
-use crate::runtime::{self, memlock, spawn, Command, Opened, ShardCore, ShardPlan};
+use crate::runtime::{self, memlock, spawn, Command, ShardCore, ShardPlan};
 use table::ConnTable;
 
 /// The state of a running shard, shared by its tasks (never across threads).
@@ -112,12 +112,8 @@ async fn run(plan: ShardPlan, ready: mpsc::Sender<Result<(), StartError>>) {
     let _ = ready.send(Ok(()));
 
     let accept = glommio::spawn_local(accept_loop(shard.clone(), listener));
-    loop {
-        match next_command(&mut control).await {
-            Command::SweepIdle => shard.conns.borrow_mut().sweep_idle(),
-            Command::ReleaseBuffers => shard.conns.borrow_mut().release_idle_buffers(),
-            Command::Stop => break,
-        }
+    while next_command(&mut control).await == Command::SweepIdle {
+        shard.conns.borrow_mut().sweep_idle();
     }
     accept.cancel().await;
     drain(&shard, config.drain_timeout).await;
@@ -164,21 +160,9 @@ async fn accept_loop(shard: Rc<ShardCtx>, listener: TcpListener) {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(shard = shard.core.id, ?peer, error = %e, "TCP_NODELAY not set");
         }
-        let Opened {
-            conn,
-            span,
-            peer,
-            hangup,
-        } = shard.core.open(peer);
-        let conn = Rc::new(RefCell::new(conn));
-        let key = shard.conns.borrow_mut().insert(conn.clone());
-        let served = conn_task::Served {
-            conn,
-            span,
-            peer,
-            hangup,
-        };
-        glommio::spawn_local(conn_task::serve(shard.clone(), stream, served, key)).detach();
+        let opened = shard.core.open(peer);
+        let key = shard.conns.borrow_mut().insert(opened.conn.link().clone());
+        glommio::spawn_local(conn_task::serve(shard.clone(), stream, opened, key)).detach();
     }
 }
 

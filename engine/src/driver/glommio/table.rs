@@ -1,11 +1,10 @@
-//! The open connections of a glommio shard, by key: what the idle sweep, the buffer release
-//! and the drain walk over, and what wakes the drain when a connection leaves.
+//! The open connections of a glommio shard, by key: what the idle sweep and the drain walk
+//! over, and what wakes the drain when a connection leaves.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use crate::conn::{Connection, Link};
+use crate::conn::Link;
 use crate::runtime::policy::IdleWatch;
 
 #[derive(Default)]
@@ -20,17 +19,14 @@ pub(super) struct ConnTable {
 
 struct Entry {
     link: Rc<Link>,
-    conn: Rc<RefCell<Connection>>,
     idle: IdleWatch,
 }
 
 impl ConnTable {
-    pub fn insert(&mut self, conn: Rc<RefCell<Connection>>) -> usize {
-        let link = conn.borrow().link().clone();
+    pub fn insert(&mut self, link: Rc<Link>) -> usize {
         let entry = Some(Entry {
             idle: IdleWatch::new(&link),
             link,
-            conn,
         });
         self.len += 1;
         match self.free.pop() {
@@ -75,16 +71,6 @@ impl ConnTable {
         }
     }
 
-    /// Gives every connection's empty buffers back. Runs between the connections' polls
-    /// (one thread), so no connection is borrowed by its task now.
-    pub fn release_idle_buffers(&mut self) {
-        for entry in self.entries.iter().flatten() {
-            if let Ok(mut conn) = entry.conn.try_borrow_mut() {
-                conn.release_idle_buffers();
-            }
-        }
-    }
-
     /// Ready once a connection left since the last `Ready`.
     pub fn poll_removed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if std::mem::take(&mut self.removed) {
@@ -99,27 +85,16 @@ impl ConnTable {
 mod tests {
     use super::*;
 
-    fn conn() -> Rc<RefCell<Connection>> {
-        let services = Rc::new(crate::Services::new());
-        let config = Rc::new(crate::conn::ConnConfig::default());
-        Rc::new(RefCell::new(Connection::new(
-            services,
-            config,
-            Link::detached(),
-        )))
-    }
-
     #[test]
     fn keys_are_reused_and_len_tracks_inserts() {
         let mut table = ConnTable::default();
-        let a = table.insert(conn());
-        let b = table.insert(conn());
+        let a = table.insert(Link::detached());
+        let b = table.insert(Link::detached());
         assert_eq!(table.len(), 2);
         table.remove(a);
         table.remove(a);
         assert_eq!(table.len(), 1);
-        let c = table.insert(conn());
-        table.release_idle_buffers();
+        let c = table.insert(Link::detached());
         assert_eq!(c, a);
         assert_ne!(b, c);
         assert_eq!(table.links().len(), 2);

@@ -243,6 +243,9 @@ impl Shard {
         }
         if slot.phase == Phase::Closing && !slot.kernel_busy() {
             self.remove(id);
+        } else if slot.phase == Phase::Serving && slot.outbox.is_idle() {
+            // Nothing in the kernel's hands: buffers the connection does not need go back.
+            slot.conn.release_idle_buffers();
         }
     }
 

@@ -288,11 +288,6 @@ impl Shard {
                         slot.sweep_idle();
                     }
                 }
-                Command::ReleaseBuffers => {
-                    for slot in self.conns.iter_mut() {
-                        slot.conn.release_idle_buffers();
-                    }
-                }
                 Command::Stop => self.begin_stop(),
             }
         }
