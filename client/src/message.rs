@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use bytes::Bytes;
-use ringrpc_codec::{Frame, Metadata, Payload, PayloadError, SerializeType};
+use ringrpc_codec::{DecodePayload, Frame, Metadata, PayloadError, SerializeType};
 
 use crate::error::Error;
 
@@ -90,7 +90,7 @@ impl Reply {
     }
 
     /// Decodes the payload with the serialize type the response names (as rpcx-go does).
-    pub fn decode<T: Payload>(&self) -> Result<T, Error> {
+    pub fn decode<T: DecodePayload>(&self) -> Result<T, Error> {
         let serialize_type = self.serialize_type().map_err(Error::Decode)?;
         T::decode_as(serialize_type, self.payload()).map_err(Error::Decode)
     }

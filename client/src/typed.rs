@@ -1,22 +1,34 @@
-//! Typed calls on top of the byte-level `send`: arguments are encoded with the call's
-//! serialize type (the client's unless the call picks one), replies are decoded with the
-//! type the response names. Both drivers get the same methods from [`typed_calls`].
-// Without a driver only the helpers governance uses remain in use.
-#![cfg_attr(
-    not(any(feature = "tokio", feature = "glommio")),
-    allow(dead_code, unused_imports, unused_macros)
-)]
+//! Typed calls on top of the byte-level `send`: an argument needs only [`EncodePayload`],
+//! a reply only [`DecodePayload`]. The serialize type of a call is, in this order: the
+//! call's [`CallOptions::serialize_type`], the argument's own preference
+//! ([`EncodePayload::preferred_serialize_type`]: `Proto(msg)` asks for protobuf), the
+//! client's [`ClientOptions::serialize_type`](crate::ClientOptions::serialize_type). A reply
+//! is decoded with the type the response names, as rpcx-go does.
 
 use std::time::Instant;
 
 use bytes::BytesMut;
-use ringrpc_codec::{Payload, SerializeType};
+use ringrpc_codec::{DecodePayload, EncodePayload, SerializeType};
 
 use crate::error::Error;
 use crate::message::{Reply, Request, Response};
 use crate::options::CallOptions;
+use crate::runtime::Runtime;
+use crate::Client;
 
-pub(crate) fn encode<T: Payload>(
+/// The serialize type a call of `args` under `options` travels with (see the module docs).
+pub(crate) fn serialize_type_of<T: EncodePayload + ?Sized>(
+    args: &T,
+    options: &CallOptions,
+    default: SerializeType,
+) -> SerializeType {
+    options
+        .serialize_type
+        .or_else(|| args.preferred_serialize_type())
+        .unwrap_or(default)
+}
+
+pub(crate) fn encode<T: EncodePayload + ?Sized>(
     args: &T,
     serialize_type: SerializeType,
 ) -> Result<BytesMut, Error> {
@@ -45,99 +57,108 @@ pub(crate) fn request<'a>(
     }
 }
 
-pub(crate) fn response<T: Payload>(reply: Reply) -> Result<Response<T>, Error> {
+pub(crate) fn response<T: DecodePayload>(reply: Reply) -> Result<Response<T>, Error> {
     Ok(Response {
         value: reply.decode()?,
         metadata: reply.metadata().to_map(),
     })
 }
 
-/// The typed methods of a driver's `Client`, written once. The driver provides
-/// `options()`, `send(&Request)` and `send_oneway(&Request)`.
-macro_rules! typed_calls {
-    () => {
-        /// Calls `service_path.service_method` with `args` and decodes the reply. Arguments
-        /// are any [`Payload`](crate::Payload): `Serde(T)` for JSON and MsgPack,
-        /// `Proto(T)` for protobuf, `Bytes` for raw bytes (and flatbuffers).
-        pub async fn call<Req, Resp>(
-            &self,
-            service_path: &str,
-            service_method: &str,
-            args: &Req,
-        ) -> Result<Resp, crate::Error>
-        where
-            Req: crate::Payload,
-            Resp: crate::Payload,
-        {
-            let options = crate::CallOptions::default();
-            let serialize_type = self.options().serialize_type;
-            let payload = crate::typed::encode(args, serialize_type)?;
-            let now = std::time::Instant::now();
-            let request = crate::typed::request(
-                service_path,
-                service_method,
-                &payload,
-                &options,
-                serialize_type,
-                now,
-            );
-            self.send(&request).await?.decode()
-        }
+impl<R: Runtime> Client<R> {
+    /// Calls `service_path.service_method` with `args` and decodes the reply. Arguments
+    /// are any [`EncodePayload`]: `Serde(T)` for JSON and MsgPack (the client's default
+    /// type), `Proto(T)` for protobuf, `Bytes` for raw bytes (and flatbuffers).
+    pub async fn call<Req, Resp>(
+        &self,
+        service_path: &str,
+        service_method: &str,
+        args: &Req,
+    ) -> Result<Resp, Error>
+    where
+        Req: EncodePayload + ?Sized,
+        Resp: DecodePayload,
+    {
+        self.call_with(service_path, service_method, args, &CallOptions::new())
+            .await
+    }
 
-        /// [`call`](Self::call) with per-call options (serialize type, timeout, metadata,
-        /// gzip); also returns the response metadata.
-        pub async fn call_with<Req, Resp>(
-            &self,
-            service_path: &str,
-            service_method: &str,
-            args: &Req,
-            options: &crate::CallOptions,
-        ) -> Result<crate::Response<Resp>, crate::Error>
-        where
-            Req: crate::Payload,
-            Resp: crate::Payload,
-        {
-            let serialize_type = options
-                .serialize_type
-                .unwrap_or(self.options().serialize_type);
-            let payload = crate::typed::encode(args, serialize_type)?;
-            let now = std::time::Instant::now();
-            let request = crate::typed::request(
-                service_path,
-                service_method,
-                &payload,
-                options,
-                serialize_type,
-                now,
-            );
-            crate::typed::response(self.send(&request).await?)
-        }
+    /// [`call`](Self::call) with per-call options (serialize type, timeout, metadata,
+    /// gzip). Returns the same as `call`; [`call_response`](Self::call_response) also
+    /// returns the response metadata.
+    pub async fn call_with<Req, Resp>(
+        &self,
+        service_path: &str,
+        service_method: &str,
+        args: &Req,
+        options: &CallOptions,
+    ) -> Result<Resp, Error>
+    where
+        Req: EncodePayload + ?Sized,
+        Resp: DecodePayload,
+    {
+        self.send_typed(service_path, service_method, args, options)
+            .await?
+            .decode()
+    }
 
-        /// Sends a oneway request: no reply, so this returns once the request is queued.
-        /// The server answers no oneway request, not even with an error.
-        pub fn oneway<Req: crate::Payload>(
-            &self,
-            service_path: &str,
-            service_method: &str,
-            args: &Req,
-            options: &crate::CallOptions,
-        ) -> Result<(), crate::Error> {
-            let serialize_type = options
-                .serialize_type
-                .unwrap_or(self.options().serialize_type);
-            let payload = crate::typed::encode(args, serialize_type)?;
-            let now = std::time::Instant::now();
-            let request = crate::typed::request(
-                service_path,
-                service_method,
-                &payload,
-                options,
-                serialize_type,
-                now,
-            );
-            self.send_oneway(&request)
-        }
-    };
+    /// [`call_with`](Self::call_with) that returns the whole [`Response`]: the decoded
+    /// value and the response metadata.
+    pub async fn call_response<Req, Resp>(
+        &self,
+        service_path: &str,
+        service_method: &str,
+        args: &Req,
+        options: &CallOptions,
+    ) -> Result<Response<Resp>, Error>
+    where
+        Req: EncodePayload + ?Sized,
+        Resp: DecodePayload,
+    {
+        response(
+            self.send_typed(service_path, service_method, args, options)
+                .await?,
+        )
+    }
+
+    /// Sends a oneway request: no reply, so this returns once the request is queued.
+    /// The server answers no oneway request, not even with an error.
+    pub fn oneway<Req: EncodePayload + ?Sized>(
+        &self,
+        service_path: &str,
+        service_method: &str,
+        args: &Req,
+        options: &CallOptions,
+    ) -> Result<(), Error> {
+        let serialize_type = serialize_type_of(args, options, self.options().serialize_type);
+        let payload = encode(args, serialize_type)?;
+        let request = request(
+            service_path,
+            service_method,
+            &payload,
+            options,
+            serialize_type,
+            R::now(),
+        );
+        self.send_oneway(&request)
+    }
+
+    async fn send_typed<Req: EncodePayload + ?Sized>(
+        &self,
+        service_path: &str,
+        service_method: &str,
+        args: &Req,
+        options: &CallOptions,
+    ) -> Result<Reply, Error> {
+        let serialize_type = serialize_type_of(args, options, self.options().serialize_type);
+        let payload = encode(args, serialize_type)?;
+        let request = request(
+            service_path,
+            service_method,
+            &payload,
+            options,
+            serialize_type,
+            R::now(),
+        );
+        self.send(&request).await
+    }
 }
-
-pub(crate) use typed_calls;

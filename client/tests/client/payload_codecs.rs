@@ -36,7 +36,7 @@ for_each_driver! {
             .call_with::<_, Serde<ArithReply>>("Arith", "Add", &Serde(Args { a: 3, b: 4 }), &json)
             .await
             .expect("json");
-        assert_eq!(response.value.0.c, 7);
+        assert_eq!(response.0.c, 7);
 
         // Protobuf: the benchmark message through Hello.Say.
         let protobuf = CallOptions::new().serialize_type(SerializeType::Protobuf);
@@ -45,13 +45,13 @@ for_each_driver! {
             .call_with::<_, Proto<BenchmarkMessage>>("Hello", "Say", &Proto(request.clone()), &protobuf)
             .await
             .expect("protobuf");
-        assert_eq!(response.value.0, request.into_benchmark_reply());
+        assert_eq!(response.0, request.into_benchmark_reply());
 
         // Raw bytes, echoed as they were.
         let raw = CallOptions::new().serialize_type(SerializeType::None);
         let payload = Bytes::from_static(b"\x00\x01raw bytes\xff");
         let response = client.call_with::<_, Bytes>("Echo", "Echo", &payload, &raw).await.expect("raw");
-        assert_eq!(response.value, payload);
+        assert_eq!(response, payload);
 
         // JSON as the client's default.
         let options = ClientOptions { serialize_type: SerializeType::Json, ..Default::default() };
@@ -72,7 +72,7 @@ for_each_driver! {
             Kind::Engine => {
                 // The engine's Echo takes the payload as bytes under any serialize type.
                 let response = client.call_with::<_, Bytes>("Echo", "Echo", &payload, &flatbuffers).await;
-                assert_eq!(response.expect("echo").value, payload);
+                assert_eq!(response.expect("echo"), payload);
             }
         }
     }
