@@ -12,6 +12,7 @@ use crate::error::Error;
 /// One request with its payload already serialized. Fields left `None` come from the
 /// client's options. This is the connection-level unit a governance layer retries.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Request<'a> {
     pub service_path: &'a str,
     pub service_method: &'a str,
@@ -106,6 +107,7 @@ impl Reply {
 
 /// A typed reply with the response metadata.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Response<T> {
     pub value: T,
     pub metadata: HashMap<String, String>,

@@ -19,6 +19,7 @@ use crate::select::Instance;
 /// A registry given as a URL, `etcd://host:port[,host:port...]/<base_path>`, as the example
 /// server's and client's `--registry` take it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EtcdUrl {
     /// etcd client endpoints, `http://host:port`.
     pub endpoints: Vec<String>,
@@ -29,6 +30,7 @@ pub struct EtcdUrl {
 /// A string that is not `etcd://host:port[,...]/<base_path>`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid registry URL {url:?}, expected etcd://host:port[,host:port...]/<basePath>")]
+#[non_exhaustive]
 pub struct EtcdUrlError {
     pub url: String,
 }

@@ -194,7 +194,7 @@ for_each_driver! {
 
     async fn client_default_timeout(kind: Kind) {
         let server = TestServer::start(kind);
-        let options = ClientOptions { timeout: Some(Duration::from_millis(50)), ..Default::default() };
+        let options = ClientOptions::new().timeout(Duration::from_millis(50));
         let client = Client::connect_with(&server.addr, options).await.expect("connect");
         let error = client
             .call::<_, Serde<SleepArgs>>("Test", "Sleep", &Serde(SleepArgs { ms: 300 }))

@@ -54,7 +54,7 @@ for_each_driver! {
         assert_eq!(response, payload);
 
         // JSON as the client's default.
-        let options = ClientOptions { serialize_type: SerializeType::Json, ..Default::default() };
+        let options = ClientOptions::new().serialize_type(SerializeType::Json);
         let json_client = Client::connect_with(&server.addr, options).await.expect("connect");
         let reply: Serde<ArithReply> = json_client.call("Arith", "Mul", &Serde(Args { a: 5, b: 6 })).await.expect("json");
         assert_eq!(reply.0.c, 30);
