@@ -162,3 +162,39 @@ impl<R: Runtime> Client<R> {
         self.send(&request).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use ringrpc_codec::payload::{Proto, Serde};
+
+    use super::*;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Msg {
+        #[prost(int64, tag = "1")]
+        a: i64,
+    }
+
+    #[test]
+    fn the_call_wins_then_the_argument_then_the_client() {
+        let none = CallOptions::new();
+        let json = CallOptions::new().serialize_type(SerializeType::Json);
+        let client = SerializeType::MsgPack;
+        let proto = Proto(Msg { a: 1 });
+        assert_eq!(
+            serialize_type_of(&proto, &none, client),
+            SerializeType::Protobuf,
+            "Proto asks for protobuf"
+        );
+        assert_eq!(
+            serialize_type_of(&proto, &json, client),
+            SerializeType::Json
+        );
+        assert_eq!(serialize_type_of(&Serde(1u8), &none, client), client);
+        assert_eq!(
+            serialize_type_of(&Bytes::new(), &json, client),
+            SerializeType::Json
+        );
+    }
+}

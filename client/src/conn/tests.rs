@@ -453,3 +453,45 @@ fn error_replies_carry_the_server_text_and_are_final() {
         "an error reply does not hurt the connection"
     );
 }
+
+/// A server push (a oneway request that is not a heartbeat).
+fn push(n: &str) -> Frame {
+    let mut header = Header::request(9, SerializeType::None);
+    header.set_oneway(true);
+    let mut dst = BytesMut::new();
+    encode_frame(&mut dst, &header, "Test", "Push", [("n", n)], b"hi").unwrap();
+    decode(&mut dst, &Limits::default()).unwrap().unwrap()
+}
+
+#[test]
+fn events_deliver_pushes_before_replies_and_name_the_tasks_to_wake() {
+    let t0 = Instant::now();
+    let mut conn = conn(ClientOptions::default(), t0);
+    call(&mut conn, 0, t0);
+    let request = sent(&mut conn).pop().unwrap();
+
+    // One read brings a push, then the reply: a driver with a push handler takes both,
+    // and has nobody to wake.
+    conn.handle_frame(push("0"));
+    conn.handle_frame(ok_reply(&request, b"r"));
+    let events = conn.poll_events(true);
+    assert_eq!(events.pushes.len(), 1);
+    assert_eq!(events.completions.len(), 1);
+    assert_eq!(events.wake, Wake::default());
+    assert_eq!(conn.poll_events(true).completions.len(), 0, "taken once");
+
+    // Without a handler the push stays queued and whoever waits for it is woken, until it
+    // is read.
+    conn.handle_frame(push("1"));
+    let events = conn.poll_events(false);
+    assert!(events.pushes.is_empty() && events.wake.push_reader);
+    assert!(wake(&mut conn).push_reader, "still queued");
+    assert_eq!(conn.poll_push().unwrap().metadata().get("n"), Some("1"));
+    assert!(!wake(&mut conn).push_reader);
+
+    // Closing wakes every task: the writer flushes and stops, the reader and the push
+    // reader stop.
+    conn.handle_close();
+    let wake = wake(&mut conn);
+    assert!(wake.writer && wake.reader && wake.push_reader, "{wake:?}");
+}

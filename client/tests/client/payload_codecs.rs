@@ -1,7 +1,8 @@
 //! Proves every payload codec interoperates: JSON and MsgPack (the default) for Arith,
 //! protobuf for Hello.Say with the benchmark message, raw bytes for Echo.Echo, and raw bytes
-//! sent under the FlatBuffers serialize type; the serialize type comes from the client or
-//! from the call.
+//! sent under the FlatBuffers serialize type; the serialize type comes from the call, else
+//! from the argument (`Proto` asks for protobuf), else from the client. Arguments need only
+//! `Serialize` and replies only `Deserialize`.
 
 use crate::support;
 use crate::support::types::{Args, ArithReply};
@@ -9,6 +10,23 @@ use crate::support::{Kind, TestServer};
 use bytes::Bytes;
 use ringrpc_client::{CallOptions, ClientOptions, Proto, Serde, SerializeType};
 use ringrpc_codec::payload::benchmark_message::BenchmarkMessage;
+use serde::{Deserialize, Serialize};
+
+/// Arith's arguments, only ever sent.
+#[derive(Serialize)]
+struct SendOnlyArgs {
+    #[serde(rename = "A")]
+    a: i64,
+    #[serde(rename = "B")]
+    b: i64,
+}
+
+/// Arith's reply, only ever received.
+#[derive(Deserialize)]
+struct ReceiveOnlyReply {
+    #[serde(rename = "C")]
+    c: i64,
+}
 
 for_each_driver! {
     #[test]
@@ -46,6 +64,17 @@ for_each_driver! {
             .await
             .expect("protobuf");
         assert_eq!(response.0, request.into_benchmark_reply());
+
+        // Protobuf without a per-call option: `Proto` asks for it, over the client's MsgPack
+        // (the reply can only decode as protobuf, so it came back as protobuf too).
+        let request = BenchmarkMessage::benchmark_request();
+        let reply: Proto<BenchmarkMessage> = client.call("Hello", "Say", &Proto(request.clone())).await.expect("protobuf");
+        assert_eq!(reply.0, request.into_benchmark_reply());
+
+        // A send-only argument type and a receive-only reply type.
+        let reply: Serde<ReceiveOnlyReply> =
+            client.call("Arith", "Mul", &Serde(SendOnlyArgs { a: 6, b: 7 })).await.expect("one-way types");
+        assert_eq!(reply.0.c, 42);
 
         // Raw bytes, echoed as they were.
         let raw = CallOptions::new().serialize_type(SerializeType::None);
