@@ -243,8 +243,6 @@ fn from_hex(text: &str) -> anyhow::Result<Vec<u8>> {
 
 /// `--registry`: discovery in etcd and an XClient with the chosen select and fail modes.
 mod registry {
-    use std::time::Duration;
-
     use ringrpc_client::discovery::EtcdUrl;
     use ringrpc_client::{ClientOptions, Reply};
 
@@ -256,6 +254,8 @@ mod registry {
         metadata: Vec<(String, String)>,
         options: ClientOptions,
     ) -> anyhow::Result<Reply> {
+        use std::time::Duration;
+
         use ringrpc_client::discovery::{Discovery, EtcdControlPlane, EtcdDiscovery};
         use ringrpc_client::fail::FailPolicy;
         use ringrpc_client::xclient::{TokioTransport, XClient, XClientOptions};

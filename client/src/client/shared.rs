@@ -97,7 +97,7 @@ impl<R: Runtime> Shared<R> {
             (result, events, wakers)
         });
         if let Some(handler) = &self.push_handler {
-            events.pushes.into_iter().for_each(|push| handler(push));
+            events.pushes.into_iter().for_each(handler);
         }
         for (waiter, result) in events.completions {
             R::send(waiter, result);

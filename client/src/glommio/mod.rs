@@ -93,26 +93,24 @@ impl Runtime for Glommio {
         sender.send(value);
     }
 
-    fn recv<T>(receiver: sync::Receiver<T>) -> impl Future<Output = Option<T>> {
-        async move { receiver.await.ok() }
+    async fn recv<T>(receiver: sync::Receiver<T>) -> Option<T> {
+        receiver.await.ok()
     }
 
     fn semaphore(permits: usize) -> glommio::sync::Semaphore {
         glommio::sync::Semaphore::new(u64::try_from(permits.max(1)).unwrap_or(u64::MAX))
     }
 
-    fn acquire(
-        semaphore: &glommio::sync::Semaphore,
-    ) -> impl Future<Output = Option<glommio::sync::Permit<'_>>> {
-        async move { semaphore.acquire_permit(1).await.ok() }
+    async fn acquire(semaphore: &glommio::sync::Semaphore) -> Option<glommio::sync::Permit<'_>> {
+        semaphore.acquire_permit(1).await.ok()
     }
 
     fn now() -> Instant {
         Instant::now()
     }
 
-    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> {
-        async move { glommio::timer::sleep(deadline.saturating_duration_since(Instant::now())).await }
+    async fn sleep_until(deadline: Instant) {
+        glommio::timer::sleep(deadline.saturating_duration_since(Instant::now())).await;
     }
 
     /// Host names are resolved with the blocking resolver; pass IP addresses on a

@@ -81,16 +81,16 @@ impl Runtime for Tokio {
         let _ = sender.send(value);
     }
 
-    fn recv<T>(receiver: oneshot::Receiver<T>) -> impl Future<Output = Option<T>> {
-        async move { receiver.await.ok() }
+    async fn recv<T>(receiver: oneshot::Receiver<T>) -> Option<T> {
+        receiver.await.ok()
     }
 
     fn semaphore(permits: usize) -> Semaphore {
         Semaphore::new(permits.max(1))
     }
 
-    fn acquire(semaphore: &Semaphore) -> impl Future<Output = Option<SemaphorePermit<'_>>> {
-        async move { semaphore.acquire().await.ok() }
+    async fn acquire(semaphore: &Semaphore) -> Option<SemaphorePermit<'_>> {
+        semaphore.acquire().await.ok()
     }
 
     fn now() -> Instant {
@@ -171,23 +171,20 @@ impl<T: AsyncWrite + Unpin> WriteHalf for Half<T> {
 
 #[cfg(test)]
 mod tests {
-    use std::future::Future;
-
     use bytes::Bytes;
 
     use super::Client;
-    use crate::{Error, Request};
+    use crate::Request;
 
-    /// Compiles only if a tokio client and the futures of its calls can cross threads (so
+    /// Compiles only if the futures of a tokio client's calls can cross threads (so
     /// `tokio::spawn` takes them).
     #[allow(dead_code)]
-    fn calls_are_send(client: Client) -> impl Future<Output = Result<(), Error>> + Send + Sync {
-        async move {
-            let _: Bytes = client.call("Echo", "Echo", &Bytes::new()).await?;
-            client.send(&Request::new("Echo", "Echo", b"")).await?;
-            client.close().await;
-            Ok(())
-        }
+    fn calls_are_send(client: &Client) {
+        fn send_sync<T: Send + Sync>(_: T) {}
+        send_sync(client.call::<_, Bytes>("Echo", "Echo", &Bytes::new()));
+        send_sync(client.send(&Request::new("Echo", "Echo", b"")));
+        send_sync(client.next_push());
+        send_sync(client.close());
     }
 
     #[test]
