@@ -28,32 +28,46 @@ pub(crate) fn serialize_type_of<T: EncodePayload + ?Sized>(
         .unwrap_or(default)
 }
 
-pub(crate) fn encode<T: EncodePayload + ?Sized>(
-    args: &T,
-    serialize_type: SerializeType,
-) -> Result<BytesMut, Error> {
-    let mut payload = BytesMut::new();
-    args.encode_as(serialize_type, &mut payload)
-        .map_err(Error::Encode)?;
-    Ok(payload)
+/// A call's arguments, encoded, with the serialize type they were written with.
+pub(crate) struct Encoded {
+    pub(crate) payload: BytesMut,
+    pub(crate) serialize_type: SerializeType,
 }
 
-pub(crate) fn request<'a>(
-    service_path: &'a str,
-    service_method: &'a str,
-    payload: &'a [u8],
-    options: &'a CallOptions,
-    serialize_type: SerializeType,
-    now: Instant,
-) -> Request<'a> {
-    Request {
-        service_path,
-        service_method,
-        metadata: &options.metadata,
-        payload,
-        serialize_type: Some(serialize_type),
-        compress: options.compress,
-        deadline: options.deadline_at(now),
+impl Encoded {
+    /// Encodes `args` for a call under `options` on a client whose default is `default`.
+    pub(crate) fn new<T: EncodePayload + ?Sized>(
+        args: &T,
+        options: &CallOptions,
+        default: SerializeType,
+    ) -> Result<Self, Error> {
+        let serialize_type = serialize_type_of(args, options, default);
+        let mut payload = BytesMut::new();
+        args.encode_as(serialize_type, &mut payload)
+            .map_err(Error::Encode)?;
+        Ok(Self {
+            payload,
+            serialize_type,
+        })
+    }
+
+    /// The request of a call made at `now`.
+    fn request<'a>(
+        &'a self,
+        service_path: &'a str,
+        service_method: &'a str,
+        options: &'a CallOptions,
+        now: Instant,
+    ) -> Request<'a> {
+        Request {
+            service_path,
+            service_method,
+            metadata: &options.metadata,
+            payload: &self.payload,
+            serialize_type: Some(self.serialize_type),
+            compress: options.compress,
+            deadline: options.deadline_at(now),
+        }
     }
 }
 
@@ -129,17 +143,8 @@ impl<R: Runtime> Client<R> {
         args: &Req,
         options: &CallOptions,
     ) -> Result<(), Error> {
-        let serialize_type = serialize_type_of(args, options, self.options().serialize_type);
-        let payload = encode(args, serialize_type)?;
-        let request = request(
-            service_path,
-            service_method,
-            &payload,
-            options,
-            serialize_type,
-            R::now(),
-        );
-        self.send_oneway(&request)
+        let encoded = Encoded::new(args, options, self.options().serialize_type)?;
+        self.send_oneway(&encoded.request(service_path, service_method, options, R::now()))
     }
 
     async fn send_typed<Req: EncodePayload + ?Sized>(
@@ -149,16 +154,8 @@ impl<R: Runtime> Client<R> {
         args: &Req,
         options: &CallOptions,
     ) -> Result<Reply, Error> {
-        let serialize_type = serialize_type_of(args, options, self.options().serialize_type);
-        let payload = encode(args, serialize_type)?;
-        let request = request(
-            service_path,
-            service_method,
-            &payload,
-            options,
-            serialize_type,
-            R::now(),
-        );
+        let encoded = Encoded::new(args, options, self.options().serialize_type)?;
+        let request = encoded.request(service_path, service_method, options, R::now());
         self.send(&request).await
     }
 }

@@ -23,6 +23,7 @@ use crate::options::ClientOptions;
 use crate::runtime::Runtime;
 use crate::ServerAddr;
 pub use shared::Shared;
+pub use tasks::Socket;
 pub(crate) use tasks::{read_loop, write_loop, ReadHalf, WriteHalf};
 
 /// A client connection on runtime `R`; use it as [`tokio::Client`](crate::tokio::Client)

@@ -15,6 +15,15 @@ use crate::ServerAddr;
 
 use super::Shared;
 
+/// A connected socket of a runtime: TCP or unix.
+#[derive(Debug)]
+pub enum Socket<Tcp, Unix> {
+    /// A TCP connection.
+    Tcp(Tcp),
+    /// A unix socket connection.
+    Unix(Unix),
+}
+
 /// The read side of a connection's socket.
 pub(crate) trait ReadHalf {
     /// Reads once into `recv` (reserving what [`RecvBuf::reserve_read`] asks); `Ok(0)` at

@@ -23,7 +23,7 @@ use bytes::BytesMut;
 use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use glommio::net::{TcpStream, UnixStream};
 
-use crate::client::{read_loop, write_loop, ReadHalf, Shared, WriteHalf};
+use crate::client::{read_loop, write_loop, ReadHalf, Shared, Socket, WriteHalf};
 use crate::conn::RecvBuf;
 use crate::message::Push;
 use crate::runtime::{sealed, Runtime};
@@ -125,9 +125,9 @@ impl Runtime for Glommio {
                     })?;
                     let stream = TcpStream::connect(socket_addr).await?;
                     stream.set_nodelay(nodelay)?;
-                    Ok(Stream::Tcp(stream))
+                    Ok(Socket::Tcp(stream))
                 }
-                ServerAddr::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+                ServerAddr::Unix(path) => Ok(Socket::Unix(UnixStream::connect(path).await?)),
             }
         }
     }
@@ -146,11 +146,14 @@ impl Runtime for Glommio {
             glommio::spawn_local(write_loop::<Glommio, _>(Half(stream), shared)).detach();
         }
         match stream {
-            Stream::Tcp(stream) => start(stream, shared),
-            Stream::Unix(stream) => start(stream, shared),
+            Socket::Tcp(stream) => start(stream, shared),
+            Socket::Unix(stream) => start(stream, shared),
         }
     }
 }
+
+/// A connected glommio socket.
+type Stream = Socket<TcpStream, UnixStream>;
 
 impl Builder {
     /// Calls `handler` for every server push, on the reader task (keep it short). Without
@@ -158,16 +161,6 @@ impl Builder {
     pub fn on_push(self, handler: impl Fn(Push) + 'static) -> Self {
         self.push_handler(Box::new(handler))
     }
-}
-
-/// A connected glommio socket.
-#[doc(hidden)]
-#[derive(Debug)]
-pub enum Stream {
-    /// A TCP connection.
-    Tcp(TcpStream),
-    /// A unix socket connection.
-    Unix(UnixStream),
 }
 
 /// One task's handle on the socket both tasks use. Each poll borrows the socket only for

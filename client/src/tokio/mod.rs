@@ -16,7 +16,7 @@ use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use ::tokio::net::{TcpStream, UnixStream};
 use ::tokio::sync::{oneshot, Semaphore, SemaphorePermit};
 
-use crate::client::{read_loop, write_loop, ReadHalf, Shared, WriteHalf};
+use crate::client::{read_loop, write_loop, ReadHalf, Shared, Socket, WriteHalf};
 use crate::conn::RecvBuf;
 use crate::message::Push;
 use crate::runtime::{sealed, Runtime};
@@ -108,9 +108,9 @@ impl Runtime for Tokio {
                 ServerAddr::Tcp(host_port) => {
                     let stream = TcpStream::connect(host_port.as_str()).await?;
                     stream.set_nodelay(nodelay)?;
-                    Ok(Stream::Tcp(stream))
+                    Ok(Socket::Tcp(stream))
                 }
-                ServerAddr::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+                ServerAddr::Unix(path) => Ok(Socket::Unix(UnixStream::connect(path).await?)),
             }
         }
     }
@@ -125,11 +125,14 @@ impl Runtime for Tokio {
             ::tokio::spawn(write_loop::<Tokio, _>(Half(halves.1), shared));
         }
         match stream {
-            Stream::Tcp(stream) => start(stream.into_split(), shared),
-            Stream::Unix(stream) => start(stream.into_split(), shared),
+            Socket::Tcp(stream) => start(stream.into_split(), shared),
+            Socket::Unix(stream) => start(stream.into_split(), shared),
         }
     }
 }
+
+/// A connected tokio socket.
+type Stream = Socket<TcpStream, UnixStream>;
 
 impl Builder {
     /// Calls `handler` for every server push, on the reader task (keep it short). Without
@@ -137,16 +140,6 @@ impl Builder {
     pub fn on_push(self, handler: impl Fn(Push) + Send + Sync + 'static) -> Self {
         self.push_handler(Box::new(handler))
     }
-}
-
-/// A connected tokio socket.
-#[doc(hidden)]
-#[derive(Debug)]
-pub enum Stream {
-    /// A TCP connection.
-    Tcp(TcpStream),
-    /// A unix socket connection.
-    Unix(UnixStream),
 }
 
 /// One owned half of a split tokio socket.

@@ -5,7 +5,7 @@
 use ringrpc_codec::{DecodePayload, EncodePayload};
 
 use super::{Transport, XClient, XError};
-use crate::typed::{encode, response, serialize_type_of};
+use crate::typed::{response, Encoded};
 use crate::{CallOptions, Error, Reply, Response};
 
 impl<T: Transport<Reply = Reply, Error = Error>> XClient<T> {
@@ -69,13 +69,14 @@ impl<T: Transport<Reply = Reply, Error = Error>> XClient<T> {
         options: &CallOptions,
         hash_key: Option<&[u8]>,
     ) -> Result<Reply, XError<Error>> {
-        let serialize_type = serialize_type_of(args, options, self.options().serialize_type);
-        let payload = encode(args, serialize_type).map_err(XError::Local)?;
+        let encoded =
+            Encoded::new(args, options, self.options().serialize_type).map_err(XError::Local)?;
+        let serialize_type = Some(encoded.serialize_type);
         self.send_as(
             service_method,
-            &payload,
+            &encoded.payload,
             options,
-            Some(serialize_type),
+            serialize_type,
             hash_key,
         )
         .await
