@@ -55,11 +55,20 @@ impl Default for BreakerConfig {
 #[non_exhaustive]
 pub enum BreakerState {
     /// Calls flow; `failures` consecutive failures so far.
-    Closed { failures: u32 },
+    Closed {
+        /// Consecutive failures.
+        failures: u32,
+    },
     /// Calls are refused until `since + open_for`.
-    Open { since: Instant },
+    Open {
+        /// When it opened.
+        since: Instant,
+    },
     /// One probe call is out since `probe_since`; others are refused.
-    HalfOpen { probe_since: Instant },
+    HalfOpen {
+        /// When the probe started.
+        probe_since: Instant,
+    },
 }
 
 /// One server's breaker.

@@ -13,6 +13,7 @@
 //! `glommio`). Its methods: `call`, `call_with`, `call_response`, `oneway`, `send`,
 //! `send_oneway`, `next_push`, `close`. [`Error::is_retryable`] is what fail modes read.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod breaker;
 pub mod discovery;
