@@ -16,14 +16,14 @@
 //! The loops run over `Attempts` (crate-internal), which the XClient implements with real selection,
 //! breakers and connections, and the tests here implement with a script.
 
-use std::fmt;
+mod policy;
+
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::str::FromStr;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::select::UnknownMode;
+pub use policy::{FailMode, FailPolicy};
 
 /// Whether an error may succeed if the call is tried again (elsewhere).
 pub trait Retryable {
@@ -45,114 +45,6 @@ impl Retryable for crate::Error {
 
     fn is_answer(&self) -> bool {
         self.is_service_error() || matches!(self, crate::Error::Decode(_))
-    }
-}
-
-/// The fail modes, with rpcx-go's numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum FailMode {
-    /// Retry on other servers (rpcx `Failover`, 0; rpcx's default).
-    #[default]
-    Failover,
-    /// No retry (rpcx `Failfast`, 1).
-    Failfast,
-    /// Retry on the same server (rpcx `Failtry`, 2).
-    Failtry,
-    /// Send a backup request to a second server after a delay (rpcx `Failbackup`, 3).
-    Failbackup,
-}
-
-impl FailMode {
-    /// The name [`FromStr`] accepts.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Failover => "failover",
-            Self::Failfast => "failfast",
-            Self::Failtry => "failtry",
-            Self::Failbackup => "failbackup",
-        }
-    }
-}
-
-impl fmt::Display for FailMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for FailMode {
-    type Err = UnknownMode;
-
-    /// Accepts the names in any case (rpcx-go's names are the same words).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s.to_ascii_lowercase().as_str() {
-            "failover" => Self::Failover,
-            "failfast" => Self::Failfast,
-            "failtry" => Self::Failtry,
-            "failbackup" => Self::Failbackup,
-            _ => {
-                return Err(UnknownMode {
-                    kind: "fail",
-                    name: s.to_owned(),
-                    expected: "failover, failfast, failtry, failbackup",
-                })
-            }
-        })
-    }
-}
-
-/// A fail mode with its numbers. Defaults are rpcx-go's (`client.DefaultOption`). Built
-/// with [`FailPolicy::new`] and its setters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct FailPolicy {
-    /// The mode.
-    pub mode: FailMode,
-    /// Failover/Failtry: attempts after the first.
-    pub retries: u32,
-    /// Failover/Failtry: pause between attempts.
-    pub retry_interval: Duration,
-    /// Failbackup: how long the first attempt runs alone.
-    pub backup_latency: Duration,
-}
-
-impl Default for FailPolicy {
-    fn default() -> Self {
-        Self {
-            mode: FailMode::Failover,
-            retries: 3,
-            retry_interval: Duration::ZERO,
-            backup_latency: Duration::from_millis(10),
-        }
-    }
-}
-
-impl FailPolicy {
-    /// `mode` with rpcx-go's numbers.
-    pub fn new(mode: FailMode) -> Self {
-        Self {
-            mode,
-            ..Self::default()
-        }
-    }
-
-    /// Sets [`retries`](Self::retries).
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.retries = retries;
-        self
-    }
-
-    /// Sets [`retry_interval`](Self::retry_interval).
-    pub fn retry_interval(mut self, interval: Duration) -> Self {
-        self.retry_interval = interval;
-        self
-    }
-
-    /// Sets [`backup_latency`](Self::backup_latency).
-    pub fn backup_latency(mut self, latency: Duration) -> Self {
-        self.backup_latency = latency;
-        self
     }
 }
 
@@ -570,19 +462,5 @@ mod tests {
         ])
         .await;
         assert_eq!(lost, Err(Fail(Outcome::Service, "b")));
-    }
-
-    #[test]
-    fn modes_parse() {
-        for mode in [
-            FailMode::Failover,
-            FailMode::Failfast,
-            FailMode::Failtry,
-            FailMode::Failbackup,
-        ] {
-            assert_eq!(mode.name().parse::<FailMode>(), Ok(mode));
-        }
-        assert_eq!("Failover".parse::<FailMode>(), Ok(FailMode::Failover));
-        assert!("failsafe".parse::<FailMode>().is_err());
     }
 }
