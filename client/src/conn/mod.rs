@@ -1,5 +1,5 @@
-//! The sans-IO pipelining core: one rpcx connection as a state machine, shared by the
-//! glommio and tokio drivers. It never touches a socket, a clock or a runtime: bytes and
+//! The sans-IO pipelining core: one rpcx connection as a state machine, driven by
+//! [`crate::Client`] on either runtime. It never touches a socket, a clock or a runtime: bytes and
 //! time come in through `handle_*`, bytes to send, timer deadlines, finished calls and
 //! server pushes go out through `poll_*`. Read [`Connection`] first.
 //!
