@@ -13,6 +13,8 @@
 
 mod shared;
 mod tasks;
+#[cfg(all(test, feature = "tokio", feature = "glommio"))]
+mod tests;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

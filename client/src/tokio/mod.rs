@@ -143,7 +143,7 @@ impl Builder {
 }
 
 /// One owned half of a split tokio socket.
-struct Half<T>(T);
+pub(crate) struct Half<T>(pub(crate) T);
 
 impl<T: AsyncRead + Unpin> ReadHalf for Half<T> {
     async fn read_into(&mut self, recv: &mut RecvBuf) -> io::Result<usize> {
