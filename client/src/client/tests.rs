@@ -250,3 +250,41 @@ fn pushes_reach_the_handler_before_the_reply_that_follows_them() {
         assert!(client.is_closed());
     });
 }
+
+#[test]
+fn unanswered_heartbeats_fail_the_connection_and_its_calls_on_time() {
+    on_virtual_time(async {
+        let options = ClientOptions::new()
+            .heartbeat_interval(Duration::from_secs(1))
+            .heartbeat_misses_max(2);
+        let (client, mut server) = connect(options).await;
+        let started = VirtualInstant::now();
+        let payload = bytes::Bytes::new();
+        let call = client.call::<_, bytes::Bytes>("S", "M", &payload);
+        // The server reads the call and the heartbeats (sent at 1 s and 2 s) and answers
+        // nothing: the second miss, at 3 s, fails the connection.
+        let serve = async {
+            let mut heartbeats = 0;
+            for _ in 0..3 {
+                heartbeats += usize::from(server.request().await.header().is_heartbeat());
+            }
+            heartbeats
+        };
+        let (result, heartbeats) = tokio::join!(call, serve);
+        assert_eq!(heartbeats, 2);
+        let error = result.expect_err("the connection failed");
+        assert!(
+            matches!(
+                error,
+                Error::Disconnected(crate::Disconnect::HeartbeatMissed { misses: 2 })
+            ),
+            "{error}"
+        );
+        assert!(error.is_retryable());
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+        assert!(
+            client.next_push().await.is_none(),
+            "the connection is closed"
+        );
+    });
+}
