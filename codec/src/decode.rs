@@ -18,7 +18,7 @@ const MIN_BODY_LEN: u32 = 16;
 /// Length of the frame at the front of `src`, once its fixed part is in.
 ///
 /// `Ok(None)`: fewer than 16 bytes so far. The magic byte is checked as soon as one byte is
-/// in, and the declared length against `limits.max_frame` before any body is buffered.
+/// in, and the declared length against `limits.max_frame_bytes` before any body is buffered.
 pub fn frame_len(src: &[u8], limits: &Limits) -> Result<Option<usize>, DecodeError> {
     match src.first() {
         None => return Ok(None),
@@ -30,10 +30,10 @@ pub fn frame_len(src: &[u8], limits: &Limits) -> Result<Option<usize>, DecodeErr
     };
     let body_len = header.body_len();
     let len = HEADER_LEN as u64 + u64::from(body_len);
-    if len > u64::from(limits.max_frame) {
+    if len > u64::from(limits.max_frame_bytes) {
         return Err(DecodeError::FrameTooLarge {
             len,
-            max: limits.max_frame,
+            max: limits.max_frame_bytes,
         });
     }
     if body_len < MIN_BODY_LEN {
@@ -80,7 +80,7 @@ fn finish(raw: Bytes, layout: Layout, limits: &Limits) -> Result<Frame, DecodeEr
         CompressType::None => raw.slice(layout.payload.clone()),
         CompressType::Gzip => gunzip(
             raw.get(layout.payload.clone()).unwrap_or_default(),
-            limits.max_decompressed,
+            limits.max_decompressed_bytes,
         )?,
     };
     Ok(Frame::new(raw, layout, payload))

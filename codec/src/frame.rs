@@ -170,6 +170,7 @@ impl<'a> Metadata<'a> {
         Self { section }
     }
 
+    /// Whether the section holds no record.
     pub fn is_empty(&self) -> bool {
         self.section.is_empty()
     }
@@ -179,6 +180,7 @@ impl<'a> Metadata<'a> {
         self.section
     }
 
+    /// The records, in wire order, as `(key, value)` pairs.
     pub fn iter(&self) -> MetadataIter<'a> {
         MetadataIter {
             records: MetadataRecords {
@@ -273,18 +275,22 @@ impl Frame {
         Header::peek(&self.raw).unwrap_or(&FALLBACK_HEADER)
     }
 
+    /// The sequence number from the header.
     pub fn seq(&self) -> u64 {
         self.header().seq()
     }
 
+    /// The service name (`Arith` in `Arith.Mul`).
     pub fn service_path(&self) -> &str {
         self.str_at(&self.layout.service_path)
     }
 
+    /// The method name (`Mul` in `Arith.Mul`).
     pub fn service_method(&self) -> &str {
         self.str_at(&self.layout.service_method)
     }
 
+    /// The metadata section, read in place.
     pub fn metadata(&self) -> Metadata<'_> {
         Metadata::new(
             self.raw
@@ -299,6 +305,7 @@ impl Frame {
         &self.payload
     }
 
+    /// The payload, without copying it.
     pub fn into_payload(self) -> Bytes {
         self.payload
     }

@@ -11,10 +11,9 @@ use crate::response::Reply;
 /// frame that decodes, reads every view and encodes a reply to it. Must never panic.
 /// Returns the number of frames decoded.
 pub fn decode_any(data: &[u8]) -> usize {
-    let limits = Limits {
-        max_frame: 1 << 16,
-        max_decompressed: 1 << 16,
-    };
+    let limits = Limits::default()
+        .max_frame_bytes(1 << 16)
+        .max_decompressed_bytes(1 << 16);
     let mut src = BytesMut::from(data);
     let mut frames = 0;
     while let Ok(Some(frame)) = decode(&mut src, &limits) {

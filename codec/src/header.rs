@@ -27,14 +27,18 @@ const RESPONSE_INHERITED_MASK: u8 = HEARTBEAT_MASK | ONEWAY_MASK | STATUS_MASK;
 /// Bit 7 of byte 2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageType {
+    /// 0: a request (or a server push, which rpcx sends as a request).
     Request,
+    /// 1: a response.
     Response,
 }
 
 /// Bits 1..0 of byte 2. Values 2 and 3 are unused by rpcx and kept verbatim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusType {
+    /// 0: a normal reply.
     Normal,
+    /// 1: an error reply; the text is in the `__rpcx_error__` metadata.
     Error,
     /// 2 or 3: never produced by rpcx, copied through unchanged.
     Other(u8),
@@ -43,7 +47,9 @@ pub enum StatusType {
 /// Bits 4..2 of byte 2. rpcx registers only `None` (0) and `Gzip` (1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompressType {
+    /// 0: the payload as it is.
     None,
+    /// 1: the payload gzip'ed.
     Gzip,
 }
 
@@ -57,6 +63,7 @@ impl CompressType {
         }
     }
 
+    /// The 3-bit wire value.
     pub fn to_wire(self) -> u8 {
         match self {
             Self::None => 0,
@@ -113,15 +120,19 @@ impl Header {
         Header::ref_from_prefix(src).ok().map(|(header, _)| header)
     }
 
+    /// Byte 0: [`MAGIC`] in every valid frame.
     pub fn magic(&self) -> u8 {
         self.magic
     }
+    /// Byte 1: the protocol version (0 from rpcx-go).
     pub fn version(&self) -> u8 {
         self.version
     }
+    /// Byte 2: message type, heartbeat, oneway, compress and status bits.
     pub fn flags(&self) -> u8 {
         self.flags
     }
+    /// Bytes 4..12: the sequence number pairing a reply with its request.
     pub fn seq(&self) -> u64 {
         self.seq.get()
     }
@@ -134,6 +145,7 @@ impl Header {
         HEADER_LEN + self.body_len.get() as usize
     }
 
+    /// Request or response (bit 7 of byte 2).
     pub fn message_type(&self) -> MessageType {
         if self.flags & TYPE_MASK == 0 {
             MessageType::Request
@@ -141,9 +153,11 @@ impl Header {
             MessageType::Response
         }
     }
+    /// Whether this is a heartbeat (bit 6 of byte 2).
     pub fn is_heartbeat(&self) -> bool {
         self.flags & HEARTBEAT_MASK != 0
     }
+    /// Whether the request wants no reply (bit 5 of byte 2).
     pub fn is_oneway(&self) -> bool {
         self.flags & ONEWAY_MASK != 0
     }
@@ -151,9 +165,11 @@ impl Header {
     pub fn compress_bits(&self) -> u8 {
         (self.flags & COMPRESS_MASK) >> COMPRESS_SHIFT
     }
+    /// The compress type, or the error for a value rpcx does not know.
     pub fn compress_type(&self) -> Result<CompressType, DecodeError> {
         CompressType::from_wire(self.compress_bits())
     }
+    /// The status bits (1..0 of byte 2).
     pub fn status(&self) -> StatusType {
         match self.flags & STATUS_MASK {
             0 => StatusType::Normal,
@@ -165,28 +181,35 @@ impl Header {
     pub fn serialize_bits(&self) -> u8 {
         self.serialize >> 4
     }
+    /// The serialize type, or rpcx's `can not find codec for N` error.
     pub fn serialize_type(&self) -> Result<SerializeType, crate::PayloadError> {
         SerializeType::from_wire(self.serialize_bits())
     }
 
+    /// Sets the sequence number.
     pub fn set_seq(&mut self, seq: u64) {
         self.seq = U64::new(seq);
     }
     pub(crate) fn set_body_len(&mut self, len: u32) {
         self.body_len = U32::new(len);
     }
+    /// Sets request or response.
     pub fn set_message_type(&mut self, message_type: MessageType) {
         self.set_bit(TYPE_MASK, message_type == MessageType::Response);
     }
+    /// Sets or clears the heartbeat bit.
     pub fn set_heartbeat(&mut self, on: bool) {
         self.set_bit(HEARTBEAT_MASK, on);
     }
+    /// Sets or clears the oneway bit.
     pub fn set_oneway(&mut self, on: bool) {
         self.set_bit(ONEWAY_MASK, on);
     }
+    /// Sets the compress bits.
     pub fn set_compress_type(&mut self, compress: CompressType) {
         self.flags = (self.flags & !COMPRESS_MASK) | (compress.to_wire() << COMPRESS_SHIFT);
     }
+    /// Sets the status bits (`Other` values keep only their low two bits).
     pub fn set_status(&mut self, status: StatusType) {
         let bits = match status {
             StatusType::Normal => 0,
@@ -195,6 +218,7 @@ impl Header {
         };
         self.flags = (self.flags & !STATUS_MASK) | bits;
     }
+    /// Sets the serialize nibble.
     pub fn set_serialize_type(&mut self, serialize_type: SerializeType) {
         self.serialize = (self.serialize & 0x0F) | (serialize_type.to_wire() << 4);
     }

@@ -8,6 +8,7 @@
 //! [`Frame`] (what a decoded frame lets you see), [`Reply`] (how responses are derived
 //! from requests), then [`payload`].
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)

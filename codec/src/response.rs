@@ -17,12 +17,16 @@ pub const ERROR_KEY: &str = "__rpcx_error__";
 /// What a response needs to know about its request.
 #[derive(Debug, Clone, Copy)]
 pub struct Reply<'a> {
+    /// The request's header (seq, flags and serialize type are inherited from it).
     pub request: &'a Header,
+    /// The request's service path, echoed in the response as rpcx-go does.
     pub service_path: &'a str,
+    /// The request's service method, echoed likewise.
     pub service_method: &'a str,
 }
 
 impl<'a> Reply<'a> {
+    /// The reply to `request`.
     pub fn to(request: &'a Frame) -> Self {
         Self {
             request: request.header(),

@@ -68,10 +68,7 @@ fn frame_length_is_known_from_the_fixed_part_alone() {
 fn oversized_frame_is_refused_before_its_body_arrives() {
     let mut fixed = frame("a", "b", b"")[..16].to_vec();
     set_u32(&mut fixed, 12, u32::MAX);
-    let limits = Limits {
-        max_frame: 1 << 20,
-        ..Limits::default()
-    };
+    let limits = Limits::default().max_frame_bytes(1 << 20);
     assert_eq!(
         frame_len(&fixed, &limits),
         Err(DecodeError::FrameTooLarge {
@@ -165,10 +162,7 @@ fn gzip_bomb_is_stopped_at_the_decompression_limit() {
     let mut buf = BytesMut::new();
     encode_frame(&mut buf, &header, "a", "b", NO_METADATA, &zipped).unwrap();
     assert!(buf.len() < 64 << 10, "a small frame ({} bytes)", buf.len());
-    let limits = Limits {
-        max_decompressed: 1 << 20,
-        ..Limits::default()
-    };
+    let limits = Limits::default().max_decompressed_bytes(1 << 20);
     assert_eq!(
         decode(&mut buf, &limits),
         Err(DecodeError::DecompressedTooLarge { max: 1 << 20 })

@@ -36,10 +36,9 @@ fn every_vector_decodes_to_its_description_and_reencodes_byte_for_byte() {
         "expected the full vector set, found {}",
         vectors.len()
     );
-    let limits = Limits {
-        max_frame: 8 << 20,
-        max_decompressed: 8 << 20,
-    };
+    let limits = Limits::default()
+        .max_frame_bytes(8 << 20)
+        .max_decompressed_bytes(8 << 20);
     for (name, bytes, spec) in &vectors {
         let mut src = BytesMut::from(&bytes[..]);
         let frame = decode(&mut src, &limits)

@@ -6,6 +6,7 @@
 use std::hint::black_box;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -81,7 +82,7 @@ fn round(conn: &mut Connection, input: &[u8]) -> usize {
             rest = &rest[n..];
             Poll::Ready(Ok(n))
         });
-        while let Some(mut call) = conn.poll_call() {
+        while let Some(mut call) = conn.poll_call(Instant::now) {
             let _ = call.poll(&mut cx);
             conn.handle_completion(call.finish());
         }

@@ -74,16 +74,15 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
-    let config = ServerConfig {
-        listen: args.listen,
-        shards: args.shards,
-        driver: args.driver,
-        cpus: args.cpus.clone(),
-        idle_timeout: (args.idle_timeout_secs > 0)
-            .then(|| Duration::from_secs(args.idle_timeout_secs)),
-        drain_timeout: Duration::from_secs(args.drain_timeout_secs),
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default()
+        .listen(args.listen)
+        .shards(args.shards)
+        .driver(args.driver)
+        .cpus(args.cpus.clone())
+        .idle_timeout(
+            (args.idle_timeout_secs > 0).then(|| Duration::from_secs(args.idle_timeout_secs)),
+        )
+        .drain_timeout(Duration::from_secs(args.drain_timeout_secs));
     // Register signal handlers before the shards start, so no signal is missed.
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
     let auth = args.auth.clone();
@@ -98,7 +97,7 @@ fn main() -> anyhow::Result<()> {
     );
 
     let registrar = match &args.registry {
-        Some(url) => Some(registry::register(url, &args, server.local_addr())?),
+        Some(url) => Some(registry::register(url, &args, &server)?),
         None => None,
     };
 
@@ -115,21 +114,19 @@ fn main() -> anyhow::Result<()> {
 
 /// `--registry`: the services registered in etcd for as long as the server runs.
 mod registry {
-    use std::net::SocketAddr;
-
     use ringrpc_engine::registry::RegistryUrl;
+    use ringrpc_engine::Server;
 
-    /// The service paths `services::register` serves.
-    #[cfg(feature = "etcd")]
-    const SERVICE_PATHS: [&str; 4] = ["Arith", "Echo", "Hello", "Test"];
-
+    /// Registers every service `server` serves (as its shards registered them) at the
+    /// address clients dial.
     #[cfg(feature = "etcd")]
     pub fn register(
         url: &RegistryUrl,
         args: &super::Args,
-        listen: SocketAddr,
+        server: &Server,
     ) -> anyhow::Result<ringrpc_engine::registry::EtcdRegistrar> {
         use ringrpc_engine::registry::{EtcdRegistrar, Registration};
+        let listen = server.local_addr();
         let address = match &args.advertise {
             Some(address) => address.clone(),
             None if listen.ip().is_unspecified() => {
@@ -137,10 +134,8 @@ mod registry {
             }
             None => format!("tcp@{listen}"),
         };
-        let mut registration = Registration::new(url.base_path.clone(), address.clone());
-        for service_path in SERVICE_PATHS {
-            registration = registration.service(service_path, args.metadata.clone());
-        }
+        let registration = Registration::new(url.base_path.clone(), address.clone())
+            .services(server.service_paths(), &args.metadata);
         let registrar = EtcdRegistrar::start(url.endpoints.clone(), registration)?;
         if registrar.wait_registered(std::time::Duration::from_secs(5)) {
             println!("ringrpc registered {address} in {url}");
@@ -158,7 +153,7 @@ mod registry {
     }
 
     #[cfg(not(feature = "etcd"))]
-    pub fn register(url: &RegistryUrl, _: &super::Args, _: SocketAddr) -> anyhow::Result<()> {
+    pub fn register(url: &RegistryUrl, _: &super::Args, _: &Server) -> anyhow::Result<()> {
         anyhow::bail!("--registry {url}: built without the `etcd` feature")
     }
 

@@ -1,14 +1,32 @@
 //! Server configuration: where to listen, how many shards, and every limit with its default.
 //!
 //! rpcx-go has no limits by default (PROTOCOL.md §4.15, §13.1); ringrpc has all of them on.
+//!
+//! Every public struct here is `#[non_exhaustive]`: start from `Default::default()` and chain
+//! its setters (`ServerConfig::default().listen(addr).shards(2)`), so a field added later does
+//! not break a caller. The fields stay public to read and to change in place.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use ringrpc_codec::Limits;
 
-/// How a [`crate::Server`] runs. Start from `ServerConfig::default()` and change fields.
+use crate::driver::{Driver, UringConfig};
+
+/// How a [`crate::Server`] runs. Start from `ServerConfig::default()` and chain setters:
+///
+/// ```
+/// use std::time::Duration;
+/// use ringrpc_engine::ServerConfig;
+///
+/// let config = ServerConfig::default()
+///     .listen(([127, 0, 0, 1], 8972))
+///     .shards(2)
+///     .drain_timeout(Duration::from_secs(5));
+/// assert_eq!(config.shards, 2);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// Address every shard listens on (SO_REUSEPORT). Port 0 picks a free port; every shard
     /// then binds the port the first one got. Default `127.0.0.1:8972`.
@@ -36,72 +54,20 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// Output buffered before a connection sends it even in the middle of a batch, and above
     /// which it stops reading until the peer takes its replies. Default 256 KiB.
-    pub flush_threshold: usize,
+    pub flush_threshold_bytes: usize,
     /// Bytes of server pushes a connection buffers before [`crate::Pusher::push`] waits for
     /// the peer to read. Default 1 MiB.
-    pub push_buffer_max: usize,
+    pub push_buffer_max_bytes: usize,
     /// glommio's registered I/O memory per shard. Sockets do not use it; it only has to fit
     /// RLIMIT_MEMLOCK together with the other shards. Default 512 KiB.
-    pub io_memory: usize,
+    pub io_memory_bytes: usize,
     /// Listen backlog of each shard's socket. Default 1024.
     pub backlog: i32,
-    /// Which I/O driver runs the shards. Default [`Driver::Glommio`].
+    /// Which I/O driver runs the shards. Default [`Driver::Auto`]: io_uring where the kernel
+    /// allows it, else glommio.
     pub driver: Driver,
     /// Settings of the io_uring driver (ignored by the glommio one).
     pub uring: UringConfig,
-}
-
-/// The I/O driver of the shards. Both serve the same protocol with the same handlers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Driver {
-    /// One glommio executor per shard (`shard/`). Use it to embed the engine in a glommio
-    /// application, for handlers that use glommio's APIs, or where io_uring lacks the
-    /// features the `Uring` driver needs. The default, because handlers written for it may
-    /// call glommio directly (a glommio timer panics on an io_uring shard).
-    #[default]
-    Glommio,
-    /// One raw io_uring per shard (`uring/`): multishot accept and recv into a ring of
-    /// provided buffers, frames parsed where the kernel put them, one send per connection
-    /// per loop. Needs Linux 6.1 or later. It costs less CPU per request (README: "Drivers");
-    /// handlers must use [`crate::sleep`] instead of glommio's timers.
-    Uring,
-}
-
-impl std::str::FromStr for Driver {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "glommio" => Ok(Self::Glommio),
-            "uring" | "io_uring" | "io-uring" => Ok(Self::Uring),
-            _ => Err(format!(
-                "unknown driver {s:?} (expected \"uring\" or \"glommio\")"
-            )),
-        }
-    }
-}
-
-/// Settings of the io_uring driver, per shard.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UringConfig {
-    /// Receive buffers in the shard's provided-buffer ring (a power of two). They are shared
-    /// by all connections of the shard: an idle connection holds none. Default 256.
-    pub buffer_count: u16,
-    /// Size of each receive buffer. Default 16 KiB (with the count: 4 MiB per shard).
-    pub buffer_size: usize,
-    /// Submission queue entries of the shard's ring (completion queue: 4 times as many).
-    /// Default 1024.
-    pub ring_entries: u32,
-}
-
-impl Default for UringConfig {
-    fn default() -> Self {
-        Self {
-            buffer_count: 256,
-            buffer_size: 16 << 10,
-            ring_entries: 1024,
-        }
-    }
 }
 
 impl Default for ServerConfig {
@@ -115,9 +81,9 @@ impl Default for ServerConfig {
             max_conns_per_shard: 16384,
             idle_timeout: Some(Duration::from_secs(300)),
             drain_timeout: Duration::from_secs(10),
-            flush_threshold: 256 << 10,
-            push_buffer_max: 1 << 20,
-            io_memory: 512 << 10,
+            flush_threshold_bytes: 256 << 10,
+            push_buffer_max_bytes: 1 << 20,
+            io_memory_bytes: 512 << 10,
             backlog: 1024,
             driver: Driver::default(),
             uring: UringConfig::default(),
@@ -125,23 +91,129 @@ impl Default for ServerConfig {
     }
 }
 
+impl ServerConfig {
+    /// Sets the address every shard listens on.
+    #[must_use]
+    pub fn listen(mut self, listen: impl Into<SocketAddr>) -> Self {
+        self.listen = listen.into();
+        self
+    }
+
+    /// Sets the number of shards (executor threads).
+    #[must_use]
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = shards;
+        self
+    }
+
+    /// Sets the CPU of each shard (`cpus[i]` for shard `i`).
+    #[must_use]
+    pub fn cpus(mut self, cpus: impl Into<Vec<usize>>) -> Self {
+        self.cpus = cpus.into();
+        self
+    }
+
+    /// Sets the frame and decompressed-payload limits.
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets how many requests of one connection may have their handlers running.
+    #[must_use]
+    pub fn max_inflight_per_conn(mut self, max: usize) -> Self {
+        self.max_inflight_per_conn = max;
+        self
+    }
+
+    /// Sets how many connections one shard keeps open.
+    #[must_use]
+    pub fn max_conns_per_shard(mut self, max: usize) -> Self {
+        self.max_conns_per_shard = max;
+        self
+    }
+
+    /// Sets how long a connection may stay idle (`None`: for ever).
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets how long in-flight requests may run after shutdown starts.
+    #[must_use]
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// Sets the output size at which a connection sends mid-batch and pauses reading.
+    #[must_use]
+    pub fn flush_threshold_bytes(mut self, bytes: usize) -> Self {
+        self.flush_threshold_bytes = bytes;
+        self
+    }
+
+    /// Sets how many bytes of pushes a connection buffers before `push` waits.
+    #[must_use]
+    pub fn push_buffer_max_bytes(mut self, bytes: usize) -> Self {
+        self.push_buffer_max_bytes = bytes;
+        self
+    }
+
+    /// Sets glommio's registered I/O memory per shard.
+    #[must_use]
+    pub fn io_memory_bytes(mut self, bytes: usize) -> Self {
+        self.io_memory_bytes = bytes;
+        self
+    }
+
+    /// Sets the listen backlog of each shard's socket.
+    #[must_use]
+    pub fn backlog(mut self, backlog: i32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// Sets the I/O driver of the shards.
+    #[must_use]
+    pub fn driver(mut self, driver: Driver) -> Self {
+        self.driver = driver;
+        self
+    }
+
+    /// Sets the io_uring driver's settings.
+    #[must_use]
+    pub fn uring(mut self, uring: UringConfig) -> Self {
+        self.uring = uring;
+        self
+    }
+}
+
 /// The part of the configuration a connection reads on every frame, shared by all
-/// connections of a shard.
+/// connections of a shard. Every bound is at least 1: a zero in [`ServerConfig`] would stall
+/// every connection.
 #[derive(Debug, Clone)]
 pub struct ConnConfig {
+    /// `ServerConfig::limits`.
     pub limits: Limits,
+    /// `ServerConfig::max_inflight_per_conn`.
     pub max_inflight: usize,
-    pub flush_threshold: usize,
-    pub push_buffer_max: usize,
+    /// `ServerConfig::flush_threshold_bytes`.
+    pub flush_threshold_bytes: usize,
+    /// `ServerConfig::push_buffer_max_bytes`.
+    pub push_buffer_max_bytes: usize,
 }
 
 impl ConnConfig {
+    /// The connection part of `config`.
     pub fn from_server(config: &ServerConfig) -> Self {
         Self {
             limits: config.limits,
             max_inflight: config.max_inflight_per_conn.max(1),
-            flush_threshold: config.flush_threshold.max(1),
-            push_buffer_max: config.push_buffer_max.max(1),
+            flush_threshold_bytes: config.flush_threshold_bytes.max(1),
+            push_buffer_max_bytes: config.push_buffer_max_bytes.max(1),
         }
     }
 }
@@ -149,5 +221,45 @@ impl ConnConfig {
 impl Default for ConnConfig {
     fn default() -> Self {
         Self::from_server(&ServerConfig::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setters_chain_and_keep_the_other_defaults() {
+        let config = ServerConfig::default()
+            .listen(([127, 0, 0, 1], 0))
+            .shards(3)
+            .flush_threshold_bytes(4096)
+            .uring(UringConfig::default().buffer_count(64));
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 0)));
+        assert_eq!(config.shards, 3);
+        assert_eq!(config.flush_threshold_bytes, 4096);
+        assert_eq!(config.uring.buffer_count, 64);
+        assert_eq!(
+            config.uring.ring_entries,
+            UringConfig::default().ring_entries
+        );
+        assert_eq!(config.push_buffer_max_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn connection_bounds_are_at_least_one() {
+        let config = ServerConfig::default()
+            .max_inflight_per_conn(0)
+            .flush_threshold_bytes(0)
+            .push_buffer_max_bytes(0);
+        let conn = ConnConfig::from_server(&config);
+        assert_eq!(
+            (
+                conn.max_inflight,
+                conn.flush_threshold_bytes,
+                conn.push_buffer_max_bytes
+            ),
+            (1, 1, 1)
+        );
     }
 }

@@ -1,11 +1,30 @@
 //! What a handler sees and returns.
 //!
 //! A handler is an async function `Request -> Result<Response<T>, HandlerError>`, where `T` is
-//! any [`Payload`]: raw `Bytes`, `Serde<T>` (JSON and MsgPack), `Proto<T>` (protobuf) or
-//! `ProtoSerde<T>` (all three). Arguments are decoded and replies encoded with the serialize
-//! type the request names, as rpcx-go does, so one handler serves every client codec.
+//! any [`EncodePayload`]: raw `Bytes`, `Serde<T>` (JSON and MsgPack), `Proto<T>` (protobuf) or
+//! `ProtoSerde<T>` (all three). Arguments are decoded ([`Request::decode`], any
+//! [`DecodePayload`]) and replies encoded with the serialize type the request names, as
+//! rpcx-go does, so one handler serves every client codec. An argument type needs only
+//! `Deserialize`, a reply type only `Serialize`:
 //!
-//! ```ignore
+//! ```
+//! use ringrpc_engine::codec::payload::Serde;
+//! use ringrpc_engine::{HandlerError, Request, Response};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Args {
+//!     #[serde(rename = "A")]
+//!     a: i64,
+//!     #[serde(rename = "B")]
+//!     b: i64,
+//! }
+//!
+//! #[derive(serde::Serialize)]
+//! struct Reply {
+//!     #[serde(rename = "C")]
+//!     c: i64,
+//! }
+//!
 //! async fn mul(request: Request) -> Result<Response<Serde<Reply>>, HandlerError> {
 //!     let Serde(args): Serde<Args> = request.decode()?;
 //!     Ok(Response::new(Serde(Reply { c: args.a * args.b })))
@@ -20,7 +39,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use ringrpc_codec::payload::{Payload, SerializeType};
+use ringrpc_codec::payload::{DecodePayload, EncodePayload, SerializeType};
 use ringrpc_codec::{Frame, Metadata};
 
 use crate::conn::Link;
@@ -34,9 +53,11 @@ use crate::push::Pusher;
 /// (the state lives on one shard; `!Send` is fine).
 pub trait Handler: 'static {
     /// The reply payload type, encoded with the request's serialize type.
-    type Reply: Payload + 'static;
+    type Reply: EncodePayload + 'static;
+    /// The running call; it may hold `!Send` state.
     type Future: Future<Output = Result<Response<Self::Reply>, HandlerError>> + 'static;
 
+    /// Starts answering `request`.
     fn call(&self, request: Request) -> Self::Future;
 }
 
@@ -44,7 +65,7 @@ impl<F, Fut, T> Handler for F
 where
     F: Fn(Request) -> Fut + 'static,
     Fut: Future<Output = Result<Response<T>, HandlerError>> + 'static,
-    T: Payload + 'static,
+    T: EncodePayload + 'static,
 {
     type Reply = T;
     type Future = Fut;
@@ -78,14 +99,17 @@ impl Request {
         }
     }
 
+    /// The service the request names (`Arith` in `Arith.Mul`).
     pub fn service_path(&self) -> &str {
         self.frame.service_path()
     }
 
+    /// The method the request names (`Mul` in `Arith.Mul`).
     pub fn service_method(&self) -> &str {
         self.frame.service_method()
     }
 
+    /// The request's metadata records (`__AUTH` and `__ServerTimeout` included).
     pub fn metadata(&self) -> Metadata<'_> {
         self.frame.metadata()
     }
@@ -95,6 +119,7 @@ impl Request {
         self.frame.payload()
     }
 
+    /// The payload, without copying it.
     pub fn into_payload(self) -> Bytes {
         self.frame.into_payload()
     }
@@ -104,6 +129,7 @@ impl Request {
         self.serialize_type
     }
 
+    /// The client's sequence number of this request.
     pub fn seq(&self) -> u64 {
         self.frame.seq()
     }
@@ -120,6 +146,7 @@ impl Request {
         self.deadline
     }
 
+    /// The client's address (`None` when the connection has none, e.g. in a test).
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.link.peer_addr()
     }
@@ -129,8 +156,9 @@ impl Request {
         &self.frame
     }
 
-    /// Decodes the payload with the request's serialize type.
-    pub fn decode<T: Payload>(&self) -> Result<T, HandlerError> {
+    /// Decodes the payload with the request's serialize type (`?` turns a failure into a
+    /// [`HandlerError`] of kind `Payload` carrying the codec's text).
+    pub fn decode<T: DecodePayload>(&self) -> Result<T, HandlerError> {
         Ok(T::decode_as(self.serialize_type, self.frame.payload())?)
     }
 
@@ -164,6 +192,7 @@ pub struct Response<T = Bytes> {
 }
 
 impl<T> Response<T> {
+    /// A reply carrying `payload` and no metadata.
     pub fn new(payload: T) -> Self {
         Self {
             payload,
@@ -179,6 +208,7 @@ impl<T> Response<T> {
         self
     }
 
+    /// The error set by [`Self::with_error`], if any.
     pub fn error(&self) -> Option<&HandlerError> {
         self.error.as_ref()
     }
@@ -200,10 +230,12 @@ impl<T> Response<T> {
             .fold(self, |response, (k, v)| response.with_metadata(k, v))
     }
 
+    /// The reply payload.
     pub fn payload(&self) -> &T {
         &self.payload
     }
 
+    /// The response metadata records, in the order they were set.
     pub fn metadata(&self) -> &[(String, String)] {
         &self.metadata
     }

@@ -16,9 +16,9 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use ringrpc_codec::payload::{EncodePayload, Payload, SerializeType};
+use ringrpc_codec::payload::{EncodePayload, SerializeType};
 
-use crate::error::HandlerError;
+use crate::error::{HandlerError, HandlerErrorKind};
 use crate::handler::{Handler, Request, Response};
 
 /// Empty slots kept per handler and shard; more than this many finishing at once are freed.
@@ -52,14 +52,19 @@ pub trait InFlight {
 pub enum Outcome<'a> {
     /// A normal reply.
     Ok {
+        /// The response metadata.
         metadata: &'a [(String, String)],
+        /// The encoded reply payload.
         payload: &'a [u8],
     },
     /// An error reply: `message` goes in `__rpcx_error__`, next to `metadata`; `payload` is
     /// empty unless the handler used `Response::with_error`.
     Err {
+        /// The error text.
         message: &'a str,
+        /// The response metadata.
         metadata: &'a [(String, String)],
+        /// The encoded reply payload, usually empty.
         payload: &'a [u8],
     },
 }
@@ -114,10 +119,10 @@ impl<H: Handler> InFlight for Slot<H> {
         let output = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(output)) => output,
-            Err(panic) => Err(HandlerError::new(format!(
-                "[service internal error]: {}",
-                panic_text(panic.as_ref())
-            ))),
+            Err(panic) => Err(HandlerError::with_kind(
+                HandlerErrorKind::Panic,
+                format!("[service internal error]: {}", panic_text(panic.as_ref())),
+            )),
         };
         self.cancel();
         self.output = Some(output);
@@ -181,7 +186,7 @@ impl<H: Handler> InFlight for Slot<H> {
 }
 
 /// Raw `Bytes` replies are sent as they are; every other payload type is encoded.
-fn as_bytes<T: Payload + 'static>(payload: &T) -> Option<&Bytes> {
+fn as_bytes<T: EncodePayload + 'static>(payload: &T) -> Option<&Bytes> {
     (payload as &dyn Any).downcast_ref::<Bytes>()
 }
 

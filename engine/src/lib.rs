@@ -8,51 +8,65 @@
 //!
 //! Read in this order:
 //! 1. [`Server`] and [`ServerConfig`]: starting shards, limits and their defaults.
-//! 2. [`Services`], [`Request`], [`Response`]: how a handler is written and registered.
-//! 3. [`conn::Connection`]: the sans-IO connection core (bytes in, calls and bytes out), with
+//! 2. [`Services`], [`Request`], [`Response`]: how a handler is written and registered
+//!    (`engine/examples/service.rs` is a whole program).
+//! 3. `conn::Connection`: the sans-IO connection core (bytes in, calls and bytes out), with
 //!    its states drawn in its doc comment. Any I/O driver can feed it.
-//! 4. `shard/`: the glommio driver (accept loop, connection task, drain on shutdown), then
-//!    `uring/`: the io_uring driver feeding the same core.
+//! 4. `runtime/`: the shard runtime both drivers share (plan, setup, policy: admission,
+//!    back-off, idle sweep, drain and abort, linger; the timer queue), then `driver/`: the
+//!    io_uring driver and the glommio driver, which only perform I/O.
 //!
 //! Module map:
-//! - `config.rs`: [`ServerConfig`], every limit and default.
-//! - `error.rs`: [`StartError`], [`HandlerError`], [`PushError`], why connections close.
+//! - `config.rs`: [`ServerConfig`], every limit and default, set with chained setters.
+//! - `error.rs`: [`StartError`], [`HandlerError`] and its [`HandlerErrorKind`],
+//!   [`PushError`], why connections close ([`CloseCause`]).
 //! - `handler.rs`: the [`Handler`] trait, [`Request`], [`Response`].
-//! - `services.rs`: [`Services`], the per-shard table of handlers and the auth hook.
+//! - `services.rs`: [`Services`], the per-shard table of handlers (one service at a time,
+//!   [`Services::service`]) and the auth hook.
 //! - `inflight.rs`: type-erased, pooled handler futures (no allocation per request).
-//! - `conn/`: the sans-IO [`conn::Connection`] and the [`conn::Link`] handlers use to reach it.
+//! - `conn/`: the sans-IO `Connection` and the `Link` handlers use to reach it. Public only
+//!   for the engine's own benches and tests, hidden from these docs: not a stable API.
 //! - `push.rs`: [`Pusher`], server-initiated messages (PROTOCOL.md §4.14).
 //! - `run_call.rs`: a handler call run to its end or its deadline, on either driver.
-//! - `shard/`: executors, listeners, the connection task, idle sweep and drain.
-//! - `uring/`: the io_uring driver (`Driver::Uring`): one ring and one loop per shard.
+//! - `runtime/`: the driver-neutral shard runtime: shard plan and setup, control commands,
+//!   listeners, the sans-IO shard policy, the timer queue, [`spawn`].
+//! - `driver/`: [`Driver`], `driver/uring/` (one ring and one loop per shard) and
+//!   `driver/glommio/` (one glommio executor per shard).
 //! - `time.rs`: [`sleep`], a handler timer that works on either driver.
 //! - `registry/`: registration in etcd in rpcx-etcd's layout, on a control-plane thread.
 //! - `server.rs`: [`Server`], the cross-thread handle (start, stats, shutdown).
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![warn(missing_docs)]
 
 mod config;
+// Public only so the engine's benches (`benches/connection.rs`) and tests
+// (`tests/engine/connection_core.rs`, the allocation tests) can drive the connection core
+// without sockets; it is no part of the API and may change in any release.
+#[doc(hidden)]
 pub mod conn;
+mod driver;
 mod error;
 mod handler;
 mod inflight;
 mod push;
 pub mod registry;
 mod run_call;
+mod runtime;
 mod server;
 mod services;
-mod shard;
 mod time;
-mod uring;
 
-pub use config::{Driver, ServerConfig, UringConfig};
-pub use error::{CloseCause, HandlerError, PushError, StartError};
+pub use config::ServerConfig;
+pub use driver::{Driver, UringConfig};
+pub use error::{CloseCause, HandlerError, HandlerErrorKind, PushError, StartError};
 pub use handler::{Handler, Request, Response};
 pub use push::Pusher;
+pub use runtime::spawn::spawn;
 pub use server::{Server, ShardStats};
-pub use services::{AuthFn, Services};
+pub use services::{AuthFn, ServiceBuilder, Services};
 pub use time::{sleep, Sleep};
 
 /// The codec, re-exported so handler authors name payload types from one place.
 pub use ringrpc_codec as codec;
-pub use ringrpc_codec::payload::{Payload, SerializeType};
+pub use ringrpc_codec::payload::{DecodePayload, EncodePayload, Payload, SerializeType};
 pub use ringrpc_codec::{Limits, Metadata};

@@ -27,7 +27,7 @@ impl Pusher {
 
     /// Queues one push. Pushes and replies leave in the order they were produced, so pushes
     /// made by a handler reach the client before that handler's reply. Waits while the
-    /// connection holds more unsent output than `ServerConfig::push_buffer_max`.
+    /// connection holds more unsent output than `ServerConfig::push_buffer_max_bytes`.
     pub async fn push<K, V>(
         &self,
         service_path: &str,
@@ -44,6 +44,7 @@ impl Pusher {
             .push(service_path, service_method, metadata, payload)
     }
 
+    /// Whether the connection has closed (every later push fails with `PushError::Closed`).
     pub fn is_closed(&self) -> bool {
         self.link.is_closed()
     }

@@ -7,9 +7,9 @@
 //!     Ok(Response::new(request.into_payload()))
 //! }
 //!
-//! let config = ServerConfig { listen: "127.0.0.1:8972".parse().unwrap(), shards: 2, ..Default::default() };
+//! let config = ServerConfig::default().listen(([127, 0, 0, 1], 8972)).shards(2);
 //! let server = Server::start(config, |services| {
-//!     services.register("Echo", "Echo", echo);
+//!     services.service("Echo").method("Echo", echo);
 //! })
 //! .expect("server starts");
 //! println!("listening on {}", server.local_addr());
@@ -22,18 +22,21 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::config::{Driver, ServerConfig};
+use crate::config::ServerConfig;
+use crate::driver::{self, Driver};
 use crate::error::StartError;
-use crate::services::Services;
-use crate::shard::{self, Command, ControlSender, ShardCounters, ShardPlan};
+use crate::runtime::{self, Command, ControlSender, Setup, ShardCounters, ShardPlan};
+use crate::services::{ServicePaths, Services};
 
 /// A running server: its shard threads and the means to stop them. Dropping it shuts the
 /// server down gracefully, like [`Server::shutdown`].
 pub struct Server {
     local_addr: SocketAddr,
+    driver: Driver,
     shards: Vec<ShardHandle>,
     controls: Arc<Vec<ControlSender>>,
     ticker: Option<Ticker>,
+    service_paths: ServicePaths,
 }
 
 struct ShardHandle {
@@ -50,8 +53,11 @@ struct Ticker {
 
 /// A snapshot of one shard's connection counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShardStats {
+    /// The shard's index.
     pub shard: usize,
+    /// The CPU it runs on.
     pub cpu: usize,
     /// Connections accepted and served since start.
     pub connections_accepted: u64,
@@ -64,21 +70,50 @@ pub struct ShardStats {
 impl Server {
     /// Binds one listener per shard, starts the shards and runs `setup` once on each shard
     /// thread to register its handlers. Returns once every shard accepts connections.
+    ///
+    /// With [`Driver::Auto`] (the default) the shards run on io_uring if it can start here;
+    /// if not, one warning names the cause and the glommio driver runs them instead.
     pub fn start<F>(config: ServerConfig, setup: F) -> Result<Server, StartError>
     where
         F: Fn(&mut Services) + Send + Sync + 'static,
     {
+        let service_paths = ServicePaths::default();
+        let setup: Setup = Arc::new(service_paths.recording(setup));
+        let start_on = |driver| Self::start_on(driver, &config, &setup, service_paths.clone());
+        match config.driver {
+            Driver::Auto => match start_on(Driver::Uring) {
+                Err(StartError::Uring { reason, fix, .. }) => {
+                    tracing::warn!(
+                        %reason,
+                        %fix,
+                        "the io_uring driver cannot start; falling back to the glommio driver"
+                    );
+                    start_on(Driver::Glommio)
+                }
+                started => started,
+            },
+            driver => start_on(driver),
+        }
+    }
+
+    /// Starts every shard on `driver` (not `Auto`). On an error the shards already started
+    /// are stopped (dropping the partial server) and their listeners closed.
+    fn start_on(
+        driver: Driver,
+        config: &ServerConfig,
+        setup: &Setup,
+        service_paths: ServicePaths,
+    ) -> Result<Self, StartError> {
         if config.shards == 0 {
             return Err(StartError::Config("shards must be at least 1".to_owned()));
         }
-        let cpus = shard_cpus(&config)?;
+        let cpus = shard_cpus(config)?;
         let (local_addr, listeners) =
-            shard::bind_all(config.listen, config.shards, config.backlog)?;
-        let setup: shard::Setup = Arc::new(setup);
+            runtime::bind_all(config.listen, config.shards, config.backlog)?;
         let mut senders = Vec::new();
         let mut receivers = Vec::new();
         for _ in 0..config.shards {
-            let (sender, receiver) = shard::control_channel()
+            let (sender, receiver) = runtime::control_channel()
                 .map_err(|e| StartError::Config(format!("cannot create a control channel: {e}")))?;
             senders.push(sender);
             receivers.push(receiver);
@@ -86,9 +121,11 @@ impl Server {
         let controls = Arc::new(senders);
         let mut server = Server {
             local_addr,
+            driver,
             shards: Vec::new(),
             controls: controls.clone(),
             ticker: None,
+            service_paths,
         };
         let plans = listeners.into_iter().zip(cpus).zip(receivers);
         for (id, ((listener, cpu), control)) in plans.enumerate() {
@@ -103,10 +140,7 @@ impl Server {
                 counters: counters.clone(),
             };
             let (ready_tx, ready_rx) = mpsc::channel();
-            let spawned = match config.driver {
-                Driver::Glommio => shard::spawn(plan, ready_tx),
-                Driver::Uring => crate::uring::spawn(plan, ready_tx),
-            };
+            let spawned = driver::spawn_shard(driver, plan, ready_tx);
             let thread = spawned.map_err(|e| StartError::Shard {
                 shard: id,
                 reason: e.to_string(),
@@ -130,13 +164,25 @@ impl Server {
         if let Some(idle) = config.idle_timeout {
             server.ticker = Some(Ticker::start(idle, controls)?);
         }
-        tracing::info!(addr = %local_addr, shards = config.shards, "ringrpc listening");
+        tracing::info!(addr = %local_addr, shards = config.shards, ?driver, "ringrpc listening");
         Ok(server)
     }
 
     /// The address the shards listen on (with the port chosen if the config said 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The driver the shards run on: [`Driver::Uring`] or [`Driver::Glommio`] (what
+    /// [`Driver::Auto`] chose).
+    pub fn driver(&self) -> Driver {
+        self.driver
+    }
+
+    /// The service paths the shards registered, sorted: what a registry announces (the
+    /// example server builds its etcd `Registration` from them).
+    pub fn service_paths(&self) -> Vec<String> {
+        self.service_paths.to_vec()
     }
 
     /// Connection counters of every shard, in shard order.

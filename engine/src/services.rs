@@ -2,9 +2,25 @@
 //!
 //! A [`crate::Server`] runs its setup function once on every shard thread, so each shard
 //! builds its own `Services`: handler state is shard-local and may be `!Send`.
+//!
+//! A service is registered in one expression, its methods chained on [`Services::service`]:
+//!
+//! ```
+//! use ringrpc_engine::{HandlerError, Request, Response, Services};
+//!
+//! async fn echo(request: Request) -> Result<Response, HandlerError> {
+//!     Ok(Response::new(request.into_payload()))
+//! }
+//!
+//! let mut services = Services::new();
+//! services.service("Echo").method("Echo", echo).method("Say", echo);
+//! services.service("Mirror").method("Echo", echo);
+//! assert_eq!(services.service_paths(), ["Echo", "Mirror"]);
+//! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use ringrpc_codec::Frame;
 
@@ -32,7 +48,27 @@ pub(crate) enum Lookup<'a> {
     NoMethod,
 }
 
+/// One service of a [`Services`] table, from [`Services::service`]: chain
+/// [`ServiceBuilder::method`] to register its methods.
+pub struct ServiceBuilder<'a> {
+    services: &'a mut Services,
+    service_path: String,
+}
+
+impl ServiceBuilder<'_> {
+    /// Registers `handler` for `service_method` of this service, replacing any earlier one.
+    pub fn method<H: Handler>(self, service_method: &str, handler: H) -> Self {
+        self.services
+            .services
+            .entry(self.service_path.clone())
+            .or_default()
+            .insert(service_method.to_owned(), Rc::new(Registered::new(handler)));
+        self
+    }
+}
+
 impl Services {
+    /// An empty table (outside a server, e.g. for a test of the connection core).
     pub fn new() -> Self {
         Self::default()
     }
@@ -49,18 +85,34 @@ impl Services {
         self.shard
     }
 
-    /// Registers `handler` for `service_path.service_method`, replacing any earlier one.
+    /// The service `service_path`, to register its methods on:
+    /// `services.service("Arith").method("Mul", mul).method("Add", add)`.
+    #[must_use = "a service without methods is not registered"]
+    pub fn service(&mut self, service_path: &str) -> ServiceBuilder<'_> {
+        ServiceBuilder {
+            services: self,
+            service_path: service_path.to_owned(),
+        }
+    }
+
+    /// Registers `handler` for `service_path.service_method`, replacing any earlier one: one
+    /// method, where [`Self::service`] registers several.
     pub fn register<H: Handler>(
         &mut self,
         service_path: &str,
         service_method: &str,
         handler: H,
     ) -> &mut Self {
-        self.services
-            .entry(service_path.to_owned())
-            .or_default()
-            .insert(service_method.to_owned(), Rc::new(Registered::new(handler)));
+        self.service(service_path).method(service_method, handler);
         self
+    }
+
+    /// The registered service paths, sorted: what a registry announces
+    /// (`registry::Registration`).
+    pub fn service_paths(&self) -> Vec<String> {
+        let mut paths: Vec<String> = self.services.keys().cloned().collect();
+        paths.sort();
+        paths
     }
 
     /// Requires every non-heartbeat request to pass `auth` (rpcx-go's `Server.AuthFunc`).
@@ -87,6 +139,32 @@ impl Services {
     }
 }
 
+/// The service paths of every shard's table, gathered while the shards run their setup, so
+/// a [`crate::Server`] can say what it serves without a hand-kept list.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ServicePaths(Arc<Mutex<BTreeSet<String>>>);
+
+impl ServicePaths {
+    /// `setup`, also adding the service paths it registered on each shard to `self`.
+    pub(crate) fn recording<F>(&self, setup: F) -> impl Fn(&mut Services) + Send + Sync + 'static
+    where
+        F: Fn(&mut Services) + Send + Sync + 'static,
+    {
+        let paths = self.clone();
+        move |services: &mut Services| {
+            setup(services);
+            let mut all = paths.0.lock().unwrap_or_else(PoisonError::into_inner);
+            all.extend(services.services.keys().cloned());
+        }
+    }
+
+    /// Every path recorded so far, sorted.
+    pub(crate) fn to_vec(&self) -> Vec<String> {
+        let all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        all.iter().cloned().collect()
+    }
+}
+
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut names: Vec<String> = self
@@ -100,5 +178,54 @@ impl std::fmt::Debug for Services {
             .field("methods", &names)
             .field("auth", &self.auth.is_some())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{HandlerError, Request, Response};
+
+    async fn reply(_: Request) -> Result<Response, HandlerError> {
+        Ok(Response::new(bytes::Bytes::new()))
+    }
+
+    fn found(services: &Services, service_path: &str, service_method: &str) -> &'static str {
+        match services.lookup(service_path, service_method) {
+            Lookup::Found(_) => "found",
+            Lookup::NoService => "no service",
+            Lookup::NoMethod => "no method",
+        }
+    }
+
+    #[test]
+    fn a_service_and_its_methods_register_in_one_expression() {
+        let mut services = Services::new();
+        services
+            .service("Arith")
+            .method("Mul", reply)
+            .method("Add", reply);
+        services.register("Echo", "Echo", reply);
+        assert_eq!(found(&services, "Arith", "Mul"), "found");
+        assert_eq!(found(&services, "Arith", "Add"), "found");
+        assert_eq!(found(&services, "Echo", "Echo"), "found");
+        assert_eq!(found(&services, "Arith", "Div"), "no method");
+        assert_eq!(found(&services, "arith", "Mul"), "no service");
+        assert_eq!(services.service_paths(), ["Arith", "Echo"]);
+    }
+
+    #[test]
+    fn recorded_service_paths_are_the_union_of_every_shard() {
+        let paths = ServicePaths::default();
+        let setup = paths.recording(|services: &mut Services| {
+            services.service("Common").method("Ping", reply);
+            if services.shard() == 1 {
+                services.service("OnlyOnOne").method("Ping", reply);
+            }
+        });
+        for shard in 0..2 {
+            setup(&mut Services::for_shard(shard));
+        }
+        assert_eq!(paths.to_vec(), ["Common", "OnlyOnOne"]);
     }
 }

@@ -3,7 +3,7 @@
 //! what glommio needs), instead of panicking on a shard thread. Its own test binary, since
 //! it lowers the limit for the whole process.
 
-use ringrpc_engine::{Server, ServerConfig, StartError};
+use ringrpc_engine::{Driver, Server, ServerConfig, StartError};
 
 #[test]
 fn low_memlock_limit_is_reported_clearly() {
@@ -16,11 +16,10 @@ fn low_memlock_limit_is_reported_clearly() {
     let status = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) };
     assert_eq!(status, 0, "lowering RLIMIT_MEMLOCK");
 
-    let config = ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        io_memory: 256 << 10,
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default()
+        .listen(([127, 0, 0, 1], 0))
+        .driver(Driver::Glommio)
+        .io_memory_bytes(256 << 10);
     let error = Server::start(config, |_| {}).expect_err("no executor without locked memory");
     assert!(matches!(error, StartError::Executor { .. }), "{error:?}");
     let text = error.to_string();

@@ -24,12 +24,10 @@ static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 #[test]
 fn uring_shard_allocations_per_request_over_a_socket() {
-    let config = ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        driver: Driver::Uring,
-        idle_timeout: None,
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default()
+        .listen(([127, 0, 0, 1], 0))
+        .driver(Driver::Uring)
+        .idle_timeout(None);
     echo::check_shard_allocations(
         "io_uring",
         config,

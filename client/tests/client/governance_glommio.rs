@@ -41,12 +41,9 @@ impl Node {
     fn start() -> Self {
         let calls = Arc::new(AtomicUsize::new(0));
         let stall = Arc::new(AtomicBool::new(false));
-        let config = ServerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            shards: 1,
-            drain_timeout: Duration::from_millis(300),
-            ..ServerConfig::default()
-        };
+        let config = ServerConfig::default()
+            .listen(([127, 0, 0, 1], 0))
+            .drain_timeout(Duration::from_millis(300));
         let (c, s) = (calls.clone(), stall.clone());
         let server = Server::start(config, move |services| {
             let (calls, stall) = (c.clone(), s.clone());
@@ -55,7 +52,7 @@ impl Node {
                 let stall = stall.load(Ordering::Relaxed);
                 async move {
                     if stall {
-                        glommio::timer::sleep(Duration::from_secs(30)).await;
+                        ringrpc_engine::sleep(Duration::from_secs(30)).await;
                     }
                     let Serde(args): Serde<Args> = request.decode()?;
                     Ok::<_, HandlerError>(Response::new(Serde(Reply { c: args.a * args.b })))

@@ -12,6 +12,7 @@ use crate::error::PayloadError;
 pub struct FlatBuffers;
 
 impl FlatBuffers {
+    /// The serialize type a frame carrying flatbuffers names.
     pub const SERIALIZE_TYPE: SerializeType = SerializeType::FlatBuffers;
 
     /// Verifies `src` and returns its root, borrowing `src`.

@@ -72,6 +72,7 @@ impl SerializeType {
         })
     }
 
+    /// The serialize nibble of this type.
     pub const fn to_wire(self) -> u8 {
         match self {
             Self::None => 0,

@@ -37,7 +37,7 @@ impl<T: prost::Message + Default> PayloadCodec<T> for Protobuf {
     }
 }
 
-/// A prost message as a [`Payload`]: protobuf only, like rpcx-go's `PBCodec`.
+/// A prost message as a [`Payload`](super::Payload): protobuf only, like rpcx-go's `PBCodec`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Proto<T>(pub T);
 

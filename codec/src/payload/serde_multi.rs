@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{unsupported, DecodePayload, EncodePayload, Json, MsgPack, SerializeType};
 use crate::error::PayloadError;
 
-/// A serde value as a [`Payload`]: JSON or MsgPack, whichever the frame names.
+/// A serde value as a [`Payload`](super::Payload): JSON or MsgPack, whichever the frame names.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Serde<T>(pub T);
 

@@ -52,16 +52,20 @@ const AUTH_ERROR_TEXT: &str = "auth: invalid token";
 
 type HandlerResult<T> = Result<Response<T>, HandlerError>;
 
+/// Registers every service on one shard's table, with the auth hook if `auth` is a token.
 pub fn register(services: &mut Services, auth: Option<String>) {
     services
-        .register("Arith", "Mul", mul)
-        .register("Arith", "Add", add)
-        .register("Echo", "Echo", echo)
-        .register("Hello", "Say", say)
-        .register("Test", "Sleep", sleep)
-        .register("Test", "Fail", fail)
-        .register("Test", "Meta", meta)
-        .register("Test", "Push", push);
+        .service("Arith")
+        .method("Mul", mul)
+        .method("Add", add);
+    services.service("Echo").method("Echo", echo);
+    services.service("Hello").method("Say", say);
+    services
+        .service("Test")
+        .method("Sleep", sleep)
+        .method("Fail", fail)
+        .method("Meta", meta)
+        .method("Push", push);
     if let Some(token) = auth {
         services.set_auth(move |_, got| {
             if got == token {

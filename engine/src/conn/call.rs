@@ -1,10 +1,11 @@
-//! A dispatched request ([`Call`]) and its result ([`Completion`]).
+//! A dispatched request ([`Call`]), its deadline (`__ServerTimeout`) and its result
+//! ([`Completion`]).
 
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ringrpc_codec::payload::SerializeType;
-use ringrpc_codec::Frame;
+use ringrpc_codec::{Frame, SERVER_TIMEOUT_KEY};
 
 use crate::inflight::InFlight;
 
@@ -87,4 +88,31 @@ impl std::fmt::Debug for Completion {
             .field("expired", &self.expired)
             .finish()
     }
+}
+
+pub(super) enum Timeout {
+    None,
+    At(Instant),
+    Expired,
+}
+
+/// `__ServerTimeout` (PROTOCOL.md §4.6): milliseconds from `now()`, base-10 i64; values
+/// that do not parse are ignored, as rpcx-go ignores them.
+pub(super) fn server_timeout(frame: &Frame, now: &impl Fn() -> Instant) -> Timeout {
+    let Some(ms) = frame
+        .metadata()
+        .get(SERVER_TIMEOUT_KEY)
+        .and_then(|v| v.parse::<i64>().ok())
+    else {
+        return Timeout::None;
+    };
+    let Ok(ms) = u64::try_from(ms) else {
+        return Timeout::Expired;
+    };
+    if ms == 0 {
+        return Timeout::Expired;
+    }
+    now()
+        .checked_add(Duration::from_millis(ms))
+        .map_or(Timeout::None, Timeout::At)
 }

@@ -3,24 +3,23 @@
 use std::fmt::Write as _;
 use std::io;
 use std::rc::Rc;
-use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use ringrpc_codec::payload::SerializeType;
 use ringrpc_codec::{
     encode_heartbeat_reply, frame_len, EncodeError, Frame, Reply, AUTH_KEY, NO_METADATA,
-    SERVER_TIMEOUT_KEY,
 };
 
-use super::call::{Call, Completion};
+use super::call::{server_timeout, Call, Completion, Timeout};
 use super::input;
 use super::link::{Control, Link};
 use super::DEADLINE_EXCEEDED;
 use crate::config::ConnConfig;
 use crate::error::CloseCause;
 use crate::handler::Request;
-use crate::inflight::Outcome;
+use crate::inflight::{ErasedHandler, Outcome};
 use crate::services::{Lookup, Services};
 
 /// Smallest and largest read the connection asks for; it adapts between them.
@@ -173,16 +172,20 @@ impl Connection {
     pub fn wants_read(&self) -> bool {
         self.state == State::Open
             && self.inflight_count < self.config.max_inflight
-            && self.out.len() < self.config.flush_threshold
+            && self.out.len() < self.config.flush_threshold_bytes
     }
 
     /// The next request that needs its handler run. Heartbeats, errors before dispatch and
     /// auth failures are answered here and never reach the driver.
-    pub fn poll_call(&mut self) -> Option<Call> {
+    ///
+    /// `now` is the driver's clock, read only for a request that carries `__ServerTimeout`
+    /// (its deadline is `now() + timeout`), so requests without one cost no clock read and
+    /// tests pass a fixed time.
+    pub fn poll_call(&mut self, now: impl Fn() -> Instant) -> Option<Call> {
         loop {
             if !matches!(self.state, State::Open | State::Draining)
                 || self.inflight_count >= self.config.max_inflight
-                || self.out.len() >= self.config.flush_threshold
+                || self.out.len() >= self.config.flush_threshold_bytes
             {
                 return None;
             }
@@ -199,14 +202,15 @@ impl Connection {
                     }
                 };
             tracing::trace!(seq = frame.seq(), len = frame.as_bytes().len(), "frame");
-            if let Some(call) = self.route(frame) {
+            if let Some(call) = self.route(frame, &now) {
                 return Some(call);
             }
         }
     }
 
-    /// Decides what one request becomes, in rpcx-go's order (PROTOCOL.md §4.2–4.7).
-    fn route(&mut self, frame: Frame) -> Option<Call> {
+    /// Decides what one request becomes, in rpcx-go's order (PROTOCOL.md §4.2–4.7): answered
+    /// here (heartbeat, error reply, auth failure) or a started [`Call`] (`start`).
+    fn route(&mut self, frame: Frame, now: &impl Fn() -> Instant) -> Option<Call> {
         buffer(&mut self.out);
         let header = *frame.header();
         if header.is_heartbeat() {
@@ -214,13 +218,8 @@ impl Connection {
             return None;
         }
         let services = Rc::clone(&self.services);
-        if let Some(auth) = services.auth() {
-            let token = frame.metadata().get(AUTH_KEY).unwrap_or("");
-            if let Err(text) = auth(&frame, token) {
-                self.reply_error(&frame, format_args!("{text}"));
-                self.close_after_flush(CloseCause::Auth(text));
-                return None;
-            }
+        if !self.authorize(&services, &frame) {
+            return None;
         }
         let (path, method) = (frame.service_path(), frame.service_method());
         let handler = match services.lookup(path, method) {
@@ -241,7 +240,7 @@ impl Connection {
                 return None;
             }
         };
-        let deadline = match server_timeout(&frame) {
+        let deadline = match server_timeout(&frame, now) {
             Timeout::None => None,
             Timeout::At(deadline) => Some(deadline),
             Timeout::Expired => {
@@ -249,22 +248,63 @@ impl Connection {
                 return None;
             }
         };
+        Some(self.start(frame, handler, serialize_type, deadline))
+    }
+
+    /// Runs the auth hook, if any (PROTOCOL.md §4.3): a refused request gets the hook's text
+    /// as an error reply, then the connection closes.
+    fn authorize(&mut self, services: &Services, frame: &Frame) -> bool {
+        let Some(auth) = services.auth() else {
+            return true;
+        };
+        let token = frame.metadata().get(AUTH_KEY).unwrap_or("");
+        match auth(frame, token) {
+            Ok(()) => true,
+            Err(text) => {
+                self.reply_error(frame, format_args!("{text}"));
+                self.close_after_flush(CloseCause::Auth(text));
+                false
+            }
+        }
+    }
+
+    /// Starts the handler of a routed request: the one place handler code is entered.
+    fn start(
+        &mut self,
+        frame: Frame,
+        handler: &Rc<dyn ErasedHandler>,
+        serialize_type: SerializeType,
+        deadline: Option<Instant>,
+    ) -> Call {
+        let header = frame.header();
         let span = tracing::debug_span!(
             "req",
             seq = header.seq(),
-            service_path = path,
-            service_method = method
+            service_path = frame.service_path(),
+            service_method = frame.service_method()
         );
         let request = Request::new(frame.clone(), serialize_type, deadline, self.link.clone());
         let slot = span.in_scope(|| handler.start(request));
         self.inflight_count += 1;
-        Some(Call {
+        Call {
             reply_to: frame,
             serialize_type,
             slot,
             deadline,
             span,
-        })
+        }
+    }
+
+    /// Polls a call from [`Connection::poll_call`] once, inline (fast handlers cost no task):
+    /// one that finished is answered at once and `None` returned; one that did not comes
+    /// back for the driver to run elsewhere, to its end or deadline (its completion then
+    /// arrives through the [`Link`]).
+    pub fn poll_inline(&mut self, cx: &mut Context<'_>, mut call: Call) -> Option<Call> {
+        if call.poll(cx).is_pending() {
+            return Some(call);
+        }
+        self.handle_completion(call.finish());
+        None
     }
 
     /// Encodes the reply of a finished (or expired) call. Pushes its handler queued go out
@@ -474,31 +514,4 @@ fn buffer(buf: &mut BytesMut) {
     if buf.capacity() == 0 {
         *buf = BytesMut::with_capacity(READ_MAX);
     }
-}
-
-enum Timeout {
-    None,
-    At(Instant),
-    Expired,
-}
-
-/// `__ServerTimeout` (PROTOCOL.md §4.6): milliseconds from now, base-10 i64; values that do
-/// not parse are ignored, as rpcx-go ignores them.
-fn server_timeout(frame: &Frame) -> Timeout {
-    let Some(ms) = frame
-        .metadata()
-        .get(SERVER_TIMEOUT_KEY)
-        .and_then(|v| v.parse::<i64>().ok())
-    else {
-        return Timeout::None;
-    };
-    let Ok(ms) = u64::try_from(ms) else {
-        return Timeout::Expired;
-    };
-    if ms == 0 {
-        return Timeout::Expired;
-    }
-    Instant::now()
-        .checked_add(Duration::from_millis(ms))
-        .map_or(Timeout::None, Timeout::At)
 }

@@ -108,12 +108,12 @@ impl Link {
         self.wake();
     }
 
-    pub(super) fn take_control(&self) -> Option<Control> {
+    pub(crate) fn take_control(&self) -> Option<Control> {
         self.control.take()
     }
 
     /// Counts a read, for the shard's idle check.
-    pub(super) fn touch(&self) {
+    pub(crate) fn touch(&self) {
         self.activity.set(self.activity.get().wrapping_add(1));
     }
 

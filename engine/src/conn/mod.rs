@@ -1,15 +1,17 @@
 //! The sans-IO connection core: received bytes in, handler calls and bytes to send out.
 //!
-//! Nothing in here touches a socket, a runtime or a clock other than `Instant::now()` for
-//! `__ServerTimeout`. A driver (the glommio one in `shard/conn_task.rs`, the io_uring one in
-//! `uring/conn.rs`) does four things in a loop:
+//! Nothing in here touches a socket, a runtime or a clock: the driver passes its clock to
+//! [`Connection::poll_call`] (read only for `__ServerTimeout`), so the core runs on virtual
+//! time in tests. A driver (the glommio one in `driver/glommio/conn_task.rs`, the io_uring
+//! one in `driver/uring/conn.rs`) does four things in a loop:
 //!
 //! 1. reads into [`Connection::handle_read`] (the connection's own contiguous buffer), or
 //!    lends the buffer the kernel filled through [`Connection::handle_chunk`] (frames are
 //!    parsed where they lie; only a frame split across two buffers is copied, `input.rs`);
-//! 2. takes every [`Call`] from [`Connection::poll_call`], polls it once inline, and either
-//!    hands the finished [`Completion`] back to [`Connection::handle_completion`] or runs it
-//!    elsewhere (with its deadline) and delivers the completion through the [`Link`];
+//! 2. takes every [`Call`] from [`Connection::poll_call`] and hands it to
+//!    [`Connection::poll_inline`], which answers it if it finishes on its first poll; a call
+//!    that does not comes back, and the driver runs it elsewhere (with its deadline) and
+//!    delivers the [`Completion`] through the [`Link`];
 //! 3. sends [`Connection::poll_transmit`] and reports [`Connection::handle_sent`] (or takes
 //!    the bytes with [`Connection::poll_transmit_owned`] when the send completes later): all
 //!    replies produced by one read leave in one send;

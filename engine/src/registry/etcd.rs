@@ -30,13 +30,23 @@ use super::{with_state, Registration};
 
 /// What the registrar reports, in order, on [`EtcdRegistrar::events`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RegistryEvent {
     /// All keys are written under this lease.
-    Registered { lease_id: i64 },
+    Registered {
+        /// etcd's id of the lease.
+        lease_id: i64,
+    },
     /// The registration may be gone (etcd unreachable, lease lost); re-registering.
-    Lost { reason: String },
+    Lost {
+        /// What happened.
+        reason: String,
+    },
     /// A metadata change was written.
-    Updated { service_path: String },
+    Updated {
+        /// The service whose metadata changed.
+        service_path: String,
+    },
     /// The node keys were deleted; the registrar has stopped.
     Deregistered,
 }
@@ -54,11 +64,17 @@ enum Command {
 
 /// Why deregistration did not complete.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DeregisterError {
+    /// etcd answered with an error.
     #[error("etcd refused the deregistration: {0}")]
     Etcd(String),
+    /// No answer in time; the lease expires the keys later.
     #[error("deregistration did not finish within {timeout_ms} ms")]
-    Timeout { timeout_ms: u64 },
+    Timeout {
+        /// The time waited.
+        timeout_ms: u64,
+    },
 }
 
 /// A server's registration in etcd, kept alive by a control-plane thread until

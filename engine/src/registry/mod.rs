@@ -21,10 +21,22 @@ use std::fmt;
 use std::time::Duration;
 
 #[cfg(feature = "etcd")]
-pub use etcd::{EtcdRegistrar, RegistryEvent};
+pub use etcd::{DeregisterError, EtcdRegistrar, RegistryEvent};
 
-/// What a server registers: its address and its services with their metadata.
+/// What a server registers: its address and its services with their metadata. Start from
+/// [`Registration::new`] and chain setters:
+///
+/// ```
+/// use std::time::Duration;
+/// use ringrpc_engine::registry::Registration;
+///
+/// let registration = Registration::new("/rpcx_test", "tcp@10.0.0.5:8972")
+///     .services(["Arith", "Echo"], "weight=2")
+///     .lease_ttl(Duration::from_secs(10));
+/// assert_eq!(registration.services.len(), 2);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Registration {
     /// Key prefix, used verbatim (rpcx examples use `/rpcx_test`).
     pub base_path: String,
@@ -41,7 +53,8 @@ pub struct Registration {
 }
 
 impl Registration {
-    /// Registers `services` (all with empty metadata) at `service_address` under `base_path`.
+    /// Registers no service yet at `service_address` under `base_path`; add them with
+    /// [`Self::service`] or [`Self::services`].
     pub fn new(base_path: impl Into<String>, service_address: impl Into<String>) -> Self {
         Self {
             base_path: base_path.into(),
@@ -53,8 +66,36 @@ impl Registration {
     }
 
     /// Adds a service with its metadata.
+    #[must_use]
     pub fn service(mut self, service_path: impl Into<String>, metadata: impl Into<String>) -> Self {
         self.services.push((service_path.into(), metadata.into()));
+        self
+    }
+
+    /// Adds every service of `service_paths` (e.g. [`crate::Server::service_paths`]), each
+    /// with the same `metadata`.
+    #[must_use]
+    pub fn services<I>(self, service_paths: I, metadata: &str) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        service_paths.into_iter().fold(self, |registration, path| {
+            registration.service(path, metadata)
+        })
+    }
+
+    /// Sets the TTL of the lease every key hangs on.
+    #[must_use]
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    /// Sets how often the node keys are checked and rewritten.
+    #[must_use]
+    pub fn check_interval(mut self, interval: Duration) -> Self {
+        self.check_interval = interval;
         self
     }
 
@@ -84,8 +125,10 @@ pub fn with_state(metadata: &str, inactive: bool) -> String {
     out.finish()
 }
 
-/// A registry given as a URL: `etcd://host:port[,host:port...]/<base_path>`.
+/// A registry given as a URL: `etcd://host:port[,host:port...]/<base_path>`. Built by
+/// parsing (`"etcd://127.0.0.1:2379/rpcx_test".parse()`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RegistryUrl {
     /// etcd client endpoints, `http://host:port`.
     pub endpoints: Vec<String>,
@@ -96,8 +139,11 @@ pub struct RegistryUrl {
 /// Why a registry URL was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid registry URL {url:?}: {reason}")]
+#[non_exhaustive]
 pub struct RegistryUrlError {
+    /// The URL as given.
     pub url: String,
+    /// What is wrong with it.
     pub reason: &'static str,
 }
 

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use ringrpc_engine::codec::payload::Serde;
@@ -55,7 +56,8 @@ impl Future for YieldOnce {
     }
 }
 
-async fn later(request: Request) -> Result<Response, HandlerError> {
+/// Finishes on its second poll (so the driver must run it elsewhere).
+pub(crate) async fn later(request: Request) -> Result<Response, HandlerError> {
     YieldOnce(false).await;
     Ok(Response::new(request.payload().clone()))
 }
@@ -74,9 +76,28 @@ fn connection(max_inflight: usize) -> Connection {
 }
 
 fn frame(seq: u64, path: &str, method: &str, payload: &[u8]) -> Vec<u8> {
+    frame_with(seq, path, method, &[("k", "v")], payload)
+}
+
+/// A JSON request frame with the given metadata.
+pub(crate) fn frame_with(
+    seq: u64,
+    path: &str,
+    method: &str,
+    metadata: &[(&str, &str)],
+    payload: &[u8],
+) -> Vec<u8> {
     let mut dst = BytesMut::new();
     let header = Header::request(seq, SerializeType::Json);
-    encode_frame(&mut dst, &header, path, method, [("k", "v")], payload).unwrap();
+    encode_frame(
+        &mut dst,
+        &header,
+        path,
+        method,
+        metadata.iter().copied(),
+        payload,
+    )
+    .unwrap();
     dst.to_vec()
 }
 
@@ -127,11 +148,21 @@ fn stream() -> Vec<u8> {
 /// Runs handlers and moves output until nothing moves; calls that are not finished on
 /// their first poll are kept in `parked`.
 fn pump(conn: &mut Connection, out: &mut Vec<u8>, parked: &mut Vec<Call>) {
+    pump_at(conn, Instant::now(), out, parked);
+}
+
+/// [`pump`] with the connection's clock stopped at `now` (virtual time).
+pub(crate) fn pump_at(
+    conn: &mut Connection,
+    now: Instant,
+    out: &mut Vec<u8>,
+    parked: &mut Vec<Call>,
+) {
     let mut cx = Context::from_waker(Waker::noop());
     loop {
         conn.handle_link();
         let mut progress = false;
-        while let Some(mut call) = conn.poll_call() {
+        while let Some(mut call) = conn.poll_call(|| now) {
             progress = true;
             match call.poll(&mut cx) {
                 Poll::Ready(()) => conn.handle_completion(call.finish()),
@@ -172,7 +203,7 @@ fn run<'a>(conn: &mut Connection, chunks: impl IntoIterator<Item = &'a [u8]>) ->
     out
 }
 
-fn frames(bytes: &[u8]) -> Vec<Frame> {
+pub(crate) fn frames(bytes: &[u8]) -> Vec<Frame> {
     let mut buf = BytesMut::from(bytes);
     let mut frames = Vec::new();
     while let Some(frame) = decode(&mut buf, &Limits::default()).unwrap() {

@@ -1,7 +1,7 @@
 //! Proves the decompressed size limit: a gzip payload that inflates past
-//! `limits.max_decompressed` closes its connection (no reply), with memory bounded by the
-//! limit, while a compressed payload under the limit is served and other connections keep
-//! working. Also with the default limits (16 MiB).
+//! `limits.max_decompressed_bytes` closes its connection (no reply), with memory bounded by
+//! the limit, while a compressed payload under the limit is served and other connections
+//! keep working. Also with the default limits (16 MiB).
 
 use std::time::Duration;
 
@@ -22,10 +22,7 @@ fn gzip_request(seq: u64, plain: &[u8]) -> Vec<u8> {
 #[test]
 fn bomb_over_the_limit_closes_the_connection() {
     let mut config = common::test_config(1);
-    config.limits = Limits {
-        max_decompressed: 1 << 20,
-        ..Limits::default()
-    };
+    config.limits = Limits::default().max_decompressed_bytes(1 << 20);
     let server = common::start(config);
 
     let mut client = FrameClient::connect(server.local_addr());

@@ -1,6 +1,6 @@
-//! Proves the frame size limit: a frame declaring more than `limits.max_frame` bytes closes
-//! its connection as soon as its 16-byte fixed part arrives (no reply, no body buffered),
-//! and other connections keep working.
+//! Proves the frame size limit: a frame declaring more than `limits.max_frame_bytes` bytes
+//! closes its connection as soon as its 16-byte fixed part arrives (no reply, no body
+//! buffered), and other connections keep working.
 
 use std::time::Duration;
 
@@ -11,10 +11,7 @@ use ringrpc_engine::{Limits, SerializeType};
 #[test]
 fn oversized_frame_closes_the_connection() {
     let mut config = common::test_config(1);
-    config.limits = Limits {
-        max_frame: 64 << 10,
-        ..Limits::default()
-    };
+    config.limits = Limits::default().max_frame_bytes(64 << 10);
     let server = common::start(config);
 
     let mut client = FrameClient::connect(server.local_addr());

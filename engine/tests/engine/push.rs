@@ -50,7 +50,7 @@ fn pushes_arrive_before_the_reply() {
 #[test]
 fn many_pushes_with_backpressure() {
     let mut config = common::test_config(1);
-    config.push_buffer_max = 16 << 10;
+    config.push_buffer_max_bytes = 16 << 10;
     let server = common::start(config);
     let mut client = FrameClient::connect(server.local_addr());
     let args = json(&PushArgs {

@@ -93,13 +93,11 @@ fn unique_base(name: &str) -> String {
 }
 
 fn start(base: &str, address: &str) -> EtcdRegistrar {
-    let registration = Registration {
-        lease_ttl: Duration::from_secs(5),
-        check_interval: Duration::from_secs(1),
-        ..Registration::new(base, address)
-            .service("Arith", "weight=10&group=test")
-            .service("Echo", "")
-    };
+    let registration = Registration::new(base, address)
+        .service("Arith", "weight=10&group=test")
+        .service("Echo", "")
+        .lease_ttl(Duration::from_secs(5))
+        .check_interval(Duration::from_secs(1));
     let registrar = EtcdRegistrar::start(vec![etcd_endpoint()], registration).unwrap();
     assert!(
         registrar.wait_registered(Duration::from_secs(10)),

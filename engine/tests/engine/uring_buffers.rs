@@ -9,23 +9,17 @@ use std::time::{Duration, Instant};
 use crate::common;
 use crate::common::{error_text, json, request, FrameClient, SleepArgs};
 use bytes::Bytes;
-use ringrpc_engine::{
-    Driver, HandlerError, Request, Response, SerializeType, Server, ServerConfig, UringConfig,
-};
+use ringrpc_engine::{Driver, HandlerError, Request, Response, SerializeType, Server, UringConfig};
 
 const DRIVERS: [Driver; 2] = [Driver::Glommio, Driver::Uring];
 
 /// A server on `driver` whose io_uring ring has `buffer_count` buffers of 1 KiB.
 fn start_with_buffers(driver: Driver, buffer_count: u16) -> Server {
-    let config = ServerConfig {
-        driver,
-        uring: UringConfig {
-            buffer_count,
-            buffer_size: 1024,
-            ..UringConfig::default()
-        },
-        ..common::test_config(1)
-    };
+    let config = common::test_config(1).driver(driver).uring(
+        UringConfig::default()
+            .buffer_count(buffer_count)
+            .buffer_size_bytes(1024),
+    );
     common::start(config)
 }
 
@@ -173,15 +167,11 @@ fn buffers_kept_by_another_thread_come_back_and_wake_the_shard() {
         Ok(Response::new(Bytes::from_static(b"ok")))
     }
     for (driver, buffers) in [(Driver::Glommio, 2), (Driver::Uring, 2)] {
-        let config = ServerConfig {
-            driver,
-            uring: UringConfig {
-                buffer_count: buffers,
-                buffer_size: 1024,
-                ..UringConfig::default()
-            },
-            ..common::test_config(1)
-        };
+        let config = common::test_config(1).driver(driver).uring(
+            UringConfig::default()
+                .buffer_count(buffers)
+                .buffer_size_bytes(1024),
+        );
         let server = Server::start(config, |services| {
             services.register("Keep", "Elsewhere", keep_elsewhere);
         })
@@ -220,14 +210,9 @@ fn buffers_kept_by_another_thread_come_back_and_wake_the_shard() {
 
 #[test]
 fn a_bad_buffer_ring_shape_is_a_startup_error() {
-    let config = ServerConfig {
-        driver: Driver::Uring,
-        uring: UringConfig {
-            buffer_count: 6,
-            ..UringConfig::default()
-        },
-        ..common::test_config(1)
-    };
+    let config = common::test_config(1)
+        .driver(Driver::Uring)
+        .uring(UringConfig::default().buffer_count(6));
     let error = Server::start(config, |_| {}).unwrap_err();
     assert!(error.to_string().contains("power of two"), "{error}");
 }

@@ -167,12 +167,9 @@ impl Node {
         let calls = Arc::new(AtomicUsize::new(0));
         let stall = Arc::new(AtomicBool::new(false));
         let delay_ms = Arc::new(AtomicU64::new(0));
-        let config = ServerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            shards: 1,
-            drain_timeout: Duration::from_millis(500),
-            ..ServerConfig::default()
-        };
+        let config = ServerConfig::default()
+            .listen(([127, 0, 0, 1], 0))
+            .drain_timeout(Duration::from_millis(500));
         let (c, s, d) = (calls.clone(), stall.clone(), delay_ms.clone());
         let name = Arc::new(std::sync::OnceLock::<String>::new());
         let name_in_handler = name.clone();
@@ -186,10 +183,10 @@ impl Node {
                 let name = name.get().cloned().unwrap_or_default();
                 async move {
                     if stall {
-                        glommio::timer::sleep(Duration::from_secs(30)).await;
+                        ringrpc_engine::sleep(Duration::from_secs(30)).await;
                     }
                     if delay > 0 {
-                        glommio::timer::sleep(Duration::from_millis(delay)).await;
+                        ringrpc_engine::sleep(Duration::from_millis(delay)).await;
                     }
                     let Serde(args): Serde<Args> = request.decode()?;
                     Ok::<_, HandlerError>(
@@ -202,11 +199,10 @@ impl Node {
         .expect("server starts");
         let key = format!("tcp@{}", server.local_addr());
         name.set(key.clone()).unwrap();
-        let registration = Registration {
-            lease_ttl: Duration::from_secs(5),
-            check_interval: Duration::from_secs(2),
-            ..Registration::new(base, key.clone()).service("Arith", metadata)
-        };
+        let registration = Registration::new(base, key.clone())
+            .service("Arith", metadata)
+            .lease_ttl(Duration::from_secs(5))
+            .check_interval(Duration::from_secs(2));
         let registrar = EtcdRegistrar::start(vec![endpoint.to_owned()], registration).unwrap();
         Self {
             key,

@@ -45,12 +45,9 @@ impl TestServer {
     }
 
     fn engine(token: Option<&str>) -> Self {
-        let config = ServerConfig {
-            listen: "127.0.0.1:0".parse().expect("loopback"),
-            shards: 1,
-            drain_timeout: Duration::from_millis(200),
-            ..ServerConfig::default()
-        };
+        let config = ServerConfig::default()
+            .listen(([127, 0, 0, 1], 0))
+            .drain_timeout(Duration::from_millis(200));
         let auth = token.map(str::to_owned);
         let server = Server::start(config, move |services| {
             engine_services::register(services, auth.clone())

@@ -33,14 +33,12 @@ pub fn test_driver() -> Driver {
 /// A configuration for tests: a free loopback port, one shard, small I/O memory, the driver
 /// of [`test_driver`].
 pub fn test_config(shards: usize) -> ServerConfig {
-    ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        shards,
-        driver: test_driver(),
-        io_memory: 256 << 10,
-        drain_timeout: Duration::from_secs(5),
-        ..ServerConfig::default()
-    }
+    ServerConfig::default()
+        .listen(([127, 0, 0, 1], 0))
+        .shards(shards)
+        .driver(test_driver())
+        .io_memory_bytes(256 << 10)
+        .drain_timeout(Duration::from_secs(5))
 }
 
 /// Starts a server with [`register_test_services`].
@@ -262,10 +260,9 @@ impl FrameClient {
         stream.set_nodelay(true).unwrap();
         stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
         stream.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
-        let limits = Limits {
-            max_frame: 64 << 20,
-            max_decompressed: 64 << 20,
-        };
+        let limits = Limits::default()
+            .max_frame_bytes(64 << 20)
+            .max_decompressed_bytes(64 << 20);
         Self {
             stream,
             buf: BytesMut::new(),

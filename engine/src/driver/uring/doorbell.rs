@@ -1,7 +1,7 @@
 //! How a waker on another thread reaches a shard parked in `io_uring_enter`: it pushes onto
 //! the shard's lock-free ready queue (`executor.rs`), then rings this doorbell, an eventfd the
 //! shard keeps a read posted on. (The server's commands, stop and idle sweep, arrive the same
-//! way on the shard's control socket, `shard/control.rs`.)
+//! way on the shard's control socket, `runtime/control.rs`.)
 //!
 //! Ringing costs a `write` syscall, so wakers ring only while the shard is parked: the shard
 //! sets `parked` before it checks its queues one last time and waits; a waker pushes, then

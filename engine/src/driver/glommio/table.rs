@@ -1,26 +1,31 @@
-//! The open connections of a shard, by key: what the idle sweep and the drain walk over.
+//! The open connections of a glommio shard, by key: what the idle sweep and the drain walk
+//! over, and what wakes the drain when a connection leaves.
 
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
-use crate::conn::{Control, Link};
+use crate::conn::Link;
+use crate::runtime::policy::IdleWatch;
 
 #[derive(Default)]
 pub(super) struct ConnTable {
     entries: Vec<Option<Entry>>,
     free: Vec<usize>,
     len: usize,
+    /// A connection left since the drain last looked, and the drain's waker.
+    removed: bool,
+    drain_waker: Option<Waker>,
 }
 
 struct Entry {
     link: Rc<Link>,
-    /// The link's activity count at the previous sweep.
-    seen: u64,
+    idle: IdleWatch,
 }
 
 impl ConnTable {
     pub fn insert(&mut self, link: Rc<Link>) -> usize {
         let entry = Some(Entry {
-            seen: link.activity(),
+            idle: IdleWatch::new(&link),
             link,
         });
         self.len += 1;
@@ -41,6 +46,8 @@ impl ConnTable {
             if slot.take().is_some() {
                 self.len -= 1;
                 self.free.push(key);
+                self.removed = true;
+                self.drain_waker.take().into_iter().for_each(Waker::wake);
             }
         }
     }
@@ -57,16 +64,20 @@ impl ConnTable {
             .collect()
     }
 
-    /// Asks every connection that received nothing since the previous sweep to close if it
-    /// is idle (the connection itself knows whether requests are in flight).
+    /// One idle sweep over every connection (`IdleWatch`).
     pub fn sweep_idle(&mut self) {
         for entry in self.entries.iter_mut().flatten() {
-            let activity = entry.link.activity();
-            if activity == entry.seen {
-                entry.link.request(Control::IdleCheck);
-            }
-            entry.seen = activity;
+            entry.idle.sweep(&entry.link);
         }
+    }
+
+    /// Ready once a connection left since the last `Ready`.
+    pub fn poll_removed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if std::mem::take(&mut self.removed) {
+            return Poll::Ready(());
+        }
+        self.drain_waker = Some(cx.waker().clone());
+        Poll::Pending
     }
 }
 
@@ -87,5 +98,10 @@ mod tests {
         assert_eq!(c, a);
         assert_ne!(b, c);
         assert_eq!(table.links().len(), 2);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(table.poll_removed(&mut cx).is_ready(), "a removal happened");
+        assert!(table.poll_removed(&mut cx).is_pending());
+        table.remove(b);
+        assert!(table.poll_removed(&mut cx).is_ready());
     }
 }

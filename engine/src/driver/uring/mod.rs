@@ -1,21 +1,22 @@
 //! The io_uring driver: one thread, one ring, one loop per shard (`Driver::Uring`).
 //!
 //! It feeds the same sans-IO [`crate::conn::Connection`] as the glommio driver, with the same
-//! handlers, but owns its ring: multishot accept; multishot recv into a provided-buffer ring
+//! handlers and the same shard runtime (`crate::runtime`: admission, back-off, idle sweep,
+//! drain and abort, linger, close logging, the timer queue), and imports nothing from the
+//! glommio driver. It owns its ring: multishot accept; multishot recv into a provided-buffer ring
 //! registered once per shard (an idle connection holds no receive buffer); frames parsed in
 //! the buffer the kernel chose, and only a frame split across two buffers copied; one send per
 //! connection per loop turn, with at most one in flight; one `io_uring_enter` per turn, which
 //! both submits and waits (SINGLE_ISSUER | DEFER_TASKRUN). Handlers that do not finish on
-//! their first poll become tasks of a small local executor; the shard's timer queue fires
-//! their sleeps and deadlines; other threads reach the shard through its doorbell.
+//! their first poll become tasks of a small local executor; the loop fires the shard's timer
+//! queue (their sleeps and deadlines); other threads reach the shard through its doorbell.
 //!
 //! What it never does: block anywhere but in `io_uring_enter`, free memory the kernel may
 //! still read or write, or keep a receive buffer out of the ring once its frames are done.
 //!
 //! Read in this order: `shard.rs` (the loop), `conn.rs` (one connection), `buf_ring.rs`
-//! (who owns each receive buffer, and when), then `outbox.rs`, `executor.rs`, `timers.rs`,
-//! `doorbell.rs`, `ops.rs`, `slots.rs` and `probe.rs` (startup checks and their error
-//! messages).
+//! (who owns each receive buffer, and when), then `outbox.rs`, `executor.rs`, `doorbell.rs`,
+//! `ops.rs`, `slots.rs` and `probe.rs` (startup checks and their error messages).
 
 mod buf_ring;
 mod conn;
@@ -26,7 +27,6 @@ mod outbox;
 mod probe;
 mod shard;
 mod slots;
-pub(crate) mod timers;
 
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -34,7 +34,7 @@ use std::thread::JoinHandle;
 use doorbell::Doorbell;
 
 use crate::error::StartError;
-use crate::shard::ShardPlan;
+use crate::runtime::{self, ShardPlan};
 
 /// Starts the shard's thread. The ring is created on that thread (it is the ring's only
 /// issuer); the outcome is reported on `ready` before any connection is accepted.
@@ -43,20 +43,18 @@ pub(crate) fn spawn(
     ready: mpsc::Sender<Result<(), StartError>>,
 ) -> std::io::Result<JoinHandle<()>> {
     let doorbell = Arc::new(Doorbell::new()?);
-    std::thread::Builder::new()
-        .name(format!("ringrpc-shard-{}", plan.id))
-        .spawn(move || {
-            pin_to_cpu(plan.id, plan.cpu);
-            match shard::Shard::new(plan, doorbell) {
-                Ok(shard) => {
-                    let _ = ready.send(Ok(()));
-                    shard.run();
-                }
-                Err(e) => {
-                    let _ = ready.send(Err(e));
-                }
+    runtime::spawn_thread(plan.id, move || {
+        pin_to_cpu(plan.id, plan.cpu);
+        match shard::Shard::new(plan, doorbell) {
+            Ok(shard) => {
+                let _ = ready.send(Ok(()));
+                shard.run();
             }
-        })
+            Err(e) => {
+                let _ = ready.send(Err(e));
+            }
+        }
+    })
 }
 
 fn pin_to_cpu(shard: usize, cpu: usize) {

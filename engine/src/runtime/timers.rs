@@ -1,10 +1,14 @@
-//! The shard's timer queue: handler sleeps and request deadlines. The shard loop fires due
-//! timers on every turn and waits in the kernel no longer than the earliest one.
+//! The shard's timer queue: handler sleeps and request deadlines, on either driver. The
+//! driver fires due timers ([`Timers::fire`]) and waits no longer than the earliest one
+//! ([`Timers::next_deadline`]); the io_uring driver does that on every loop turn, the glommio
+//! driver from one task that [`Timers::poll_earlier`] wakes when an earlier timer arrives.
 //!
 //! A binary heap of `(when, slot, generation)`; a cancelled timer frees its slot at once and
 //! leaves a stale heap entry that is skipped (and, when stale entries outnumber live ones,
 //! compacted away), so neither `insert` nor `cancel` searches. The queue lives in a
 //! thread-local of the shard thread, which is what lets a handler's [`Sleep`] find it.
+//! The queue takes `now` from the driver (only a [`Sleep`] checks the clock, once per poll,
+//! to finish at once when already due); it never knows which driver fires it.
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
@@ -27,6 +31,8 @@ pub(crate) struct Timers {
     slots: Vec<Slot>,
     free: Vec<u32>,
     live: usize,
+    /// The driver task waiting in [`Timers::poll_earlier`], woken by an earlier insert.
+    driver: Option<Waker>,
 }
 
 #[derive(Default)]
@@ -43,21 +49,25 @@ impl Timers {
         });
         let entry = &mut self.slots[slot as usize];
         entry.waker = Some(waker);
-        self.live += 1;
-        self.heap.push(Reverse((at, slot, entry.generation)));
-        TimerKey {
-            slot,
-            generation: entry.generation,
+        let generation = entry.generation;
+        if self.driver.is_some() && self.next_deadline().is_none_or(|next| at < next) {
+            self.driver.take().into_iter().for_each(Waker::wake);
         }
+        self.live += 1;
+        self.heap.push(Reverse((at, slot, generation)));
+        TimerKey { slot, generation }
     }
 
-    /// Replaces the waker of a live timer (a future polled from another task).
-    pub(crate) fn set_waker(&mut self, key: TimerKey, waker: &Waker) {
-        if let Some(slot) = self.live_slot(key) {
-            if !slot.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
-                slot.waker = Some(waker.clone());
-            }
+    /// Replaces the waker of a live timer (a future polled from another task). False if the
+    /// timer is no longer live: it fired (or was cancelled).
+    pub(crate) fn set_waker(&mut self, key: TimerKey, waker: &Waker) -> bool {
+        let Some(slot) = self.live_slot(key) else {
+            return false;
+        };
+        if !slot.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            slot.waker = Some(waker.clone());
         }
+        true
     }
 
     pub(crate) fn cancel(&mut self, key: TimerKey) {
@@ -101,6 +111,21 @@ impl Timers {
         None
     }
 
+    /// Ready once the earliest deadline is earlier than `known` (what the driver waits for
+    /// now); until then the driver's waker is kept and woken by the insert that makes it so.
+    pub(crate) fn poll_earlier(
+        &mut self,
+        cx: &mut Context<'_>,
+        known: Option<Instant>,
+    ) -> Poll<()> {
+        let next = self.next_deadline();
+        if next.is_some_and(|next| known.is_none_or(|known| next < known)) {
+            return Poll::Ready(());
+        }
+        self.driver = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.live
@@ -123,25 +148,26 @@ impl Timers {
 
 thread_local! {
     static TIMERS: RefCell<Timers> = RefCell::new(Timers::default());
-    static ACTIVE: Cell<bool> = const { Cell::new(false) };
+    static DRIVEN: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Runs `f` on this thread's timer queue (the shard loop's access).
+/// Runs `f` on this thread's timer queue (the driver's access).
 pub(crate) fn with<R>(f: impl FnOnce(&mut Timers) -> R) -> R {
     TIMERS.with(|timers| f(&mut timers.borrow_mut()))
 }
 
-/// Marks this thread as an io_uring shard, whose loop fires the timers.
-pub(crate) fn set_active(active: bool) {
-    ACTIVE.with(|cell| cell.set(active));
+/// Marks this thread as a shard whose driver fires the queue (or no longer does).
+pub(crate) fn set_driven(driven: bool) {
+    DRIVEN.with(|cell| cell.set(driven));
 }
 
-/// Whether this thread runs an io_uring shard.
-pub(crate) fn is_active() -> bool {
-    ACTIVE.with(Cell::get)
+/// Whether a driver fires this thread's queue (a sleep elsewhere would never end).
+pub(crate) fn is_driven() -> bool {
+    DRIVEN.with(Cell::get)
 }
 
-/// A future ready at `at`, fired by the shard loop of the thread it is polled on.
+/// A future ready at `at`: at once if `at` has passed when it is first polled, else once the
+/// driver of the thread it is polled on fires it (so it follows the driver's clock).
 #[derive(Debug)]
 pub(crate) struct Sleep {
     at: Instant,
@@ -158,17 +184,18 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.at {
-            if let Some(key) = self.key.take() {
-                with(|timers| timers.cancel(key));
+        if let Some(key) = self.key {
+            if with(|timers| timers.set_waker(key, cx.waker())) {
+                return Poll::Pending;
             }
+            self.key = None;
             return Poll::Ready(());
         }
         let at = self.at;
-        match self.key {
-            Some(key) => with(|timers| timers.set_waker(key, cx.waker())),
-            None => self.key = Some(with(|timers| timers.insert(at, cx.waker().clone()))),
+        if Instant::now() >= at {
+            return Poll::Ready(());
         }
+        self.key = Some(with(|timers| timers.insert(at, cx.waker().clone())));
         Poll::Pending
     }
 }
@@ -253,6 +280,28 @@ mod tests {
     }
 
     #[test]
+    fn the_driver_is_woken_only_by_an_earlier_timer() {
+        let mut timers = Timers::default();
+        let t0 = Instant::now();
+        let (count, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        assert!(timers.poll_earlier(&mut cx, None).is_pending());
+        timers.insert(t0 + Duration::from_millis(20), waker.clone());
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "first timer wakes the driver"
+        );
+        let known = timers.next_deadline();
+        assert!(timers.poll_earlier(&mut cx, known).is_pending());
+        timers.insert(t0 + Duration::from_millis(30), waker.clone());
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "a later timer does not");
+        timers.insert(t0 + Duration::from_millis(10), waker.clone());
+        assert_eq!(count.0.load(Ordering::SeqCst), 2, "an earlier one does");
+        assert!(timers.poll_earlier(&mut cx, known).is_ready());
+    }
+
+    #[test]
     fn sleep_registers_and_cancels_on_drop() {
         let (_, waker) = counter();
         let mut cx = Context::from_waker(&waker);
@@ -263,5 +312,23 @@ mod tests {
         assert_eq!(with(|t| t.len()), 0);
         let mut due = Box::pin(Sleep::until(Instant::now()));
         assert!(due.as_mut().poll(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn a_registered_sleep_ends_when_the_driver_fires_it_not_before() {
+        let (count, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        // An hour ahead: only the driver's (virtual) clock can make it due.
+        let at = Instant::now() + Duration::from_secs(3600);
+        let mut sleep = Box::pin(Sleep::until(at));
+        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+        let mut due = Vec::new();
+        with(|t| t.fire(at - Duration::from_millis(1), &mut due));
+        assert!(due.is_empty() && sleep.as_mut().poll(&mut cx).is_pending());
+        with(|t| t.fire(at, &mut due));
+        due.drain(..).for_each(Waker::wake);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(sleep.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(with(|t| t.len()), 0);
     }
 }

@@ -52,10 +52,12 @@ impl Wake for ConnWaker {
 }
 
 /// The shard's tasks. Dropping it cancels (drops) every task still alive, on this thread.
+/// Tasks may be spawned while others run (`spawn` takes `&self`: the shard's spawner for
+/// [`crate::spawn`] holds a reference); no borrow is held while a task runs.
 pub(crate) struct Executor {
     ready: Arc<ReadyQueue>,
-    tasks: Vec<Option<Task<()>>>,
-    free: Vec<usize>,
+    tasks: RefCell<Vec<Option<Task<()>>>>,
+    free: RefCell<Vec<usize>>,
     finished: Rc<RefCell<Vec<usize>>>,
 }
 
@@ -67,8 +69,8 @@ impl Executor {
                 conns: SegQueue::new(),
                 doorbell,
             }),
-            tasks: Vec::new(),
-            free: Vec::new(),
+            tasks: RefCell::default(),
+            free: RefCell::default(),
             finished: Rc::default(),
         }
     }
@@ -82,10 +84,11 @@ impl Executor {
     }
 
     /// Starts `future` as a task; it is first polled on the next [`Executor::run`].
-    pub(crate) fn spawn(&mut self, future: impl Future<Output = ()> + 'static) {
-        let key = self.free.pop().unwrap_or_else(|| {
-            self.tasks.push(None);
-            self.tasks.len() - 1
+    pub(crate) fn spawn(&self, future: impl Future<Output = ()> + 'static) {
+        let key = self.free.borrow_mut().pop().unwrap_or_else(|| {
+            let mut tasks = self.tasks.borrow_mut();
+            tasks.push(None);
+            tasks.len() - 1
         });
         let finished = self.finished.clone();
         let future = async move {
@@ -97,12 +100,12 @@ impl Executor {
             ready.runnables.push(runnable);
             ready.doorbell.notify();
         });
-        self.tasks[key] = Some(task);
+        self.tasks.borrow_mut()[key] = Some(task);
         runnable.schedule();
     }
 
     /// Polls up to `budget` ready tasks. Returns how many ran.
-    pub(crate) fn run(&mut self, budget: usize) -> usize {
+    pub(crate) fn run(&self, budget: usize) -> usize {
         let mut ran = 0;
         while ran < budget {
             let Some(runnable) = self.ready.runnables.pop() else {
@@ -111,9 +114,13 @@ impl Executor {
             runnable.run();
             ran += 1;
         }
-        for key in self.finished.borrow_mut().drain(..) {
-            self.tasks[key] = None;
-            self.free.push(key);
+        let mut finished = self.finished.borrow_mut();
+        if !finished.is_empty() {
+            let (mut tasks, mut free) = (self.tasks.borrow_mut(), self.free.borrow_mut());
+            for key in finished.drain(..) {
+                tasks[key] = None;
+                free.push(key);
+            }
         }
         ran
     }
@@ -131,7 +138,7 @@ impl Executor {
     /// Tasks alive (running or waiting).
     #[cfg(test)]
     pub(crate) fn task_count(&self) -> usize {
-        self.tasks.len() - self.free.len()
+        self.tasks.borrow().len() - self.free.borrow().len()
     }
 }
 
@@ -139,7 +146,7 @@ impl Drop for Executor {
     fn drop(&mut self) {
         // Cancelling drops each future here, on the shard thread, as `spawn_local` requires;
         // then queued runnables of cancelled tasks are dropped here too.
-        self.tasks.clear();
+        self.tasks.get_mut().clear();
         while self.ready.runnables.pop().is_some() {}
     }
 }
@@ -157,7 +164,7 @@ mod tests {
 
     #[test]
     fn runs_tasks_and_frees_their_slots() {
-        let mut executor = executor();
+        let executor = executor();
         let hits = Rc::new(Cell::new(0));
         for _ in 0..3 {
             let hits = hits.clone();
@@ -173,7 +180,7 @@ mod tests {
 
     #[test]
     fn a_task_woken_from_another_thread_runs_again() {
-        let mut executor = executor();
+        let executor = executor();
         let slot: Arc<std::sync::Mutex<Option<Waker>>> = Arc::default();
         let done = Rc::new(Cell::new(false));
         let (slot2, done2) = (slot.clone(), done.clone());
@@ -201,7 +208,7 @@ mod tests {
 
     #[test]
     fn conn_wakers_queue_their_id_and_dropping_cancels_tasks() {
-        let mut executor = executor();
+        let executor = executor();
         let id = ConnId {
             key: 7,
             generation: 3,

@@ -13,8 +13,8 @@ use io_uring::{opcode, IoUring, Probe};
 pub(super) const KERNEL_MIN: (u32, u32) = (6, 1);
 
 const USE_GLOMMIO: &str =
-    "Or use the glommio driver (ServerConfig::driver = Driver::Glommio; example server: \
-     --driver glommio)";
+    "Or use the glommio driver (ServerConfig::driver = Driver::Glommio or Driver::Auto; \
+     example server: --driver glommio)";
 
 /// What the machine says about io_uring, gathered before and after a failure.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,19 +39,9 @@ impl Facts {
         Self {
             kernel,
             sysctl_disabled,
-            memlock: memlock(),
+            memlock: crate::runtime::memlock::limit_bytes(),
         }
     }
-}
-
-fn memlock() -> Option<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `getrlimit` writes one `rlimit` into the valid, exclusively borrowed `limit`.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) };
-    (rc == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
 }
 
 /// `"6.18.44-foo"` -> `(6, 18)`.

@@ -1,4 +1,5 @@
-//! The listening sockets, built with socket2 so that binding is under our control.
+//! The listening sockets, built with socket2 so that binding is under our control; each
+//! driver hands its socket to its own I/O (it never accepts here).
 //!
 //! Every shard gets its own socket on the same address with SO_REUSEPORT; the kernel spreads
 //! incoming connections over them. Before binding, a probe socket *without* SO_REUSEPORT
@@ -6,7 +7,6 @@
 //! silently share the port with us) makes startup fail with "address in use" instead.
 
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, IntoRawFd};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -51,16 +51,6 @@ fn probe(addr: SocketAddr) -> std::io::Result<()> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     socket.bind(&addr.into())
-}
-
-/// Hands a bound, listening socket to the current shard's glommio reactor.
-/// Must run on the shard's executor thread.
-pub(crate) fn into_glommio(socket: Socket) -> glommio::net::TcpListener {
-    let fd = socket.into_raw_fd();
-    // SAFETY: `fd` comes from `Socket::into_raw_fd` just above, so it is an open TCP socket
-    // that nothing else owns or will close; `bind_one` bound it and put it in the listening
-    // state. glommio's listener takes ownership and closes it when dropped.
-    unsafe { glommio::net::TcpListener::from_raw_fd(fd) }
 }
 
 #[cfg(test)]

@@ -13,11 +13,9 @@
 //! while the shard has at least a quarter of its buffers free, and copied into the
 //! connection's spill buffer otherwise, so slow handlers cannot starve the ring.
 
-use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::rc::Rc;
 use std::task::{Context, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use io_uring::cqueue;
 
@@ -25,13 +23,9 @@ use super::executor::ConnId;
 use super::ops::{self, Op};
 use super::outbox::Outbox;
 use super::shard::Shard;
-use crate::conn::{Connection, Control, Link};
-use crate::CloseCause;
-
-/// After closing our side, how long unread request bytes are drained (so that closing does
-/// not reset the connection and destroy the last replies in flight).
-const LINGER: Duration = Duration::from_millis(250);
-const LINGER_BYTES_MAX: usize = 1 << 20;
+use crate::conn::Connection;
+use crate::runtime::policy::{close_step, CloseStep, IdleWatch, Linger};
+use crate::runtime::Opened;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Recv {
@@ -43,7 +37,7 @@ pub(super) enum Recv {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Phase {
     Serving,
-    Lingering { discarded: usize },
+    Lingering(Linger),
     Closing,
 }
 
@@ -52,29 +46,23 @@ pub(super) struct ConnSlot {
     pub(super) conn: Connection,
     waker: Waker,
     span: tracing::Span,
-    peer: Option<SocketAddr>,
+    peer: String,
     recv: Recv,
     pub(super) starved: bool,
     outbox: Outbox,
     pub(super) phase: Phase,
     pub(super) queued: bool,
-    seen_activity: u64,
+    idle: IdleWatch,
 }
 
 impl ConnSlot {
-    pub(super) fn new(shard: &Shard, fd: OwnedFd, peer: Option<SocketAddr>, waker: Waker) -> Self {
-        let link = Rc::new(Link::new(
-            peer,
-            shard.push_seq.clone(),
-            shard.conn_config.push_buffer_max,
-        ));
-        link.set_waker(&waker);
-        let peer_text = peer.map_or_else(|| "unknown".to_owned(), |peer| peer.to_string());
-        let span = tracing::info_span!("conn", shard = shard.id, peer = %peer_text);
-        span.in_scope(|| tracing::debug!("accepted"));
+    pub(super) fn new(opened: Opened, fd: OwnedFd, waker: Waker) -> Self {
+        let Opened { conn, span, peer } = opened;
+        conn.link().set_waker(&waker);
         Self {
             fd,
-            conn: Connection::new(shard.services.clone(), shard.conn_config.clone(), link),
+            idle: IdleWatch::new(conn.link()),
+            conn,
             waker,
             span,
             peer,
@@ -83,38 +71,19 @@ impl ConnSlot {
             outbox: Outbox::default(),
             phase: Phase::Serving,
             queued: false,
-            seen_activity: 0,
         }
     }
 
-    /// Asks the connection to close if it received nothing since the previous sweep.
+    /// One idle sweep (`IdleWatch`), for connections still serving.
     pub(super) fn sweep_idle(&mut self) {
-        let link = self.conn.link();
-        if self.phase == Phase::Serving && link.activity() == self.seen_activity {
-            link.request(Control::IdleCheck);
+        if self.phase == Phase::Serving {
+            self.idle.sweep(self.conn.link());
         }
-        self.seen_activity = link.activity();
     }
 
     /// Whether the kernel may still touch this connection's memory.
     pub(super) fn kernel_busy(&self) -> bool {
         self.recv != Recv::Idle || !self.outbox.is_idle()
-    }
-
-    /// Logs why the connection closed; true if its socket failed (no FIN, no linger).
-    fn log_close(&mut self, shard: usize) -> bool {
-        let peer = self
-            .peer
-            .map_or_else(|| "unknown".to_owned(), |p| p.to_string());
-        let cause = self.conn.take_cause();
-        match &cause {
-            Some(cause) if cause.is_error() => {
-                tracing::warn!(shard, peer = %peer, %cause, "connection dropped")
-            }
-            Some(cause) => tracing::debug!(%cause, "connection closed"),
-            None => tracing::debug!("connection closed"),
-        }
-        matches!(cause, Some(CloseCause::Io(_)))
     }
 }
 
@@ -124,7 +93,7 @@ impl Shard {
             Some(bid) => match self.bufs.take(bid, usize::try_from(result).unwrap_or(0)) {
                 Ok(taken) => Some(taken),
                 Err(e) => {
-                    tracing::error!(shard = self.id, error = %e, "receive buffer bookkeeping");
+                    tracing::error!(shard = self.core.id, error = %e, "receive buffer bookkeeping");
                     None
                 }
             },
@@ -144,8 +113,10 @@ impl Shard {
         match (result, taken) {
             (n, Some(taken)) if n > 0 => {
                 if slot.phase != Phase::Serving || slot.conn.is_read_closed() {
-                    if let Phase::Lingering { discarded } = &mut slot.phase {
-                        *discarded += taken.len();
+                    if let Phase::Lingering(linger) = &mut slot.phase {
+                        if !linger.discard(taken.len()) {
+                            slot.phase = Phase::Closing;
+                        }
                     }
                     self.bufs.recycle(taken);
                 } else if hold {
@@ -204,16 +175,20 @@ impl Shard {
         if slot.phase == Phase::Serving {
             self.serve(id);
         }
-        let shard_id = self.id;
+        let shard_id = self.core.id;
         let Some(slot) = self.conns.get_mut(id) else {
             return;
         };
         if slot.phase == Phase::Serving && slot.conn.is_closed() && slot.outbox.is_idle() {
-            let reset = slot.log_close(shard_id);
-            // SAFETY: `shutdown` on a descriptor we own; no memory is passed.
-            if !reset && unsafe { libc::shutdown(slot.fd.as_raw_fd(), libc::SHUT_WR) } == 0 {
-                slot.phase = Phase::Lingering { discarded: 0 };
-                self.lingering.push_back((Instant::now() + LINGER, id));
+            let step = close_step(slot.conn.take_cause(), shard_id, &slot.peer);
+            let fin_sent = step == CloseStep::Linger && {
+                // SAFETY: `shutdown` on a descriptor we own; no memory is passed.
+                unsafe { libc::shutdown(slot.fd.as_raw_fd(), libc::SHUT_WR) == 0 }
+            };
+            if fin_sent {
+                let linger = Linger::start(Instant::now());
+                slot.phase = Phase::Lingering(linger);
+                self.lingering.push_back((linger.until(), id));
             } else {
                 slot.phase = Phase::Closing;
             }
@@ -221,14 +196,12 @@ impl Shard {
         let Some(slot) = self.conns.get_mut(id) else {
             return;
         };
-        if let Phase::Lingering { discarded } = slot.phase {
-            if discarded >= LINGER_BYTES_MAX || slot.starved {
-                slot.phase = Phase::Closing;
-            }
+        if matches!(slot.phase, Phase::Lingering(_)) && slot.starved {
+            slot.phase = Phase::Closing;
         }
         let wants_recv = match slot.phase {
             Phase::Serving => slot.conn.wants_read(),
-            Phase::Lingering { .. } => true,
+            Phase::Lingering(_) => true,
             Phase::Closing => false,
         };
         match slot.recv {
@@ -269,12 +242,10 @@ impl Shard {
         } = slot;
         conn.handle_link();
         let mut cx = Context::from_waker(waker);
-        while let Some(mut call) = conn.poll_call() {
-            if call.poll(&mut cx).is_ready() {
-                conn.handle_completion(call.finish());
-            } else {
-                self.executor
-                    .spawn(crate::run_call::run_call(call, conn.link().clone()));
+        while let Some(call) = conn.poll_call(Instant::now) {
+            if let Some(call) = conn.poll_inline(&mut cx, call) {
+                let link = conn.link().clone();
+                self.executor.spawn(crate::run_call::run_call(call, link));
             }
         }
         if let Some(buf) = outbox.poll_send(conn) {
@@ -293,7 +264,7 @@ impl ConnSlot {
     fn end_of_stream(&mut self) {
         match self.phase {
             Phase::Serving => self.conn.handle_read_closed(),
-            Phase::Lingering { .. } => self.phase = Phase::Closing,
+            Phase::Lingering(_) => self.phase = Phase::Closing,
             Phase::Closing => {}
         }
     }
@@ -301,7 +272,7 @@ impl ConnSlot {
     fn io_error(&mut self, error: std::io::Error) {
         match self.phase {
             Phase::Serving => self.conn.handle_io_error(error),
-            Phase::Lingering { .. } => self.phase = Phase::Closing,
+            Phase::Lingering(_) => self.phase = Phase::Closing,
             Phase::Closing => {}
         }
     }

@@ -11,12 +11,10 @@
 //! 5. wait in `io_uring_enter` (submitting everything queued in the same call) until a
 //!    completion arrives or the earliest timer is due; not at all if work is ready.
 
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -31,17 +29,14 @@ use super::executor::{ConnId, Executor};
 use super::ops::{self, Op};
 use super::probe::{self, Facts};
 use super::slots::Slots;
-use super::timers;
-use crate::config::{ConnConfig, ServerConfig};
+use crate::config::ServerConfig;
 use crate::conn::Control;
 use crate::error::StartError;
-use crate::services::Services;
-use crate::shard::{Command, ShardCounters, ShardPlan};
+use crate::runtime::policy::{AcceptBackoff, Stop, StopStep};
+use crate::runtime::{spawn, timers, Command, ShardCore, ShardPlan};
 
 /// Handler tasks polled per turn before the shard looks at the network again.
 const TASK_BUDGET: usize = 256;
-/// After the drain timeout, how long aborted connections get to close.
-const ABORT_GRACE: Duration = Duration::from_secs(1);
 /// How long the shard waits, at exit, for the kernel to give up its last operations.
 const EXIT_GRACE: Duration = Duration::from_secs(1);
 
@@ -50,37 +45,27 @@ pub(super) struct Shard {
     // buffer ring, the doorbell buffer and the connections' send buffers before they go.
     pub(super) ring: IoUring,
     pub(super) bufs: BufRing,
-    pub(super) executor: Executor,
+    pub(super) executor: Rc<Executor>,
     pub(super) conns: Slots,
     pub(super) dirty: Vec<ConnId>,
     pub(super) starved: Vec<ConnId>,
     pub(super) lingering: VecDeque<(Instant, ConnId)>,
     /// Below this many free receive buffers, received bytes are copied instead of held.
     pub(super) hold_low_water: usize,
-    pub(super) id: usize,
-    pub(super) services: Rc<Services>,
-    pub(super) conn_config: Rc<ConnConfig>,
-    pub(super) push_seq: Rc<Cell<u64>>,
-    counters: Arc<ShardCounters>,
+    pub(super) core: ShardCore,
     config: ServerConfig,
     listener: Option<Socket>,
     accept_armed: bool,
-    accept_retry: Option<(Instant, Duration)>,
+    accept_backoff: AcceptBackoff,
     doorbell: Arc<Doorbell>,
     doorbell_buf: Box<[u8; 8]>,
     doorbell_armed: bool,
     control: OwnedFd,
     control_buf: Box<[u8; 16]>,
     control_armed: bool,
-    stopping: Option<Stopping>,
+    stop: Stop,
     cqes: Vec<(u64, i32, u32)>,
     due: Vec<Waker>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Stopping {
-    drain_until: Instant,
-    abort_until: Option<Instant>,
 }
 
 impl Shard {
@@ -104,7 +89,7 @@ impl Shard {
         let ring = probe::build_ring(config.uring.ring_entries, &facts).map_err(uring_error)?;
         let bufs = BufRing::new(
             config.uring.buffer_count,
-            config.uring.buffer_size,
+            config.uring.buffer_size_bytes,
             Some(doorbell.clone()),
         )
         .map_err(StartError::Config)?;
@@ -119,9 +104,11 @@ impl Shard {
             )
         }
         .map_err(|e| uring_error(probe::diagnose("registering the buffer ring", &e, &facts)))?;
-        let mut services = Services::for_shard(id);
-        setup(&mut services);
-        let executor = Executor::new(doorbell.clone());
+        // Before the setup function, which may spawn tasks.
+        let executor = Rc::new(Executor::new(doorbell.clone()));
+        install_spawner(&executor);
+        timers::set_driven(true);
+        let core = ShardCore::new(id, &config, &setup, counters);
         Ok(Self {
             hold_low_water: usize::from(bufs.count()) / 4,
             ring,
@@ -131,22 +118,18 @@ impl Shard {
             dirty: Vec::new(),
             starved: Vec::new(),
             lingering: VecDeque::new(),
-            id,
-            services: Rc::new(services),
-            conn_config: Rc::new(ConnConfig::from_server(&config)),
-            push_seq: Rc::new(Cell::new(1)),
-            counters,
+            core,
             config,
             listener: Some(listener),
             accept_armed: false,
-            accept_retry: None,
+            accept_backoff: AcceptBackoff::default(),
             doorbell,
             doorbell_buf: Box::new([0; 8]),
             doorbell_armed: false,
             control: control.into_fd(),
             control_buf: Box::new([0; 16]),
             control_armed: false,
-            stopping: None,
+            stop: Stop::default(),
             cqes: Vec::with_capacity(256),
             due: Vec::new(),
         })
@@ -154,8 +137,7 @@ impl Shard {
 
     /// Serves until stopped and drained.
     pub(super) fn run(mut self) {
-        timers::set_active(true);
-        tracing::debug!(shard = self.id, "io_uring shard started");
+        tracing::debug!(shard = self.core.id, "io_uring shard started");
         loop {
             self.reap();
             let now = Instant::now();
@@ -175,8 +157,10 @@ impl Shard {
                 }
             }
             self.bufs.publish();
-            if self.finished(now) {
-                break;
+            match self.stop.poll(now, self.conns.len()) {
+                StopStep::Done => break,
+                StopStep::Abort => self.request_all(Control::Abort),
+                StopStep::Serve | StopStep::Wait { .. } => {}
             }
             // Last, after every reap: the doorbell, control and accept reads whose completions
             // were just handled must be posted again before the shard parks, or a waker on
@@ -184,13 +168,15 @@ impl Shard {
             // complete and the shard would sleep through it.
             self.arm_listener_and_doorbell();
             if let Err(e) = self.enter(now) {
-                tracing::error!(shard = self.id, error = %e, "io_uring_enter failed; shard stops");
+                let shard = self.core.id;
+                tracing::error!(shard, error = %e, "io_uring_enter failed; shard stops");
                 break;
             }
         }
         self.exit();
-        timers::set_active(false);
-        tracing::debug!(shard = self.id, "io_uring shard stopped");
+        spawn::set_spawner(None);
+        timers::set_driven(false);
+        tracing::debug!(shard = self.core.id, "io_uring shard stopped");
     }
 
     /// Lets connections whose recv ended for lack of buffers arm it again, if any are free.
@@ -214,7 +200,7 @@ impl Shard {
             // completion was reaped (`doorbell_armed`).
             self.doorbell_armed = unsafe { ops::push(&mut self.ring, &entry) }.is_ok();
         }
-        if !self.control_armed && self.stopping.is_none() {
+        if !self.control_armed && !self.stop.is_stopping() {
             let buf = self.control_buf.as_mut_ptr();
             let entry = ops::control_read(self.control.as_raw_fd(), buf, 16);
             // SAFETY: as for the doorbell: `control_buf` is the shard's, outlives the ring and
@@ -224,8 +210,8 @@ impl Shard {
         let Some(listener) = &self.listener else {
             return;
         };
-        let retry_due = self.accept_retry.is_none_or(|(at, _)| Instant::now() >= at);
-        if !self.accept_armed && self.stopping.is_none() && retry_due {
+        let retry_due = self.accept_backoff.is_due(Instant::now());
+        if !self.accept_armed && !self.stop.is_stopping() && retry_due {
             let entry = ops::accept(listener.as_raw_fd());
             // SAFETY: multishot accept with no address buffers: the entry points to no memory.
             self.accept_armed = unsafe { ops::push(&mut self.ring, &entry) }.is_ok();
@@ -260,55 +246,41 @@ impl Shard {
         }
         if result < 0 {
             if result != -libc::ECANCELED {
-                // rpcx-go backs off 5 ms doubling to 1 s on accept errors (PROTOCOL.md §4.1).
-                let backoff = self
-                    .accept_retry
-                    .map_or(Duration::from_millis(5), |(_, b)| b * 2);
-                let backoff = backoff.min(Duration::from_secs(1));
                 let error = io::Error::from_raw_os_error(-result);
-                tracing::warn!(shard = self.id, %error, "accept failed");
-                self.accept_retry = Some((Instant::now() + backoff, backoff));
+                self.accept_backoff
+                    .failed(Instant::now(), self.core.id, &error);
             }
             return;
         }
-        self.accept_retry = None;
+        self.accept_backoff.succeeded();
         // SAFETY: a successful accept completion's result is a new descriptor, ours alone.
         let fd = unsafe { OwnedFd::from_raw_fd(result) };
         let socket = socket2::SockRef::from(&fd);
         let peer = socket.peer_addr().ok().and_then(|addr| addr.as_socket());
-        if self.stopping.is_some() {
-            return;
-        }
-        if self.conns.len() >= self.config.max_conns_per_shard {
-            self.counters.rejected.fetch_add(1, Ordering::Relaxed);
-            let cause = crate::CloseCause::TooManyConnections {
-                max: self.config.max_conns_per_shard,
-            };
-            tracing::warn!(shard = self.id, ?peer, %cause, "connection dropped");
+        if self.stop.is_stopping() || !self.core.admit(self.conns.len(), peer) {
             return;
         }
         if let Err(e) = socket.set_tcp_nodelay(true) {
-            tracing::debug!(shard = self.id, ?peer, error = %e, "TCP_NODELAY not set");
+            tracing::debug!(shard = self.core.id, ?peer, error = %e, "TCP_NODELAY not set");
         }
         let id = self.conns.vacant();
-        let slot = ConnSlot::new(self, fd, peer, self.executor.conn_waker(id));
+        let slot = ConnSlot::new(self.core.open(peer), fd, self.executor.conn_waker(id));
         self.conns.fill(id, slot);
-        self.counters.accepted.fetch_add(1, Ordering::Relaxed);
-        self.counters.open.fetch_add(1, Ordering::Relaxed);
         self.mark_dirty(id);
     }
 
     /// Commands from the server, one byte each; a closed channel means stop.
     fn on_control(&mut self, result: i32) {
         self.control_armed = false;
-        let commands = usize::try_from(result)
-            .unwrap_or(0)
-            .min(self.control_buf.len());
-        if commands == 0 && result != -libc::EINTR {
-            self.begin_stop();
+        if result == -libc::EINTR {
+            return;
         }
-        for i in 0..commands {
-            match Command::from_byte(self.control_buf[i]) {
+        let received = usize::try_from(result)
+            .ok()
+            .map(|n| n.min(self.control_buf.len()));
+        let buf = *self.control_buf;
+        for command in Command::parse(received.map(|n| &buf[..n])) {
+            match command {
                 Command::SweepIdle => {
                     for slot in self.conns.iter_mut() {
                         slot.sweep_idle();
@@ -321,14 +293,13 @@ impl Shard {
 
     /// Stop accepting; ask every connection to finish what it received and close.
     fn begin_stop(&mut self) {
-        if self.stopping.is_some() {
+        let (now, open) = (Instant::now(), self.conns.len());
+        if !self
+            .stop
+            .begin(now, self.config.drain_timeout, self.core.id, open)
+        {
             return;
         }
-        tracing::debug!(shard = self.id, connections = self.conns.len(), "draining");
-        self.stopping = Some(Stopping {
-            drain_until: Instant::now() + self.config.drain_timeout,
-            abort_until: None,
-        });
         if self.accept_armed {
             let entry = ops::cancel(ops::user_data(
                 Op::Accept,
@@ -360,27 +331,11 @@ impl Shard {
             }
             self.lingering.pop_front();
             if let Some(slot) = self.conns.get_mut(id) {
-                if matches!(slot.phase, Phase::Lingering { .. }) {
+                if matches!(slot.phase, Phase::Lingering(_)) {
                     slot.phase = Phase::Closing;
                     self.mark_dirty(id);
                 }
             }
-        }
-        if let Some(stopping) = &mut self.stopping {
-            let open = self.conns.len();
-            if stopping.abort_until.is_none() && now >= stopping.drain_until && open > 0 {
-                stopping.abort_until = Some(now + ABORT_GRACE);
-                self.request_all(Control::Abort);
-            }
-        }
-    }
-
-    fn finished(&self, now: Instant) -> bool {
-        match self.stopping {
-            Some(stopping) => {
-                self.conns.len() == 0 || stopping.abort_until.is_some_and(|until| now >= until)
-            }
-            None => false,
         }
     }
 
@@ -439,12 +394,10 @@ impl Shard {
         let timers = timers::with(|timers| timers.next_deadline());
         let linger = self.lingering.front().map(|&(at, _)| at);
         let accept = self
-            .accept_retry
-            .filter(|_| !self.accept_armed)
-            .map(|(at, _)| at);
-        let stop = self
-            .stopping
-            .map(|s| s.abort_until.unwrap_or(s.drain_until));
+            .accept_backoff
+            .retry_at()
+            .filter(|_| !self.accept_armed);
+        let stop = self.stop.deadline();
         [timers, linger, accept, stop].into_iter().flatten().min()
     }
 
@@ -460,7 +413,7 @@ impl Shard {
     /// Frees a connection's slot (the socket closes with it).
     pub(super) fn remove(&mut self, id: ConnId) {
         if self.conns.remove(id) {
-            self.counters.open.fetch_sub(1, Ordering::Relaxed);
+            self.core.closed();
         }
     }
 
@@ -480,7 +433,7 @@ impl Shard {
         }
         if self.kernel_busy() {
             tracing::warn!(
-                shard = self.id,
+                shard = self.core.id,
                 "operations still in the kernel at exit; leaking their buffers"
             );
             std::mem::forget(std::mem::take(&mut self.conns));
@@ -494,4 +447,14 @@ impl Shard {
             || self.control_armed
             || self.conns.slots.iter().flatten().any(ConnSlot::kernel_busy)
     }
+}
+
+/// Lets [`crate::spawn`] start tasks on this shard's executor (until the shard stops).
+fn install_spawner(executor: &Rc<Executor>) {
+    let executor = Rc::downgrade(executor);
+    spawn::set_spawner(Some(Box::new(move |task| {
+        if let Some(executor) = executor.upgrade() {
+            executor.spawn(task);
+        }
+    })));
 }

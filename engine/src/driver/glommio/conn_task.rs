@@ -12,7 +12,7 @@ use std::net::Shutdown;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_lite::future::poll_fn;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
@@ -20,38 +20,24 @@ use glommio::net::TcpStream;
 use tracing::Instrument;
 
 use super::ShardCtx;
-use crate::conn::{Call, Connection, Link};
+use crate::conn::Connection;
+use crate::runtime::policy::{close_step, CloseStep, Linger, LINGER};
+use crate::runtime::Opened;
 
 /// Reads a connection may do in one poll before it lets the shard's other tasks run.
 const READ_BUDGET: usize = 32;
-/// After closing our side, how long unread request bytes are drained (so that closing does
-/// not reset the connection and destroy the last replies in flight).
-const LINGER: Duration = Duration::from_millis(250);
-const LINGER_BYTES_MAX: usize = 1 << 20;
 
 /// Serves one accepted connection until it closes, then leaves the shard's table.
-pub(super) async fn serve(shard: Rc<ShardCtx>, stream: TcpStream, link: Rc<Link>, key: usize) {
-    let peer = link
-        .peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |peer| peer.to_string());
-    let span = tracing::info_span!("conn", shard = shard.id, peer = %peer);
+pub(super) async fn serve(shard: Rc<ShardCtx>, stream: TcpStream, opened: Opened, key: usize) {
+    let Opened {
+        mut conn,
+        span,
+        peer,
+    } = opened;
     async {
-        tracing::debug!("accepted");
         let mut stream = stream;
-        let mut conn = Connection::new(shard.services.clone(), shard.conn_config.clone(), link);
         poll_fn(|cx| drive(cx, &mut stream, &mut conn)).await;
-        let cause = conn.take_cause();
-        let reset = matches!(&cause, Some(crate::CloseCause::Io(_)));
-        match &cause {
-            // The fields repeat the span's, so the warning is complete even where info
-            // spans are filtered out.
-            Some(cause) if cause.is_error() => {
-                tracing::warn!(shard = shard.id, peer = %peer, %cause, "connection dropped")
-            }
-            Some(cause) => tracing::debug!(%cause, "connection closed"),
-            None => tracing::debug!("connection closed"),
-        }
-        if !reset {
+        if close_step(conn.take_cause(), shard.core.id, &peer) == CloseStep::Linger {
             linger_close(&mut stream).await;
         }
     }
@@ -66,9 +52,12 @@ fn drive(cx: &mut Context<'_>, stream: &mut TcpStream, conn: &mut Connection) ->
     for _ in 0..READ_BUDGET {
         conn.handle_link();
         let mut progress = false;
-        while let Some(call) = conn.poll_call() {
+        while let Some(call) = conn.poll_call(Instant::now) {
             progress = true;
-            dispatch(cx, conn, call);
+            if let Some(call) = conn.poll_inline(cx, call) {
+                let link = conn.link().clone();
+                glommio::spawn_local(crate::run_call::run_call(call, link)).detach();
+            }
         }
         while let Some(bytes) = conn.poll_transmit() {
             match Pin::new(&mut *stream).poll_write(cx, bytes) {
@@ -99,17 +88,8 @@ fn drive(cx: &mut Context<'_>, stream: &mut TcpStream, conn: &mut Connection) ->
     Poll::Pending
 }
 
-/// Runs a call: inline if it finishes on its first poll, else in a task of its own.
-fn dispatch(cx: &mut Context<'_>, conn: &mut Connection, mut call: Call) {
-    if call.poll(cx).is_ready() {
-        conn.handle_completion(call.finish());
-        return;
-    }
-    glommio::spawn_local(crate::run_call::run_call(call, conn.link().clone())).detach();
-}
-
 /// Sends FIN after the last reply, then reads and discards what the peer still sends for a
-/// short while, so that unread bytes do not make the kernel reset the connection.
+/// short while ([`Linger`]), so that unread bytes do not make the kernel reset the connection.
 async fn linger_close(stream: &mut TcpStream) {
     if stream.shutdown(Shutdown::Write).await.is_err() {
         return;
@@ -117,13 +97,13 @@ async fn linger_close(stream: &mut TcpStream) {
     if stream.set_read_timeout(Some(LINGER)).is_err() {
         return;
     }
-    let deadline = Instant::now() + LINGER;
+    let mut linger = Linger::start(Instant::now());
     let mut sink = [0u8; 4096];
-    let mut discarded = 0;
-    while discarded < LINGER_BYTES_MAX && Instant::now() < deadline {
+    while !linger.is_over(Instant::now()) {
         match stream.read(&mut sink).await {
             Ok(0) | Err(_) => break,
-            Ok(n) => discarded += n,
+            Ok(n) if !linger.discard(n) => break,
+            Ok(_) => {}
         }
     }
 }

@@ -1,0 +1,191 @@
+//! The shard runtime: everything a shard is and does that does not depend on its I/O driver.
+//! Both drivers (`driver/glommio/`, `driver/uring/`) build on it; it imports neither.
+//!
+//! What it owns:
+//! - [`ShardPlan`]: what a shard thread is started with (listener, config, setup, control
+//!   channel, counters), and [`spawn_thread`], the thread itself;
+//! - [`ShardCore`]: a running shard's driver-neutral state (its `Services` built by the
+//!   setup function, connection config, push seq, counters) and the steps every accepted
+//!   connection goes through (admission, opening, closing);
+//! - `policy.rs`: the sans-IO rules (admission, accept back-off, idle sweep, drain and abort
+//!   deadlines, linger, close logging), each written once;
+//! - `control.rs`: the server's commands to a shard over a Unix socket pair;
+//! - `listener.rs`: binding every shard's SO_REUSEPORT listener;
+//! - `timers.rs`: the shard's timer queue behind [`crate::sleep`]; `spawn.rs`: the task
+//!   hook behind [`crate::spawn`];
+//! - `memlock.rs`: reading RLIMIT_MEMLOCK for startup errors.
+//!
+//! What it never does: perform I/O on a connection, poll a socket, or park a thread; those
+//! are the drivers' (each only moves bytes and performs the steps this module returns).
+//!
+//! Read first: `policy.rs`, then [`ShardCore`].
+
+pub(crate) mod control;
+pub(crate) mod listener;
+pub(crate) mod memlock;
+pub(crate) mod policy;
+pub(crate) mod spawn;
+pub(crate) mod timers;
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use socket2::Socket;
+
+use crate::config::{ConnConfig, ServerConfig};
+use crate::conn::{Connection, Link};
+use crate::error::CloseCause;
+use crate::services::Services;
+pub(crate) use control::{channel as control_channel, Command, ControlReceiver, ControlSender};
+pub(crate) use listener::bind_all;
+
+/// The setup function the server runs once on every shard.
+pub(crate) type Setup = Arc<dyn Fn(&mut Services) + Send + Sync>;
+
+/// Per-shard counters readable from any thread. Updated per connection only.
+#[derive(Debug, Default)]
+pub(crate) struct ShardCounters {
+    pub accepted: AtomicU64,
+    pub rejected: AtomicU64,
+    pub open: AtomicUsize,
+}
+
+/// Everything a shard thread needs to start.
+pub(crate) struct ShardPlan {
+    pub id: usize,
+    pub cpu: usize,
+    pub listener: Socket,
+    pub config: ServerConfig,
+    pub setup: Setup,
+    pub control: ControlReceiver,
+    pub counters: Arc<ShardCounters>,
+}
+
+/// Starts a shard's thread, named after the shard.
+pub(crate) fn spawn_thread(
+    id: usize,
+    run: impl FnOnce() + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("ringrpc-shard-{id}"))
+        .spawn(run)
+}
+
+/// A running shard's driver-neutral state, on its own thread (never shared across threads
+/// except through its counters).
+pub(crate) struct ShardCore {
+    pub id: usize,
+    pub services: Rc<Services>,
+    pub conn_config: Rc<ConnConfig>,
+    push_seq: Rc<Cell<u64>>,
+    counters: Arc<ShardCounters>,
+    max_conns: usize,
+}
+
+/// A connection just accepted: its core, its tracing span and its peer as logged.
+pub(crate) struct Opened {
+    pub conn: Connection,
+    pub span: tracing::Span,
+    pub peer: String,
+}
+
+impl ShardCore {
+    /// Builds the shard's `Services` with the server's setup function (on the shard thread,
+    /// so handler state may be `!Send`).
+    pub(crate) fn new(
+        id: usize,
+        config: &ServerConfig,
+        setup: &Setup,
+        counters: Arc<ShardCounters>,
+    ) -> Self {
+        let mut services = Services::for_shard(id);
+        setup(&mut services);
+        Self {
+            id,
+            services: Rc::new(services),
+            conn_config: Rc::new(ConnConfig::from_server(config)),
+            push_seq: Rc::new(Cell::new(1)),
+            counters,
+            max_conns: config.max_conns_per_shard,
+        }
+    }
+
+    /// Whether a connection from `peer` may join the `open` ones; a rejection is counted
+    /// and logged here (the driver then just closes the socket).
+    pub(crate) fn admit(&self, open: usize, peer: Option<SocketAddr>) -> bool {
+        if policy::admits(open, self.max_conns) {
+            return true;
+        }
+        self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+        let cause = CloseCause::TooManyConnections {
+            max: self.max_conns,
+        };
+        tracing::warn!(shard = self.id, ?peer, %cause, "connection dropped");
+        false
+    }
+
+    /// Counts an admitted connection and builds its core, link and span.
+    pub(crate) fn open(&self, peer: Option<SocketAddr>) -> Opened {
+        self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        self.counters.open.fetch_add(1, Ordering::Relaxed);
+        let link = Rc::new(Link::new(
+            peer,
+            self.push_seq.clone(),
+            self.conn_config.push_buffer_max_bytes,
+        ));
+        let peer = peer.map_or_else(|| "unknown".to_owned(), |peer| peer.to_string());
+        let span = tracing::info_span!("conn", shard = self.id, peer = %peer);
+        span.in_scope(|| tracing::debug!("accepted"));
+        let conn = Connection::new(self.services.clone(), self.conn_config.clone(), link);
+        Opened { conn, span, peer }
+    }
+
+    /// A connection opened with [`ShardCore::open`] is gone (its socket closed).
+    pub(crate) fn closed(&self) {
+        self.counters.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn core(max_conns: usize) -> (ShardCore, Arc<ShardCounters>) {
+        let counters = Arc::new(ShardCounters::default());
+        let config = ServerConfig {
+            max_conns_per_shard: max_conns,
+            ..ServerConfig::default()
+        };
+        let setup: Setup = Arc::new(|services: &mut Services| {
+            services.register("Echo", "Echo", |request: crate::Request| async move {
+                Ok::<_, crate::HandlerError>(crate::Response::new(request.into_payload()))
+            });
+        });
+        (
+            ShardCore::new(3, &config, &setup, counters.clone()),
+            counters,
+        )
+    }
+
+    #[test]
+    fn admission_counts_rejections_and_open_connections() {
+        let (core, counters) = core(2);
+        assert_eq!(core.services.shard(), 3, "setup ran for this shard");
+        let peer = Some(SocketAddr::from(([127, 0, 0, 1], 9)));
+        assert!(core.admit(0, peer));
+        let opened = core.open(peer);
+        assert_eq!(opened.peer, "127.0.0.1:9");
+        assert_eq!(opened.conn.link().peer_addr(), peer);
+        assert!(core.admit(1, peer));
+        assert!(!core.admit(2, peer));
+        assert_eq!(counters.rejected.load(Ordering::Relaxed), 1);
+        assert_eq!(counters.accepted.load(Ordering::Relaxed), 1);
+        assert_eq!(counters.open.load(Ordering::Relaxed), 1);
+        core.closed();
+        assert_eq!(counters.open.load(Ordering::Relaxed), 0);
+    }
+}
