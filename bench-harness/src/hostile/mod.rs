@@ -3,8 +3,8 @@
 //! figures side by side.
 //!
 //! For every (server, attack) pair a fresh server process is started, pinned with
-//! `taskset` (the example server with one shard; rpcx-go from `bench-harness/go/cmd/
-//! rpcxserver` with GOMAXPROCS=1), a well-behaved probe connects and starts calling, then
+//! `taskset` (the example server with one shard; rpcx-go's `cmd/rpcxserver` with
+//! GOMAXPROCS=1), a well-behaved probe connects and starts calling, then
 //! the attack runs (`attacks.rs`, bounded in time) while we sample the server's VmRSS. The
 //! figures: peak RSS over the baseline, server CPU seconds during the attack, the probe's
 //! worst reply time, and the attack's own note. The server is stopped after each attack.

@@ -1,5 +1,5 @@
 //! What is measured from outside the server while an attack runs: its resident memory
-//! (VmRSS, sampled every 20 ms, peak kept), its CPU time (/proc/<pid>/stat), and how long a
+//! (VmRSS, sampled every 20 ms, peak kept), its CPU time (`/proc/<pid>/stat`), and how long a
 //! well-behaved caller on another connection waits for its replies (the probe).
 
 use std::net::SocketAddr;
