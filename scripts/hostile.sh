@@ -36,7 +36,7 @@ if ! taskset -c 0,1 true 2>/dev/null; then
   exit 1
 fi
 # 10,000 idle connections: the attacker and the server each need that many descriptors.
-ulimit -n 32768 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+ulimit -n 32768 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 cargo_profile=${RINGRPC_BENCH_PROFILE:-release}
 bin_dir=target/$cargo_profile

@@ -107,4 +107,8 @@ interop_all "$tmp"
 
 step "bench harness smoke run (a few seconds per server; fails on any cell without good replies)"
 RINGRPC_BENCH_PROFILE=ci-bench bash scripts/bench.sh --smoke
+
+step "hostile-peer smoke run (ringrpc and rpcx-go, three CI-sized attacks, about 30 s)"
+RINGRPC_BENCH_PROFILE=ci-bench bash scripts/hostile.sh --quick --server ringrpc,rpcx-go \
+  --attack gzip-heartbeats,idle,never-reads --out target/hostile-smoke.md
 finish

@@ -63,13 +63,21 @@ pub struct Target {
 }
 
 /// Writes `bytes` on a clone of `stream` from a thread of its own, so a server that stops
-/// reading cannot block the attacker; gives up at `deadline`.
+/// reading cannot block the attacker; gives up at `deadline` (each write waits at most
+/// until then, and no write starts after it).
 fn write_in_background(stream: &TcpStream, bytes: Vec<u8>, deadline: Instant) -> JoinHandle<()> {
     let mut stream = stream.try_clone().expect("clone the socket");
-    let left = deadline.saturating_duration_since(Instant::now());
-    let _ = stream.set_write_timeout(Some(left.max(Duration::from_millis(1))));
     std::thread::spawn(move || {
-        let _ = stream.write_all(&bytes);
+        for chunk in bytes.chunks(64 << 10) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let _ = stream.set_write_timeout(Some(left));
+            if stream.write_all(chunk).is_err() {
+                return;
+            }
+        }
     })
 }
 

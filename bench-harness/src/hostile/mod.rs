@@ -207,7 +207,7 @@ fn table(opts: &Options, rows: &[(&Attack, Vec<Figures>)]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Hostile peers, {} UTC, commit {}, {} ({} CPUs, {}), kernel {}. Server pinned to CPU {}, \
+        "Hostile peers, {}, commit {}, {} ({} CPUs, {}), kernel {}. Server pinned to CPU {}, \
          one shard / GOMAXPROCS=1; a fresh server per attack; window {} s.\n",
         machine.date_utc,
         machine.commit,
