@@ -6,6 +6,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
+use std::process::Child;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -88,6 +89,20 @@ fn call_registry(url: &str) -> (Outcome, String, String) {
     };
     let (discovered, answered) = (line("discovered: "), line("server: "));
     (out, discovered, answered)
+}
+
+/// The first stderr line of a `watch` child, `watching <prefix> ...` once its watch is in place.
+fn watch_started(child: &mut Child) -> String {
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    received
+        .recv_timeout(Duration::from_secs(10))
+        .expect("watch started")
 }
 
 #[test]
@@ -212,16 +227,7 @@ fn watch_reports_changes_until_its_bound() {
     ];
     let mut child = spawn(&args);
     let stdout = drain(child.stdout.take().expect("piped stdout"));
-    let (lines, watching) = mpsc::channel();
-    let stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
-    let first = watching
-        .recv_timeout(Duration::from_secs(10))
-        .expect("watch started");
+    let first = watch_started(&mut child);
     assert!(
         first.starts_with(&format!("watching {base}/ from revision")),
         "{first}"
@@ -284,4 +290,19 @@ fn unreachable_etcd_exits_2() {
     let out = ringrpc(&["list", "--registry", &format!("etcd://{closed}/rpcx_test")]);
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("etcd"), "{out:?}");
+}
+
+#[test]
+fn watch_ends_on_ctrl_c() {
+    let url = registry_url(&unique_base("cli_watch_sigint"));
+    let args = ["watch", "--registry", &url];
+    let mut child = spawn(&args);
+    let first = watch_started(&mut child);
+    assert!(first.starts_with("watching "), "{first}");
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    assert_eq!(wait(&mut child, Duration::from_secs(10), &args), 0);
 }

@@ -13,6 +13,7 @@ use clap::Args;
 use etcd_client::{Event, EventType, GetOptions, WatchOptions};
 use ringrpc_client::discovery::EtcdUrl;
 use serde_json::Value;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::time::Instant;
 
 use crate::registry::{self, Key, ServerEntry};
@@ -139,8 +140,11 @@ pub async fn run(args: &WatchArgs) -> anyhow::Result<()> {
         .watch(&*prefix, Some(options))
         .await
         .with_context(|| format!("watching {prefix} in etcd"))?;
+    // Listening for SIGINT before saying the watch is in place: a Ctrl-C from then on ends
+    // the watch cleanly.
+    let interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
     eprintln!("watching {prefix} from revision {revision} ({server_count} servers now)");
-    let stop = stop_after(args.for_ms);
+    let stop = stop_after(interrupt, args.for_ms);
     tokio::pin!(stop);
     let mut printed = 0;
     let mut out = std::io::stdout().lock();
@@ -175,8 +179,8 @@ pub async fn run(args: &WatchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Completes on Ctrl-C, or after `for_ms` when given.
-async fn stop_after(for_ms: Option<u64>) {
+/// Completes on Ctrl-C (SIGINT), or after `for_ms` when given.
+async fn stop_after(mut interrupt: Signal, for_ms: Option<u64>) {
     let deadline = async {
         match for_ms {
             Some(ms) => tokio::time::sleep_until(Instant::now() + Duration::from_millis(ms)).await,
@@ -184,7 +188,7 @@ async fn stop_after(for_ms: Option<u64>) {
         }
     };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
+        _ = interrupt.recv() => {}
         _ = deadline => {}
     }
 }
