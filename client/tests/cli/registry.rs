@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::governance::{etcd_endpoint, unique_base, Node};
-use crate::support::{drain, ringrpc, spawn, wait, Outcome};
+use crate::support::{drain, ringrpc, run, spawn, wait, Outcome};
 
 const REGISTERED_WITHIN: Duration = Duration::from_secs(10);
 
@@ -52,34 +52,19 @@ fn entry<'a>(servers: &'a [Value], key: &str) -> &'a Value {
 }
 
 /// `ringrpc <command> --registry URL --service Arith --server KEY`.
-fn set(url: &str, command: &[&str], key: &str) -> Outcome {
-    ringrpc(
-        &[
-            command,
-            &["--registry", url, "--service", "Arith", "--server", key],
-        ]
-        .concat(),
+fn set(url: &str, command: &str, key: &str) -> Outcome {
+    run(
+        &format!("{command} --registry {url} --service Arith --server {key}"),
+        &[],
     )
 }
 
 /// `call --registry` of Arith.Mul; the servers it discovered and the one that answered.
 fn call_registry(url: &str) -> (Outcome, String, String) {
-    let out = ringrpc(&[
-        "call",
-        "--registry",
-        url,
-        "--service",
-        "Arith",
-        "--method",
-        "Mul",
-        "--select",
-        "round_robin",
-        "--fail",
-        "failfast",
-        "--discover-ms",
-        "2000",
-        r#"{"A":6,"B":7}"#,
-    ]);
+    let command = format!(
+        "call --registry {url} --service Arith --method Mul --select round_robin --fail failfast --discover-ms 2000"
+    );
+    let out = run(&command, &[r#"{"A":6,"B":7}"#]);
     let line = |prefix: &str| {
         out.stderr
             .lines()
@@ -130,8 +115,8 @@ fn list_and_edits_keep_the_lease() {
     let lease = a_entry["lease"].as_i64().unwrap();
     assert_ne!(lease, 0, "registered keys hang on the server's lease");
 
-    assert_eq!(set(&url, &["set-state", "inactive"], &a.key).code, 0);
-    let out = set(&url, &["set-weight", "7"], &a.key);
+    assert_eq!(set(&url, "set-state inactive", &a.key).code, 0);
+    let out = set(&url, "set-weight 7", &a.key);
     assert_eq!(
         out.stdout.trim(),
         format!("{base}/Arith/{} = weight=7&group=a&state=inactive", a.key)
@@ -168,7 +153,7 @@ fn list_and_edits_keep_the_lease() {
         ]
     );
 
-    let missing = set(&url, &["set-state", "inactive"], "tcp@127.0.0.1:1");
+    let missing = set(&url, "set-state inactive", "tcp@127.0.0.1:1");
     assert_eq!(missing.code, 2, "{missing:?}");
     assert!(
         missing.stderr.contains("no server tcp@127.0.0.1:1"),
@@ -183,7 +168,7 @@ fn call_registry_skips_inactive_servers() {
     let base = unique_base("cli_inactive");
     let url = registry_url(&base);
     let (a, b) = (node(&base, "weight=1"), node(&base, "weight=1"));
-    assert_eq!(set(&url, &["set-state", "inactive"], &b.key).code, 0);
+    assert_eq!(set(&url, "set-state inactive", &b.key).code, 0);
     for _ in 0..4 {
         let (out, discovered, answered) = call_registry(&url);
         assert_eq!(out.code, 0, "{out:?}");
@@ -194,7 +179,7 @@ fn call_registry_skips_inactive_servers() {
     }
     assert_eq!((a.calls(), b.calls()), (4, 0));
 
-    assert_eq!(set(&url, &["set-state", "inactive"], &a.key).code, 0);
+    assert_eq!(set(&url, "set-state inactive", &a.key).code, 0);
     let (none, _, _) = call_registry(&url);
     assert_eq!(none.code, 2, "{none:?}");
     assert!(
@@ -202,7 +187,7 @@ fn call_registry_skips_inactive_servers() {
         "{none:?}"
     );
 
-    assert_eq!(set(&url, &["set-state", "active"], &b.key).code, 0);
+    assert_eq!(set(&url, "set-state active", &b.key).code, 0);
     let (out, discovered, answered) = call_registry(&url);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(
@@ -215,16 +200,8 @@ fn call_registry_skips_inactive_servers() {
 fn watch_reports_changes_until_its_bound() {
     let base = unique_base("cli_watch");
     let url = registry_url(&base);
-    let args = [
-        "watch",
-        "--registry",
-        &url,
-        "--json",
-        "--max-events",
-        "3",
-        "--for-ms",
-        "20000",
-    ];
+    let command = format!("watch --registry {url} --json --max-events 3 --for-ms 20000");
+    let args: Vec<&str> = command.split_whitespace().collect();
     let mut child = spawn(&args);
     let stdout = drain(child.stdout.take().expect("piped stdout"));
     let first = watch_started(&mut child);
@@ -235,7 +212,7 @@ fn watch_reports_changes_until_its_bound() {
 
     let a = node(&base, "weight=2");
     let key = a.key.clone();
-    assert_eq!(set(&url, &["set-state", "inactive"], &key).code, 0);
+    assert_eq!(set(&url, "set-state inactive", &key).code, 0);
     drop(a);
     let code = wait(&mut child, Duration::from_secs(20), &args);
     assert_eq!(code, 0);

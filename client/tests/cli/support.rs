@@ -6,6 +6,9 @@ use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use prost::Message;
+use ringrpc_codec::payload::benchmark_message::BenchmarkMessage;
+
 #[allow(dead_code)]
 #[path = "../client/governance_support/mod.rs"]
 pub mod governance;
@@ -30,6 +33,54 @@ pub struct Outcome {
 /// Runs `ringrpc ARGS` with empty stdin.
 pub fn ringrpc(args: &[&str]) -> Outcome {
     ringrpc_with_stdin(args, b"")
+}
+
+/// Runs `ringrpc` with the words of `command` (split at whitespace) and then `tail` as they
+/// are (payloads with spaces or quotes).
+pub fn run(command: &str, tail: &[&str]) -> Outcome {
+    let args: Vec<&str> = command
+        .split_whitespace()
+        .chain(tail.iter().copied())
+        .collect();
+    ringrpc(&args)
+}
+
+/// Parses the JSON a command printed.
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
+}
+
+/// Runs `<call> --service Test --method Meta` with two `--meta` pairs (one with a space and
+/// an `&`) and checks both come back on stderr.
+pub fn assert_metadata_round_trip(call: &str) {
+    let command = format!("{call} --service Test --method Meta");
+    let out = run(
+        &command,
+        &["--meta", "k=v", "--meta", "x=a b&c", r#"{"A":1,"B":2}"#],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert!(
+        lines.contains(&"k: v") && lines.contains(&"x: a b&c"),
+        "{out:?}"
+    );
+}
+
+/// The benchmark's protobuf request in hex, as `--codec protobuf --hex` takes it.
+pub fn benchmark_request_hex() -> String {
+    let request = BenchmarkMessage::benchmark_request().encode_to_vec();
+    request.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks that `stdout` is a hex `Hello.Say` reply: field1 "OK", field2 100.
+pub fn assert_benchmark_reply(stdout: &str) {
+    let digits = stdout.trim();
+    let bytes: Vec<u8> = (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).expect("hex reply"))
+        .collect();
+    let reply = BenchmarkMessage::decode(&*bytes).expect("protobuf reply");
+    assert_eq!((reply.field1.as_str(), reply.field2), ("OK", 100));
 }
 
 /// Runs `ringrpc ARGS` with `stdin` as its standard input.

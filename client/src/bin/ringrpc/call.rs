@@ -22,7 +22,7 @@ pub struct CallArgs {
     #[arg(long, required_unless_present = "registry")]
     pub server: Option<String>,
     /// Discover the servers of --service in etcd instead:
-    /// etcd://host:port[,host:port...]/<basePath>.
+    /// etcd://host:port[,host:port...]/BASE_PATH.
     #[arg(long, conflicts_with = "server")]
     pub registry: Option<EtcdUrl>,
     /// With --registry: how a server is selected.

@@ -20,7 +20,7 @@ const EDIT_ATTEMPTS: usize = 3;
 /// Which server entry to edit.
 #[derive(Args, Debug)]
 pub struct EntryArgs {
-    /// The registry: etcd://host:port[,host:port...]/<basePath>.
+    /// The registry: etcd://host:port[,host:port...]/BASE_PATH.
     #[arg(long)]
     pub registry: EtcdUrl,
     /// The service path, e.g. Arith.

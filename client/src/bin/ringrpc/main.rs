@@ -46,7 +46,7 @@ enum Command {
     /// Call one method and print the reply (payload on stdout, metadata on stderr).
     Call(call::CallArgs),
     /// List the services and servers under a registry base path.
-    List(registry::ListArgs),
+    List(registry::ViewArgs),
     /// Print servers as they are added, removed or updated, until Ctrl-C.
     Watch(watch::WatchArgs),
     /// Mark a server active or inactive (state=inactive: clients stop selecting it).

@@ -24,18 +24,25 @@ use serde_json::{json, Value};
 /// How long connecting to etcd and each etcd request may take.
 const ETCD_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `ringrpc list`.
+/// What `list` and `watch` look at and how they print it.
 #[derive(Args, Debug)]
-pub struct ListArgs {
-    /// The registry: etcd://host:port[,host:port...]/<basePath>.
+pub struct ViewArgs {
+    /// The registry: etcd://host:port[,host:port...]/BASE_PATH.
     #[arg(long)]
     pub registry: EtcdUrl,
     /// Only this service.
     #[arg(long)]
     pub service: Option<String>,
-    /// Print JSON instead of a table.
+    /// Print JSON (`watch`: one object per line) instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+impl ViewArgs {
+    /// Whether `--service` lets `service` through.
+    pub fn shows(&self, service: &str) -> bool {
+        self.service.as_deref().is_none_or(|only| only == service)
+    }
 }
 
 /// One server entry: `<base>/<service>/<server> -> metadata`, on an etcd lease (0: none).
@@ -154,7 +161,7 @@ pub async fn connect(url: &EtcdUrl) -> anyhow::Result<Client> {
 }
 
 /// Runs `ringrpc list`.
-pub async fn list(args: &ListArgs) -> anyhow::Result<()> {
+pub async fn list(args: &ViewArgs) -> anyhow::Result<()> {
     let mut client = connect(&args.registry).await?;
     let prefix = services_prefix(&args.registry.base_path);
     let response = client
@@ -162,9 +169,7 @@ pub async fn list(args: &ListArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listing {prefix} in etcd"))?;
     let mut services = services(&prefix, response.kvs());
-    if let Some(only) = &args.service {
-        services.retain(|service, _| service == only);
-    }
+    services.retain(|service, _| args.shows(service));
     let mut out = std::io::stdout().lock();
     if args.json {
         let services: Vec<Value> = services

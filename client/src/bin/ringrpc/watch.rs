@@ -11,25 +11,17 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 use etcd_client::{Event, EventType, GetOptions, WatchOptions};
-use ringrpc_client::discovery::EtcdUrl;
 use serde_json::Value;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::time::Instant;
 
-use crate::registry::{self, Key, ServerEntry};
+use crate::registry::{self, Key, ServerEntry, ViewArgs};
 
 /// `ringrpc watch`.
 #[derive(Args, Debug)]
 pub struct WatchArgs {
-    /// The registry: etcd://host:port[,host:port...]/<basePath>.
-    #[arg(long)]
-    pub registry: EtcdUrl,
-    /// Only this service.
-    #[arg(long)]
-    pub service: Option<String>,
-    /// Print one JSON object per line instead of text.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub view: ViewArgs,
     /// Stop after this many changes.
     #[arg(long)]
     pub max_events: Option<u64>,
@@ -121,8 +113,8 @@ impl Change {
 
 /// Runs `ringrpc watch`.
 pub async fn run(args: &WatchArgs) -> anyhow::Result<()> {
-    let mut client = registry::connect(&args.registry).await?;
-    let prefix = registry::services_prefix(&args.registry.base_path);
+    let mut client = registry::connect(&args.view.registry).await?;
+    let prefix = registry::services_prefix(&args.view.registry.base_path);
     let listing = client
         .get(&*prefix, Some(GetOptions::new().with_prefix()))
         .await
@@ -163,12 +155,12 @@ pub async fn run(args: &WatchArgs) -> anyhow::Result<()> {
             .events()
             .iter()
             .filter_map(|event| Change::from_event(&prefix, event))
-            .filter(|c| args.service.as_ref().is_none_or(|s| *s == c.entry.service));
+            .filter(|change| args.view.shows(&change.entry.service));
         for change in changes {
             if args.max_events.is_some_and(|max| printed >= max) {
                 break;
             }
-            let line = match args.json {
+            let line = match args.view.json {
                 true => change.to_json().to_string(),
                 false => change.to_text(),
             };
