@@ -236,6 +236,18 @@ mod tests {
     }
 
     #[test]
+    fn service_filter() {
+        let mut view = ViewArgs {
+            registry: "etcd://127.0.0.1:2379/rpcx_test".parse().unwrap(),
+            service: None,
+            json: false,
+        };
+        assert!(view.shows("Arith") && view.shows("Echo"));
+        view.service = Some("Arith".into());
+        assert!(view.shows("Arith") && !view.shows("Echo") && !view.shows("ArithX"));
+    }
+
+    #[test]
     fn entries_show_state_and_metadata() {
         let entry = ServerEntry {
             service: "Arith".into(),
