@@ -154,24 +154,35 @@ fn url_path(target: &str) -> String {
         .into_owned()
 }
 
-/// Writes the answer to a gateway request. `error` is the error text (with `status` 200,
-/// 401 or 500); otherwise `metadata` and `body` are the reply's.
+/// What a gateway answer carries besides the echoed headers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Outcome<'a> {
+    /// The handler's reply: its response metadata and body.
+    Reply {
+        metadata: &'a [(String, String)],
+        body: &'a [u8],
+    },
+    /// The error text (with status 200, 401 or 500).
+    Error(&'a str),
+}
+
+/// Writes the answer to a gateway request.
 pub(crate) fn write_reply(
     out: &mut BytesMut,
     echo: &Echo,
     status: u16,
-    outcome: Result<(&[(String, String)], &[u8]), &str>,
+    outcome: Outcome<'_>,
     cors: &[(&'static str, String)],
     framing: Framing,
 ) {
     let mut headers: Vec<(&str, &str)> = cors.iter().map(|(n, v)| (*n, v.as_str())).collect();
     let meta;
     let (error, body) = match outcome {
-        Ok((metadata, body)) => {
+        Outcome::Reply { metadata, body } => {
             meta = encode_query(metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             (None, body)
         }
-        Err(error) => {
+        Outcome::Error(error) => {
             meta = String::new();
             (Some(error), &[][..])
         }
@@ -281,7 +292,17 @@ mod tests {
             ("b".to_owned(), "2 3".to_owned()),
             ("a".to_owned(), "1".to_owned()),
         ];
-        write_reply(&mut out, &echo, 200, Ok((&meta, b"{\"C\":1}")), &[], keep);
+        write_reply(
+            &mut out,
+            &echo,
+            200,
+            Outcome::Reply {
+                metadata: &meta,
+                body: b"{\"C\":1}",
+            },
+            &[],
+            keep,
+        );
         let text = String::from_utf8(out.to_vec()).unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
         assert!(text.contains("X-Rpcx-Meta: a=1&b=2+3\r\n"), "{text}");
@@ -292,7 +313,7 @@ mod tests {
             &mut out,
             &echo,
             500,
-            Err("rpcx: can't find method Div"),
+            Outcome::Error("rpcx: can't find method Div"),
             &[],
             keep,
         );

@@ -241,7 +241,7 @@ impl HttpSession {
                     out,
                     &echo,
                     200,
-                    Err(&error),
+                    gateway::Outcome::Error(&error),
                     &awaiting.cors,
                     awaiting.framing,
                 );
@@ -296,7 +296,7 @@ impl HttpSession {
                     out,
                     echo,
                     status,
-                    Err(text),
+                    gateway::Outcome::Error(text),
                     &awaiting.cors,
                     awaiting.framing,
                 );
@@ -328,7 +328,7 @@ impl HttpSession {
                     out,
                     echo,
                     200,
-                    Ok((metadata, body)),
+                    gateway::Outcome::Reply { metadata, body },
                     &awaiting.cors,
                     awaiting.framing,
                 );
