@@ -187,17 +187,13 @@ impl Connection {
     /// (its deadline is `now() + timeout`), so requests without one cost no clock read and
     /// tests pass a fixed time.
     pub fn poll_call(&mut self, now: impl Fn() -> Instant) -> Option<Call> {
-        if matches!(self.proto, Proto::Unknown) {
-            match input::first_byte(&self.recv, &self.chunk) {
-                Some(byte) => self.proto = Proto::detect(byte, &self.link),
-                None => {
-                    self.update_state();
-                    return None;
-                }
+        match self.poll_proto() {
+            None => {
+                self.update_state();
+                return None;
             }
-        }
-        if matches!(self.proto, Proto::Http(_)) {
-            return self.poll_http(&now);
+            Some(Proto::Http(_)) => return self.poll_http(&now),
+            Some(_) => {}
         }
         loop {
             if !matches!(self.state, State::Open | State::Draining)

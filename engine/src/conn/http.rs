@@ -47,6 +47,15 @@ impl Proto {
 }
 
 impl Connection {
+    /// The connection's protocol, decided by its first byte once one has arrived.
+    pub(super) fn poll_proto(&mut self) -> Option<&Proto> {
+        if matches!(self.proto, Proto::Unknown) {
+            let byte = input::first_byte(&self.recv, &self.chunk)?;
+            self.proto = Proto::detect(byte, &self.link);
+        }
+        Some(&self.proto)
+    }
+
     /// `poll_call` for an HTTP connection: answers what needs no handler, returns the call
     /// of a gateway or JSON-RPC request.
     pub(super) fn poll_http(&mut self, now: &impl Fn() -> Instant) -> Option<Call> {

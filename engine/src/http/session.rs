@@ -158,33 +158,21 @@ impl HttpSession {
             };
         }
         let cors = cors_options.map_or_else(Vec::new, |options| cors::actual(options, request));
+        // The answer's context; its kind is set once the call is known.
+        let awaiting = Awaiting {
+            kind: Kind::Notification,
+            framing,
+            cors,
+        };
         if config.jsonrpc && request.header("x-jsonrpc-2.0") == Some("true") {
-            return self.jsonrpc(
-                request,
-                out,
-                env.limits,
-                Awaiting {
-                    kind: Kind::Notification,
-                    framing,
-                    cors,
-                },
-            );
+            return self.jsonrpc(request, out, env.limits, awaiting);
         }
         let gateway_call = request.headers().any(|(name, _)| {
             name.get(..7)
                 .is_some_and(|p| p.eq_ignore_ascii_case("x-rpcx-"))
         });
         if config.gateway && gateway_call {
-            return self.gateway(
-                request,
-                out,
-                env.limits,
-                Awaiting {
-                    kind: Kind::Notification,
-                    framing,
-                    cors,
-                },
-            );
+            return self.gateway(request, out, env.limits, awaiting);
         }
         let response = env
             .services
