@@ -2,7 +2,8 @@
 //! `RINGRPC_TEST_DRIVER`): curl reaches the gateway and JSON-RPC 2.0 and keeps its connection
 //! alive across calls, rpcx frames and HTTP share one port, a `__ServerTimeout` deadline
 //! applies to gateway calls, and the HTTP limits hold (431 for a head over its size or count,
-//! 413 before a too large body is even sent, for a declared and for a chunked body).
+//! 413 before a too large body is even sent, for a declared and for a chunked body), and a
+//! request head that stalls is cut off at the header timeout by either driver's timer.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -195,4 +196,23 @@ fn http_limits_refuse_and_close() {
     // Within the limits the same port still answers.
     let fits = curl(&[&MUL[..], &[&url(addr, "/Arith")]].concat());
     assert!(fits.ends_with("{\"C\":12}"), "{fits}");
+}
+
+#[test]
+fn a_slow_request_head_is_cut_off_at_the_header_timeout() {
+    let http = HttpConfig::default().header_timeout(Duration::from_millis(200));
+    let server = common::start(common::test_config(1).http(http));
+    let started = std::time::Instant::now();
+    // Half a head, then nothing: the driver's timer closes the connection, with no answer.
+    let answer = raw(
+        server.local_addr(),
+        b"POST /Arith HTTP/1.1\r\nHost: h\r\nX-RPC",
+    );
+    assert_eq!(answer, "", "closed without an answer");
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "closed by the header timeout, not the read timeout: {:?}",
+        started.elapsed()
+    );
+    common::assert_serving(server.local_addr());
 }
