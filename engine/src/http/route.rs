@@ -5,8 +5,8 @@ use super::request::HttpRequest;
 use super::response::HttpResponse;
 
 /// Answers plain HTTP requests on the rpcx port. Requests that carry `X-RPCX-*` headers
-/// (the gateway) or `X-JSONRPC-2.0: true` (JSON-RPC) never reach a route; every other
-/// request is offered to the routes in the order they were added
+/// (while the gateway is on) or `X-JSONRPC-2.0: true` (while JSON-RPC is on) never reach a
+/// route; every other request is offered to the routes in the order they were added
 /// ([`crate::Services::add_http_route`]), and the first `Some` is sent. A request no route
 /// takes gets `404 Not Found` with a text saying what the port serves.
 ///
