@@ -26,5 +26,6 @@ mod metadata;
 mod oneway;
 mod payload_codecs;
 mod pipelining;
+mod plugins;
 mod push;
 mod unix_socket;
