@@ -28,4 +28,5 @@ mod payload_codecs;
 mod pipelining;
 mod plugins;
 mod push;
+mod trace_go;
 mod unix_socket;
