@@ -160,7 +160,9 @@ impl Plugins {
 
 impl fmt::Debug for Plugins {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter().map(|p| p.name())).finish()
+        f.debug_list()
+            .entries(self.iter().map(|p| p.name()))
+            .finish()
     }
 }
 

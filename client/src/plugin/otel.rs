@@ -61,7 +61,10 @@ mod tests {
             let caller = tracing::info_span!("caller");
             let _entered = caller.enter();
             let (caller_trace, caller_span) = ids(&caller);
-            assert_ne!(caller_trace, 0, "the layer gave the caller's span a context");
+            assert_ne!(
+                caller_trace, 0,
+                "the layer gave the caller's span a context"
+            );
 
             let addr = ServerAddr::parse("tcp@127.0.0.1:1").expect("address");
             let request = Request::new("Arith", "Mul", b"");
@@ -70,7 +73,9 @@ mod tests {
             let (hooks, allowed) = plugins.before_call(&mut call);
             allowed.expect("not refused");
 
-            let sent = call.metadata_value(TRACEPARENT_KEY).and_then(TraceParent::parse);
+            let sent = call
+                .metadata_value(TRACEPARENT_KEY)
+                .and_then(TraceParent::parse);
             let sent = sent.expect("a valid traceparent");
             let (call_trace, call_span) = ids(&hooks.span);
             assert_eq!((sent.trace_id, sent.span_id), (call_trace, call_span));

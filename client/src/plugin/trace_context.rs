@@ -146,7 +146,9 @@ pub fn tracestate_is_valid(value: &str) -> bool {
             member.split_once('=').is_some_and(|(key, val)| {
                 !key.is_empty()
                     && !val.is_empty()
-                    && member.bytes().all(|b| (0x20..=0x7e).contains(&b) && b != b',')
+                    && member
+                        .bytes()
+                        .all(|b| (0x20..=0x7e).contains(&b) && b != b',')
             })
         })
 }
@@ -228,7 +230,9 @@ mod tests {
 
     #[test]
     fn tracestate_bounds() {
-        assert!(tracestate_is_valid("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"));
+        assert!(tracestate_is_valid(
+            "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+        ));
         assert!(tracestate_is_valid(""));
         assert!(!tracestate_is_valid("novalue"));
         assert!(!tracestate_is_valid("k=v\u{7f}"));

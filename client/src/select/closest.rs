@@ -46,10 +46,7 @@ impl GeoPoint {
                 _ => {}
             }
         }
-        Some(Self::new(
-            latitude?.parse().ok()?,
-            longitude?.parse().ok()?,
-        ))
+        Some(Self::new(latitude?.parse().ok()?, longitude?.parse().ok()?))
     }
 
     /// Great-circle distance to `other` in metres (haversine, as rpcx-go's

@@ -266,7 +266,11 @@ impl<T: Transport> XClient<T> {
     fn pick(&self, avoid: &[String], hash: u64) -> Result<String, XError<T::Error>> {
         let now = self.transport.now();
         let service_path = self.service_path.clone();
-        match self.lock().servers.pick(&self.service_path, avoid, hash, now) {
+        match self
+            .lock()
+            .servers
+            .pick(&self.service_path, avoid, hash, now)
+        {
             Ok(key) => Ok(key),
             Err(NoPick::NoServer) => Err(XError::NoServer { service_path }),
             Err(NoPick::BreakerOpen) => Err(XError::BreakerOpen { service_path }),

@@ -33,7 +33,10 @@ struct Recorder {
 
 impl Recorder {
     fn push(&self, event: String) {
-        self.log.lock().unwrap().push(format!("{} {event}", self.name));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{} {event}", self.name));
     }
 }
 
@@ -64,7 +67,11 @@ impl ClientPlugin for Recorder {
         Ok(())
     }
     fn after_call(&self, call: &OutgoingCall<'_>, outcome: &CallOutcome<'_>) {
-        let reply = if outcome.reply().is_some() { " reply" } else { "" };
+        let reply = if outcome.reply().is_some() {
+            " reply"
+        } else {
+            ""
+        };
         let error = outcome.error().map_or(String::new(), |e| format!(" {e}"));
         self.push(format!(
             "after {}.{} {:?}{reply}{error}",
@@ -159,7 +166,10 @@ struct ServerLog(Log);
 
 impl ClientPlugin for ServerLog {
     fn after_call(&self, call: &OutgoingCall<'_>, _outcome: &CallOutcome<'_>) {
-        self.0.lock().unwrap().push(format!("r server {}", call.server()));
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("r server {}", call.server()));
     }
 }
 
@@ -184,7 +194,10 @@ async fn xclient_calls<R: Runtime>(servers: &[&TestServer], steer: Steer) -> Vec
         assert_eq!(reply.c, a * 2);
     }
     let log = take(&log);
-    let selects = log.iter().filter(|e| e.starts_with("r before_select 2")).count();
+    let selects = log
+        .iter()
+        .filter(|e| e.starts_with("r before_select 2"))
+        .count();
     assert_eq!(selects, 20, "{log:?}");
     log.into_iter()
         .filter_map(|e| e.strip_prefix("r server ").map(str::to_owned))

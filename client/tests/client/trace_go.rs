@@ -20,7 +20,9 @@ struct Sent(Arc<Mutex<Vec<TraceParent>>>);
 
 impl ClientPlugin for Sent {
     fn after_call(&self, call: &OutgoingCall<'_>, _outcome: &CallOutcome<'_>) {
-        let sent = call.metadata_value(TRACEPARENT_KEY).and_then(TraceParent::parse);
+        let sent = call
+            .metadata_value(TRACEPARENT_KEY)
+            .and_then(TraceParent::parse);
         self.0.lock().unwrap().extend(sent);
     }
 }
