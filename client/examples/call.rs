@@ -15,7 +15,8 @@
 //! With `--registry etcd://127.0.0.1:2379/<basePath>` instead of `--server`, the servers of
 //! `--service` are discovered in etcd (rpcx-etcd's layout) and the call goes through an
 //! XClient with `--select` (random, round_robin, weighted_round_robin, consistent_hash,
-//! lowest_latency) and `--fail` (failover, failfast, failtry, failbackup).
+//! lowest_latency, network_quality, closest) and `--fail` (failover, failfast, failtry,
+//! failbackup).
 //!
 //! Exit status: 0 on success, 1 when the server answered with an error (its text is
 //! printed), 2 when the call could not be made (bad input, connection, timeout).

@@ -1,6 +1,6 @@
 //! Client plugins: code that runs at fixed points of a client's life, as rpcx-go's client
-//! plugins do (PreCall, PostCall, ConnectionClose, the XClient's selector), written once
-//! for both runtimes and the XClient.
+//! plugins do (`PreCall`, `PostCall`, `ConnCreated`, `ConnCreateFailed`,
+//! `ClientConnectionClose`, `SelectNode`), written once for both runtimes and the XClient.
 //!
 //! What it owns: the [`ClientPlugin`] trait (one method per hook, each with a no-op
 //! default), the ordered set [`Plugins`] that `ClientOptions::plugin` fills, and what each
