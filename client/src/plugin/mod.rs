@@ -24,6 +24,37 @@
 //!
 //! Plugins are `Send + Sync` on both runtimes, so one set serves a tokio client, a
 //! glommio client and an XClient alike.
+//!
+//! ```no_run
+//! use ringrpc_client::plugin::{CallOutcome, ClientPlugin, OutgoingCall, Refusal, Tracing};
+//! use ringrpc_client::tokio::Client;
+//! use ringrpc_client::{ClientOptions, Serde};
+//!
+//! /// Tags every call with a tenant and logs how it went.
+//! struct Tenant(&'static str);
+//!
+//! impl ClientPlugin for Tenant {
+//!     fn before_call(&self, call: &mut OutgoingCall<'_>) -> Result<(), Refusal> {
+//!         call.set_metadata("tenant", self.0);
+//!         Ok(())
+//!     }
+//!
+//!     fn after_call(&self, call: &OutgoingCall<'_>, outcome: &CallOutcome<'_>) {
+//!         let micros = outcome.duration().as_micros();
+//!         tracing::debug!(method = call.service_method(), status = ?outcome.status(), micros, "call");
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), ringrpc_client::Error> {
+//!     // Tracing first: the tenant's hooks then run inside the call's span.
+//!     let options = ClientOptions::new().plugin(Tracing).plugin(Tenant("blue"));
+//!     let client = Client::connect_with("tcp@127.0.0.1:8972", options).await?;
+//!     let Serde(product): Serde<i64> = client.call("Arith", "Mul", &Serde([6, 7])).await?;
+//!     println!("{product}");
+//!     Ok(())
+//! }
+//! ```
 
 mod call;
 mod otel;
