@@ -267,6 +267,14 @@ pub enum CloseCause {
     /// The socket failed.
     #[error("socket error: {0}")]
     Io(#[from] io::Error),
+    /// A frame had begun to arrive and was not complete within
+    /// `ServerConfig::frame_timeout` (a slow sender).
+    #[error("frame not complete within the frame timeout")]
+    FrameTimeout,
+    /// Output was waiting and the peer took none of it for `ServerConfig::send_timeout`
+    /// (a slow reader); what was left unsent is dropped.
+    #[error("peer took no output within the send timeout")]
+    SendTimeout,
     /// Accepted over `ServerConfig::max_conns_per_shard` and closed at once.
     #[error("over the limit of {max} connections per shard")]
     TooManyConnections {
@@ -290,6 +298,8 @@ impl CloseCause {
             | Self::Decode(_)
             | Self::Auth(_)
             | Self::Encode(_)
+            | Self::FrameTimeout
+            | Self::SendTimeout
             | Self::TooManyConnections { .. } => true,
         }
     }

@@ -1,0 +1,153 @@
+//! How a received request is routed (PROTOCOL.md §4.2–4.7): answered by the connection
+//! (heartbeat, error reply, auth failure) or started as a [`Call`], whose request bytes
+//! then count against the in-flight budgets.
+//!
+//! A gzip payload is inflated here, last, and only for a request that will run, to at most
+//! the connection's in-flight budget: a heartbeat is echoed as received (never inflated),
+//! and a refused or misaddressed request costs no inflation.
+
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::time::Instant;
+
+use ringrpc_codec::payload::SerializeType;
+use ringrpc_codec::{encode_heartbeat_reply, EncodeError, Frame, Reply, AUTH_KEY, NO_METADATA};
+
+use super::call::{server_timeout, Call, Timeout};
+use super::connection::{buffer, Connection};
+use super::DEADLINE_EXCEEDED;
+use crate::error::CloseCause;
+use crate::handler::Request;
+use crate::inflight::ErasedHandler;
+use crate::services::{Lookup, Services};
+
+impl Connection {
+    /// Decides what one request becomes, in rpcx-go's order (PROTOCOL.md §4.2–4.7): answered
+    /// here (heartbeat, error reply, auth failure) or a started [`Call`] (`start`).
+    ///
+    /// A gzip payload is inflated last, only for a request that will run: a heartbeat is
+    /// echoed as received and a refused or misaddressed request costs no inflation.
+    pub(super) fn route(&mut self, mut frame: Frame, now: &impl Fn() -> Instant) -> Option<Call> {
+        buffer(&mut self.out);
+        let header = *frame.header();
+        if header.is_heartbeat() {
+            encode_heartbeat_reply(&frame, &mut self.out);
+            return None;
+        }
+        let services = Rc::clone(&self.services);
+        if !self.authorize(&services, &frame) {
+            return None;
+        }
+        let (path, method) = (frame.service_path(), frame.service_method());
+        let handler = match services.lookup(path, method) {
+            Lookup::Found(handler) => handler,
+            Lookup::NoService => {
+                self.reply_error(&frame, format_args!("rpcx: can't find service {path}"));
+                return None;
+            }
+            Lookup::NoMethod => {
+                self.reply_error(&frame, format_args!("rpcx: can't find method {method}"));
+                return None;
+            }
+        };
+        let serialize_type = match SerializeType::from_wire(header.serialize_bits()) {
+            Ok(serialize_type) => serialize_type,
+            Err(e) => {
+                self.reply_error(&frame, format_args!("{e}"));
+                return None;
+            }
+        };
+        let deadline = match server_timeout(&frame, now) {
+            Timeout::None => None,
+            Timeout::At(deadline) => Some(deadline),
+            Timeout::Expired => {
+                self.reply_error(&frame, format_args!("{DEADLINE_EXCEEDED}"));
+                return None;
+            }
+        };
+        let inflated_bytes = self.inflate(&mut frame)?;
+        Some(self.start(frame, handler, serialize_type, deadline, inflated_bytes))
+    }
+
+    /// Inflates a gzip payload, to at most the frame limit and the connection's in-flight
+    /// budget, and returns the bytes it produced; `None` (and a close) if it fails.
+    fn inflate(&mut self, frame: &mut Frame) -> Option<usize> {
+        if !frame.is_compressed() {
+            return Some(0);
+        }
+        let max_bytes = (self.config.limits.max_decompressed_bytes)
+            .min(self.config.max_inflight_bytes);
+        match frame.inflate(max_bytes) {
+            Ok(()) => Some(frame.payload().len()),
+            Err(e) => {
+                self.close_after_flush(CloseCause::Decode(e));
+                None
+            }
+        }
+    }
+
+    /// Runs the auth hook, if any (PROTOCOL.md §4.3): a refused request gets the hook's text
+    /// as an error reply, then the connection closes.
+    fn authorize(&mut self, services: &Services, frame: &Frame) -> bool {
+        let Some(auth) = services.auth() else {
+            return true;
+        };
+        let token = frame.metadata().get(AUTH_KEY).unwrap_or("");
+        match auth(frame, token) {
+            Ok(()) => true,
+            Err(text) => {
+                self.reply_error(frame, format_args!("{text}"));
+                self.close_after_flush(CloseCause::Auth(text));
+                false
+            }
+        }
+    }
+
+    /// Starts the handler of a routed request: the one place handler code is entered.
+    fn start(
+        &mut self,
+        frame: Frame,
+        handler: &Rc<dyn ErasedHandler>,
+        serialize_type: SerializeType,
+        deadline: Option<Instant>,
+        inflated_bytes: usize,
+    ) -> Call {
+        let held_bytes = frame.as_bytes().len() + inflated_bytes;
+        self.held_bytes += held_bytes;
+        self.link.bounds().acquire(held_bytes);
+        let header = frame.header();
+        let span = tracing::debug_span!(
+            "req",
+            seq = header.seq(),
+            service_path = frame.service_path(),
+            service_method = frame.service_method()
+        );
+        let request = Request::new(frame.clone(), serialize_type, deadline, self.link.clone());
+        let slot = span.in_scope(|| handler.start(request));
+        self.inflight_count += 1;
+        Call {
+            reply_to: frame,
+            serialize_type,
+            slot,
+            deadline,
+            span,
+            held_bytes,
+        }
+    }
+
+    /// Answers `frame` with an error reply (status Error and `__rpcx_error__`), unless it
+    /// is oneway.
+    fn reply_error(&mut self, frame: &Frame, message: std::fmt::Arguments<'_>) {
+        if frame.header().is_oneway() {
+            return;
+        }
+        self.text.clear();
+        let _ = self.text.write_fmt(message);
+        tracing::debug!(seq = frame.seq(), error = %self.text, "error reply");
+        let result: Result<(), EncodeError> =
+            Reply::to(frame).encode_error(&mut self.out, &self.text, NO_METADATA, &[]);
+        if let Err(e) = result {
+            self.close_after_flush(CloseCause::Encode(e));
+        }
+    }
+}
