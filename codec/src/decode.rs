@@ -79,7 +79,7 @@ fn check_cut(raw: &Bytes, limits: &Limits) -> Result<Layout, DecodeError> {
         Some(len) if len == raw.len() => {}
         _ => {
             return Err(DecodeError::PayloadLenMismatch {
-                declared: Header::peek(&raw).map_or(0, |h| h.body_len()),
+                declared: Header::peek(raw).map_or(0, |h| h.body_len()),
                 actual: raw.len().saturating_sub(HEADER_LEN),
             })
         }

@@ -236,9 +236,14 @@ fn a_frame_decoded_compressed_inflates_only_when_asked() {
     encode_frame(&mut wire, &header, "Echo", "Echo", NO_METADATA, &zipped).unwrap();
     let raw = wire.freeze();
 
-    let mut frame = ringrpc_codec::decode_frame_compressed(raw.clone(), &Limits::default()).unwrap();
+    let mut frame =
+        ringrpc_codec::decode_frame_compressed(raw.clone(), &Limits::default()).unwrap();
     assert!(frame.is_compressed());
-    assert_eq!(frame.payload(), &frame.wire_payload(), "still the gzip bytes");
+    assert_eq!(
+        frame.payload(),
+        &frame.wire_payload(),
+        "still the gzip bytes"
+    );
     assert_eq!(
         frame.clone().inflate(1024),
         Err(DecodeError::DecompressedTooLarge { max: 1024 })
@@ -247,7 +252,11 @@ fn a_frame_decoded_compressed_inflates_only_when_asked() {
     assert!(!frame.is_compressed());
     assert_eq!(&frame.payload()[..], &plain[..]);
     frame.inflate(0).unwrap();
-    assert_eq!(frame.payload().len(), plain.len(), "inflating twice is a no-op");
+    assert_eq!(
+        frame.payload().len(),
+        plain.len(),
+        "inflating twice is a no-op"
+    );
     let eager = ringrpc_codec::decode_frame(raw, &Limits::default()).unwrap();
     assert_eq!(eager.payload(), frame.payload());
 }

@@ -205,7 +205,8 @@ impl Server {
             .enumerate()
             .map(|(shard, handle)| {
                 let bytes = &handle.counters.bytes;
-                let load = |counter: &std::sync::atomic::AtomicUsize| counter.load(Ordering::Relaxed);
+                let load =
+                    |counter: &std::sync::atomic::AtomicUsize| counter.load(Ordering::Relaxed);
                 ShardStats {
                     shard,
                     cpu: handle.cpu,

@@ -62,7 +62,10 @@ struct Counter {
 impl Counter {
     /// Replaces `old` (a part of the sum) with `new`.
     fn update(&self, old: usize, new: usize, now: &AtomicUsize, peak: &AtomicUsize) -> usize {
-        debug_assert!(self.value.get() >= old, "a connection released more than it added");
+        debug_assert!(
+            self.value.get() >= old,
+            "a connection released more than it added"
+        );
         let value = self.value.get() - old.min(self.value.get()) + new;
         self.value.set(value);
         now.store(value, Ordering::Relaxed);
@@ -109,12 +112,7 @@ impl ShardBounds {
 
     /// No shard budget, no push bound, no timeouts (a connection outside any shard).
     pub fn unlimited() -> Self {
-        Self::new(
-            usize::MAX,
-            usize::MAX,
-            Timeouts::default(),
-            Arc::default(),
-        )
+        Self::new(usize::MAX, usize::MAX, Timeouts::default(), Arc::default())
     }
 
     pub fn timeouts(&self) -> Timeouts {

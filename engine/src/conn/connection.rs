@@ -22,6 +22,10 @@ const READ_MIN: usize = 4 << 10;
 const READ_MAX: usize = 64 << 10;
 /// Largest read asked for to complete a known, partially received frame.
 const READ_FRAME_MAX: usize = 256 << 10;
+/// Request bytes (frames as received plus inflated payloads) one `poll_call` batch handles
+/// before it hands the shard back to its other connections (and wakes its driver to come
+/// back): a peer pipelining large or inflating frames cannot hold the shard for long.
+const BATCH_WORK_MAX_BYTES: usize = 1 << 20;
 
 /// One rpcx connection, sans IO: bytes in through [`Connection::handle_read`], handler
 /// calls out through [`Connection::poll_call`], replies in through
@@ -74,6 +78,8 @@ pub struct Connection {
     recv_capacity: usize,
     /// Closed without sending what was left (a driver's send in flight may be cancelled).
     output_dropped: bool,
+    /// Request bytes handled in the current `poll_call` batch (`BATCH_WORK_MAX_BYTES`).
+    pub(super) batch_work_bytes: usize,
     cause: Option<CloseCause>,
 }
 
@@ -104,6 +110,7 @@ impl Connection {
             owned_unsent: 0,
             recv_capacity: 0,
             output_dropped: false,
+            batch_work_bytes: 0,
             cause: None,
         }
     }
@@ -212,8 +219,14 @@ impl Connection {
     /// `now` is the driver's clock, read only for a request that carries `__ServerTimeout`
     /// (its deadline is `now() + timeout`), so requests without one cost no clock read and
     /// tests pass a fixed time.
+    ///
+    /// After `BATCH_WORK_MAX_BYTES` of requests in one batch it returns `None` early and
+    /// wakes the driver, which serves the shard's other connections before coming back.
     pub fn poll_call(&mut self, now: impl Fn() -> Instant) -> Option<Call> {
         let call = self.next_call(&now);
+        if call.is_none() {
+            self.batch_work_bytes = 0;
+        }
         self.publish_recv();
         call
     }
@@ -226,6 +239,10 @@ impl Connection {
             if !self.has_room() {
                 // Paused by our own budgets: a frame left unfinished is not the peer's fault.
                 self.link.set_receiving(false);
+                return None;
+            }
+            if self.batch_work_bytes >= BATCH_WORK_MAX_BYTES {
+                self.link.wake();
                 return None;
             }
             let frame =
@@ -448,7 +465,9 @@ impl Connection {
         self.chunk = Bytes::new();
         self.publish_recv();
         self.owned_unsent = 0;
-        self.link.bounds().release(std::mem::take(&mut self.held_bytes));
+        self.link
+            .bounds()
+            .release(std::mem::take(&mut self.held_bytes));
         self.link.close();
     }
 

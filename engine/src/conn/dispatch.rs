@@ -29,6 +29,7 @@ impl Connection {
     /// echoed as received and a refused or misaddressed request costs no inflation.
     pub(super) fn route(&mut self, mut frame: Frame, now: &impl Fn() -> Instant) -> Option<Call> {
         buffer(&mut self.out);
+        self.batch_work_bytes += frame.as_bytes().len();
         let header = *frame.header();
         if header.is_heartbeat() {
             encode_heartbeat_reply(&frame, &mut self.out);
@@ -75,10 +76,13 @@ impl Connection {
         if !frame.is_compressed() {
             return Some(0);
         }
-        let max_bytes = (self.config.limits.max_decompressed_bytes)
-            .min(self.config.max_inflight_bytes);
+        let max_bytes =
+            (self.config.limits.max_decompressed_bytes).min(self.config.max_inflight_bytes);
         match frame.inflate(max_bytes) {
-            Ok(()) => Some(frame.payload().len()),
+            Ok(()) => {
+                self.batch_work_bytes += frame.payload().len();
+                Some(frame.payload().len())
+            }
             Err(e) => {
                 self.close_after_flush(CloseCause::Decode(e));
                 None
@@ -149,5 +153,89 @@ impl Connection {
         if let Err(e) = result {
             self.close_after_flush(CloseCause::Encode(e));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::{Context, Waker};
+
+    use bytes::BytesMut;
+    use ringrpc_codec::compress::gzip;
+    use ringrpc_codec::{encode_frame, CompressType, Header};
+
+    use super::*;
+    use crate::conn::{ConnConfig, Link};
+
+    fn connection() -> Connection {
+        let mut services = Services::new();
+        services.register("Echo", "Echo", |request: Request| async move {
+            Ok::<_, crate::HandlerError>(crate::Response::new(request.into_payload()))
+        });
+        Connection::new(
+            Rc::new(services),
+            Rc::new(ConnConfig::default()),
+            Link::detached(),
+        )
+    }
+
+    fn frame(seq: u64, heartbeat: bool, gzip_payload: Option<&[u8]>, payload: &[u8]) -> Vec<u8> {
+        let mut header = Header::request(seq, SerializeType::None);
+        header.set_heartbeat(heartbeat);
+        let mut zipped = BytesMut::new();
+        let payload = match gzip_payload {
+            Some(plain) => {
+                gzip(plain, &mut zipped).unwrap();
+                header.set_compress_type(CompressType::Gzip);
+                &zipped[..]
+            }
+            None => payload,
+        };
+        let mut out = BytesMut::new();
+        encode_frame(&mut out, &header, "Echo", "Echo", NO_METADATA, payload).unwrap();
+        out.to_vec()
+    }
+
+    #[test]
+    fn a_heartbeat_is_echoed_as_received_even_if_it_is_no_gzip() {
+        let mut conn = connection();
+        let mut wire = frame(1, true, None, b"\x1f\x8bnot gzip");
+        wire[2] |= 0x04; // compress: gzip
+        conn.handle_received(&wire);
+        assert!(conn.poll_call(Instant::now).is_none());
+        let mut expected = wire.clone();
+        expected[2] |= 0x80;
+        assert_eq!(conn.poll_transmit(), Some(&expected[..]));
+        assert!(!conn.is_read_closed());
+    }
+
+    #[test]
+    fn a_batch_of_large_requests_hands_the_shard_back() {
+        let mut conn = connection();
+        let plain = vec![1u8; 700 << 10];
+        let wire = [
+            frame(1, false, None, &plain),
+            frame(2, false, Some(&plain), b""),
+            frame(3, false, None, b"small"),
+        ]
+        .concat();
+        conn.handle_received(&wire);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut seqs = Vec::new();
+        for _ in 0..3 {
+            while let Some(call) = conn.poll_call(Instant::now) {
+                seqs.push(call.seq());
+                assert!(conn.poll_inline(&mut cx, call).is_none());
+                // Replies sent at once: only the batch budget can pause this connection.
+                let n = conn.poll_transmit().map_or(0, <[u8]>::len);
+                conn.handle_sent(n);
+            }
+            seqs.push(0);
+        }
+        assert_eq!(
+            seqs,
+            [1, 2, 0, 3, 0, 0],
+            "1.4 MiB in the first batch, then a new one"
+        );
     }
 }

@@ -213,9 +213,13 @@ mod tests {
         header[12..16].copy_from_slice(&(limits.max_frame_bytes - 16).to_be_bytes());
         let (mut spill, mut chunk) = (BytesMut::new(), Bytes::new());
         push_chunk(&mut spill, &mut chunk, Bytes::from(header));
-        assert!(next_frame(&mut spill, &mut chunk, &limits).unwrap().is_none());
+        assert!(next_frame(&mut spill, &mut chunk, &limits)
+            .unwrap()
+            .is_none());
         push_copy(&mut spill, &mut chunk, &[0; 100]);
-        assert!(next_frame(&mut spill, &mut chunk, &limits).unwrap().is_none());
+        assert!(next_frame(&mut spill, &mut chunk, &limits)
+            .unwrap()
+            .is_none());
         assert!(
             spill.capacity() < 4096,
             "116 bytes arrived, {} reserved",

@@ -147,11 +147,7 @@ impl ShardCore {
     pub(crate) fn open(&self, peer: Option<SocketAddr>) -> Opened {
         self.counters.accepted.fetch_add(1, Ordering::Relaxed);
         self.counters.open.fetch_add(1, Ordering::Relaxed);
-        let link = Rc::new(Link::new(
-            peer,
-            self.push_seq.clone(),
-            self.bounds.clone(),
-        ));
+        let link = Rc::new(Link::new(peer, self.push_seq.clone(), self.bounds.clone()));
         let peer = peer.map_or_else(|| "unknown".to_owned(), |peer| peer.to_string());
         let span = tracing::info_span!("conn", shard = self.id, peer = %peer);
         span.in_scope(|| tracing::debug!("accepted"));

@@ -17,11 +17,15 @@ use crate::conn::{Control, Link};
 /// How often the shard sweeps its connections: a quarter of the shortest timeout (so each
 /// is noticed within 1.25 times itself), at least 1 ms; `None` if no timeout is set.
 pub(crate) fn sweep_period(config: &ServerConfig) -> Option<Duration> {
-    [config.idle_timeout, config.frame_timeout, config.send_timeout]
-        .into_iter()
-        .flatten()
-        .min()
-        .map(|shortest| (shortest / 4).max(Duration::from_millis(1)))
+    [
+        config.idle_timeout,
+        config.frame_timeout,
+        config.send_timeout,
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .map(|shortest| (shortest / 4).max(Duration::from_millis(1)))
 }
 
 /// One connection as the shard's sweep sees it: what it last saw of the link's counters and
@@ -186,7 +190,11 @@ mod tests {
         conn.handle_received(&echo_frame().repeat(2));
         serve(&mut conn, t0);
         let bytes = conn.poll_transmit_owned().unwrap();
-        assert_eq!(link.unsent_bytes(), bytes.len(), "a send in flight is unsent");
+        assert_eq!(
+            link.unsent_bytes(),
+            bytes.len(),
+            "a send in flight is unsent"
+        );
         watch.sweep(&link, t0);
         conn.handle_sent_owned(1);
         watch.sweep(&link, t0 + SECOND);
@@ -198,10 +206,7 @@ mod tests {
         serve(&mut conn, t0);
         assert!(conn.is_closed() && conn.is_output_dropped());
         assert_eq!(link.unsent_bytes(), 0);
-        assert_eq!(
-            close_step(conn.take_cause(), 0, "peer"),
-            CloseStep::Reset
-        );
+        assert_eq!(close_step(conn.take_cause(), 0, "peer"), CloseStep::Reset);
     }
 
     #[test]

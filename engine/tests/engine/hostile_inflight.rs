@@ -44,7 +44,9 @@ fn start_holding(config: ServerConfig, hold: &Hold, token: Option<&'static str>)
         });
         if let Some(token) = token {
             services.set_auth(move |_, got| {
-                (got == token).then_some(()).ok_or_else(|| "auth: invalid token".to_owned())
+                (got == token)
+                    .then_some(())
+                    .ok_or_else(|| "auth: invalid token".to_owned())
             });
         }
     })
@@ -93,8 +95,15 @@ fn a_connection_holds_its_budget_plus_one_frame() {
         peak <= budget + wire + plain,
         "peak {peak} over the budget plus one frame"
     );
-    assert_eq!(hold.started.load(Ordering::SeqCst), 2, "paused at the budget");
-    assert!(rss_held < 300 * MIB, "RSS +{rss_held} B (unbounded: ~960 MiB)");
+    assert_eq!(
+        hold.started.load(Ordering::SeqCst),
+        2,
+        "paused at the budget"
+    );
+    assert!(
+        rss_held < 300 * MIB,
+        "RSS +{rss_held} B (unbounded: ~960 MiB)"
+    );
 
     hold.open.store(true, Ordering::SeqCst);
     for _ in 0..64 {
@@ -146,7 +155,11 @@ fn a_shard_holds_its_budget_plus_one_frame_and_wakes_the_paused() {
             assert_eq!(error_text(&client.recv()), None);
         }
     }
-    assert_eq!(hold.started.load(Ordering::SeqCst), 24, "every paused one resumed");
+    assert_eq!(
+        hold.started.load(Ordering::SeqCst),
+        24,
+        "every paused one resumed"
+    );
 }
 
 #[test]
@@ -188,6 +201,9 @@ fn heartbeats_are_echoed_as_received_and_strangers_inflate_nothing() {
     client.send(&gzip_frame(header, "Hold", "Wait", &bomb));
     let frames = client.expect_closed(Duration::from_secs(5));
     assert_eq!(frames.len(), 1, "{frames:?}");
-    assert_eq!(error_text(&frames[0]).as_deref(), Some("auth: invalid token"));
+    assert_eq!(
+        error_text(&frames[0]).as_deref(),
+        Some("auth: invalid token")
+    );
     assert_eq!(hold.started.load(Ordering::SeqCst), 0);
 }

@@ -29,8 +29,7 @@ fn start_echo(config: ServerConfig, tid: &Arc<AtomicI32>) -> Server {
             tid.store(current_tid(), Ordering::SeqCst);
             async move {
                 Ok::<_, HandlerError>(
-                    Response::new(request.payload().clone())
-                        .with_metadata_from(request.metadata()),
+                    Response::new(request.payload().clone()).with_metadata_from(request.metadata()),
                 )
             }
         });

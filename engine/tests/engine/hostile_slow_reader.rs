@@ -39,9 +39,11 @@ fn pushes_to_a_client_that_never_reads_stop_at_the_push_buffer() {
     wait_for(Duration::from_secs(5), "pushes back up", || {
         shard0(&server).unsent_bytes >= push_buffer
     });
-    let took = wait_for(Duration::from_secs(30), "the send timeout closes it", || {
-        shard0(&server).connections_open == 0
-    });
+    let took = wait_for(
+        Duration::from_secs(30),
+        "the send timeout closes it",
+        || shard0(&server).connections_open == 0,
+    );
     let stats = shard0(&server);
     println!(
         "hostile slow reader: 1M pushes of {payload_len} B to a client that never reads: \
@@ -89,9 +91,11 @@ fn replies_to_a_client_that_never_reads_stop_at_the_flush_threshold() {
         }
         assert!(written < 1 << 30, "the server never stopped reading");
     }
-    let took = wait_for(Duration::from_secs(30), "the send timeout closes it", || {
-        shard0(&server).connections_open == 0
-    });
+    let took = wait_for(
+        Duration::from_secs(30),
+        "the send timeout closes it",
+        || shard0(&server).connections_open == 0,
+    );
     let stats = shard0(&server);
     let reply_len = frame.len();
     println!(

@@ -41,9 +41,11 @@ fn announced_lengths_reserve_nothing_and_unfinished_frames_time_out() {
         conn.write_all(&head).expect("send");
     }
     let sent = Instant::now();
-    wait_for(Duration::from_secs(10), "the shard reads every header", || {
-        shard0(&server).connections_open == count
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "the shard reads every header",
+        || shard0(&server).connections_open == count,
+    );
     let took = wait_for(Duration::from_secs(20), "frame timeouts close all", || {
         shard0(&server).connections_open == 0
     });
@@ -63,8 +65,14 @@ fn announced_lengths_reserve_nothing_and_unfinished_frames_time_out() {
         "receive buffers grew with announced lengths: {} B",
         stats.recv_buffer_bytes_peak
     );
-    assert!(closed >= frame_timeout, "closed before the timeout: {closed:?}");
-    assert_eq!(stats.recv_buffer_bytes, 0, "closed connections hold no buffer");
+    assert!(
+        closed >= frame_timeout,
+        "closed before the timeout: {closed:?}"
+    );
+    assert_eq!(
+        stats.recv_buffer_bytes, 0,
+        "closed connections hold no buffer"
+    );
     assert!(rss < 100 << 20, "RSS +{rss} B");
 }
 
