@@ -133,12 +133,10 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             None => bail!("--meta {kv:?}: expected K=V"),
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let options = ClientOptions {
-        auth: args.auth.clone(),
-        compress: args.gzip,
-        connect_timeout: Duration::from_secs(5),
-        ..ClientOptions::default()
-    };
+    let mut options = ClientOptions::new()
+        .compress(args.gzip)
+        .connect_timeout(Duration::from_secs(5));
+    options.auth = args.auth.clone();
     if let Some(url) = &args.registry {
         let reply = registry::send(args, url, &payload, metadata, options).await?;
         for (key, value) in reply.metadata() {
@@ -245,8 +243,6 @@ fn from_hex(text: &str) -> anyhow::Result<Vec<u8>> {
 
 /// `--registry`: discovery in etcd and an XClient with the chosen select and fail modes.
 mod registry {
-    use std::time::Duration;
-
     use ringrpc_client::discovery::EtcdUrl;
     use ringrpc_client::{ClientOptions, Reply};
 
@@ -258,6 +254,8 @@ mod registry {
         metadata: Vec<(String, String)>,
         options: ClientOptions,
     ) -> anyhow::Result<Reply> {
+        use std::time::Duration;
+
         use ringrpc_client::discovery::{Discovery, EtcdControlPlane, EtcdDiscovery};
         use ringrpc_client::fail::FailPolicy;
         use ringrpc_client::xclient::{TokioTransport, XClient, XClientOptions};
@@ -271,20 +269,13 @@ mod registry {
         }
         let keys: Vec<&str> = watch.current().iter().map(|s| s.key()).collect();
         eprintln!("discovered: {}", keys.join(" "));
-        let xoptions = XClientOptions {
-            select: args.select,
-            fail: FailPolicy {
-                mode: args.fail,
-                ..FailPolicy::default()
-            },
-            ..XClientOptions::default()
-        };
-        let xclient = XClient::new(&args.service, watch, TokioTransport { options }, xoptions);
-        let mut call = CallOptions {
-            metadata,
-            ..CallOptions::default()
-        };
-        call.serialize_type = Some(args.codec.serialize_type());
+        let xoptions = XClientOptions::new()
+            .select(args.select)
+            .fail(FailPolicy::new(args.fail));
+        let transport = TokioTransport::new(options);
+        let xclient = XClient::new(&args.service, watch, transport, xoptions);
+        let mut call = CallOptions::new().serialize_type(args.codec.serialize_type());
+        call.metadata = metadata;
         if args.timeout_ms > 0 {
             call.timeout = Some(Duration::from_millis(args.timeout_ms));
         }
