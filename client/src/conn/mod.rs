@@ -340,6 +340,8 @@ impl<W> Connection<W> {
         tracing::debug!(%reason, inflight = self.pending.len(), "connection closed");
         self.fail_pending(&reason);
         self.transmit = BytesMut::new();
+        // A write in flight is abandoned with the connection.
+        self.sending_len = 0;
         self.heartbeat = None;
         self.send_space_freed |= std::mem::take(&mut self.send_space_wanted);
         self.state = State::Closed(reason);

@@ -23,8 +23,14 @@ pub struct XClientOptions {
     /// Serialize type of typed calls whose options and argument name none. MsgPack, as
     /// rpcx-go.
     pub serialize_type: SerializeType,
-    /// Seed of the selection RNG; `None` seeds from the OS.
+    /// Seed of the selection RNG (and of the dial back-off jitter); `None` seeds from the
+    /// OS.
     pub seed: Option<u64>,
+    /// Back-off after the first failed dial to a server: no call dials it again for a
+    /// random delay in `[min/2, min]`; each further failure in a row doubles it. 100 ms.
+    pub dial_backoff_min: Duration,
+    /// Longest dial back-off (the jittered delay never exceeds it). 5 s.
+    pub dial_backoff_max: Duration,
 }
 
 impl Default for XClientOptions {
@@ -36,6 +42,8 @@ impl Default for XClientOptions {
             timeout: None,
             serialize_type: SerializeType::MsgPack,
             seed: None,
+            dial_backoff_min: Duration::from_millis(100),
+            dial_backoff_max: Duration::from_secs(5),
         }
     }
 }
@@ -73,6 +81,13 @@ impl XClientOptions {
     /// Sets [`serialize_type`](Self::serialize_type).
     pub fn serialize_type(mut self, serialize_type: SerializeType) -> Self {
         self.serialize_type = serialize_type;
+        self
+    }
+
+    /// Sets the dial back-off: `min` after the first failed dial, doubling up to `max`.
+    pub fn dial_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.dial_backoff_min = min;
+        self.dial_backoff_max = max;
         self
     }
 
