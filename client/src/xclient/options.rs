@@ -27,7 +27,8 @@ pub struct XClientOptions {
     /// OS.
     pub seed: Option<u64>,
     /// Back-off after the first failed dial to a server: no call dials it again for a
-    /// random delay in `[min/2, min]`; each further failure in a row doubles it. 100 ms.
+    /// random delay in `[min/2, min]`; each further failure in a row doubles it. 100 ms;
+    /// zero turns the back-off off (every attempt may dial).
     pub dial_backoff_min: Duration,
     /// Longest dial back-off (the jittered delay never exceeds it). 5 s.
     pub dial_backoff_max: Duration,

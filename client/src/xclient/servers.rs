@@ -30,8 +30,8 @@ pub(super) enum NoPick {
     NoServer,
     /// Every listed server is behind an open breaker.
     BreakerOpen,
-    /// Every listed server is unusable and some are in dial back-off: the soonest is
-    /// dialled again after this long.
+    /// Every listed server is unusable (not all by their breaker) and some are in dial
+    /// back-off: the soonest is dialled again after this long.
     Backoff(Duration),
 }
 
@@ -134,8 +134,8 @@ impl Servers {
         let Some(index) = self.selector.select(&pick, &mut self.rng) else {
             let soonest = servers.iter().filter_map(|s| backoff_left(s.key())).min();
             return Err(match soonest {
-                Some(wait) if servers.iter().all(blocked) => NoPick::Backoff(wait),
                 _ if servers.iter().all(open) => NoPick::BreakerOpen,
+                Some(wait) if servers.iter().all(blocked) => NoPick::Backoff(wait),
                 _ => NoPick::NoServer,
             });
         };

@@ -161,10 +161,13 @@ fn xclient(
     )
 }
 
+/// Dial back-off is off here: these tests count the dials and attempts the fail modes and
+/// breakers make (`hostile_xclient.rs` tests the back-off).
 fn options(select: SelectMode, fail: FailMode) -> XClientOptions {
     XClientOptions::new()
         .select(select)
         .fail(FailPolicy::new(fail))
+        .dial_backoff(Duration::ZERO, Duration::ZERO)
 }
 
 async fn call(x: &XClient<Memory>) -> Result<String, XError<Error>> {
