@@ -7,9 +7,6 @@
 //! - servers discovery drops leave no connection, breaker or back-off behind (virtual time);
 //! - a call that started before a breaker opened cannot close it by answering late.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
-use std::io;
 use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,13 +16,14 @@ use std::time::{Duration, Instant};
 use tokio::time::Instant as VirtualInstant;
 
 use crate::support;
+use crate::support::memory::{Behaviour, Memory, Servers};
 use ringrpc_client::breaker::BreakerConfig;
 use ringrpc_client::discovery::{Discovery, MultipleDiscovery};
 use ringrpc_client::fail::{FailMode, FailPolicy};
 use ringrpc_client::runtime::Runtime;
 use ringrpc_client::select::{Instance, SelectMode};
 use ringrpc_client::xclient::{ClientTransport, Transport, XClient, XClientOptions, XError};
-use ringrpc_client::{CallOptions, Error, Request};
+use ringrpc_client::{CallOptions, Request};
 
 /// A transport that counts the dials it is asked for, around a real one.
 struct Counting<T> {
@@ -98,77 +96,6 @@ for_each_driver! {
     }
 }
 
-/// In-memory servers on tokio's paused clock: each may be down; connections count
-/// themselves while alive.
-#[derive(Default)]
-struct Servers {
-    down: RefCell<HashSet<String>>,
-    /// Calls to a server answer after this long.
-    latency: Cell<Duration>,
-    dials: Cell<usize>,
-    calls: Cell<usize>,
-    live_conns: Rc<Cell<usize>>,
-}
-
-struct Conn {
-    key: String,
-    live: Rc<Cell<usize>>,
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        self.live.set(self.live.get() - 1);
-    }
-}
-
-#[derive(Clone, Default)]
-struct Memory(Rc<Servers>);
-
-impl Transport for Memory {
-    type Conn = Rc<Conn>;
-    type Reply = String;
-    type Error = Error;
-
-    async fn connect(&self, server: &Instance) -> Result<Rc<Conn>, Error> {
-        self.0.dials.set(self.0.dials.get() + 1);
-        tokio::task::yield_now().await;
-        if self.0.down.borrow().contains(server.key()) {
-            let cause = Arc::new(io::Error::from(io::ErrorKind::ConnectionRefused));
-            return Err(Error::Connect {
-                addr: server.key().to_owned(),
-                cause,
-            });
-        }
-        self.0.live_conns.set(self.0.live_conns.get() + 1);
-        Ok(Rc::new(Conn {
-            key: server.key().to_owned(),
-            live: self.0.live_conns.clone(),
-        }))
-    }
-
-    async fn send(&self, conn: &Rc<Conn>, _: &Request<'_>) -> Result<String, Error> {
-        self.0.calls.set(self.0.calls.get() + 1);
-        let down = self.0.down.borrow().contains(&conn.key);
-        tokio::time::sleep(self.0.latency.get()).await;
-        if down {
-            return Err(Error::Disconnected(ringrpc_client::Disconnect::Eof));
-        }
-        Ok(conn.key.clone())
-    }
-
-    fn is_usable(&self, _: &Rc<Conn>) -> bool {
-        true
-    }
-
-    async fn sleep(&self, duration: Duration) {
-        tokio::time::sleep(duration).await;
-    }
-
-    fn now(&self) -> Instant {
-        VirtualInstant::now().into_std()
-    }
-}
-
 fn memory_xclient(
     discovery: &MultipleDiscovery,
     options: XClientOptions,
@@ -187,7 +114,7 @@ async fn a_server_that_stays_down_is_dialled_on_a_capped_jittered_back_off() {
     let discovery = MultipleDiscovery::from_pairs([(A, "")]);
     let options = XClientOptions::new().fail(FailPolicy::new(FailMode::Failfast));
     let (x, servers) = memory_xclient(&discovery, options);
-    servers.down.borrow_mut().insert(A.to_owned());
+    servers.set(A, Behaviour::Down);
     let minute = Duration::from_secs(60);
     let started = VirtualInstant::now();
     let mut calls = 0;
@@ -199,13 +126,13 @@ async fn a_server_that_stays_down_is_dialled_on_a_capped_jittered_back_off() {
         calls += 1;
         tokio::time::advance(Duration::from_millis(10)).await;
     }
-    let dials = servers.dials.get();
+    let dials = servers.connects(A);
     // Delays of at least 50, 100, .. 1600 ms, then at least 2.5 s each (max 5 s, jittered
     // down to half): at most 6 + 57 / 2.5 dials in the minute; at least 60 / 5.
     assert!((12..=30).contains(&dials), "{dials} dials");
     println!("{calls} calls in a virtual minute at a server that stays down: {dials} dials");
 
-    servers.down.borrow_mut().clear();
+    servers.set(A, Behaviour::Answer);
     tokio::time::advance(Duration::from_secs(5)).await;
     assert_eq!(
         x.send("Mul", b"{}", &CallOptions::new(), None)
@@ -235,7 +162,7 @@ async fn servers_discovery_drops_are_forgotten() {
             .map(|i| format!("tcp@10.{}.{}.{i}:8972", round / 256, round % 256))
             .collect();
         // One of the three is down: it gets a back-off and an open breaker.
-        servers.down.borrow_mut().insert(keys[0].clone());
+        servers.set(&keys[0], Behaviour::Down);
         discovery.update(keys.iter().map(|k| Instance::new(k.as_str(), "")).collect());
         for _ in 0..6 {
             x.send("Mul", b"{}", &CallOptions::new(), None)
@@ -277,12 +204,11 @@ async fn a_call_from_before_the_breaker_opened_cannot_close_it() {
     let (x, servers) = memory_xclient(&discovery, options);
     let x = &x;
     // A slow call starts on A while its breaker is closed (round robin: A first) ...
-    servers.latency.set(Duration::from_secs(1));
+    servers.set(A, Behaviour::Slow(Duration::from_secs(1)));
     let slow = async move { x.send("Mul", b"{}", &CallOptions::new(), None).await };
     let breaker_trips = async {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        servers.latency.set(Duration::ZERO);
-        servers.down.borrow_mut().insert(A.to_owned());
+        servers.set(A, Behaviour::Down);
         // ... B, then A fails: A's breaker opens.
         let _ = x.send("Mul", b"{}", &CallOptions::new(), None).await;
         let failed = x.send("Mul", b"{}", &CallOptions::new(), None).await;
@@ -290,12 +216,12 @@ async fn a_call_from_before_the_breaker_opened_cannot_close_it() {
             matches!(&failed, Err(XError::Server { server, .. }) if server == A),
             "{failed:?}"
         );
-        servers.down.borrow_mut().clear();
+        servers.set(A, Behaviour::Answer);
     };
     let (slow, ()) = tokio::join!(slow, breaker_trips);
     assert_eq!(slow.expect("the slow call answered"), A);
     // The late success is from before the opening: A stays out for the open period.
-    let calls_before = servers.calls.get();
+    let calls_before = servers.calls_total();
     for _ in 0..10 {
         assert_eq!(
             x.send("Mul", b"{}", &CallOptions::new(), None)
@@ -304,7 +230,7 @@ async fn a_call_from_before_the_breaker_opened_cannot_close_it() {
             B
         );
     }
-    assert_eq!(servers.calls.get() - calls_before, 10);
+    assert_eq!(servers.calls_total() - calls_before, 10);
     println!(
         "a success that started before the breaker opened left it open: 10 of 10 calls avoided A"
     );

@@ -5,6 +5,7 @@
 
 pub mod fake;
 pub mod hostile;
+pub mod memory;
 pub mod proxy;
 pub mod server;
 pub mod types;
