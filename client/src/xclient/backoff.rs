@@ -19,7 +19,8 @@ pub(super) struct BackoffConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Backoff {
     failures: u32,
-    retry_at: Instant,
+    /// `None`: the delay is beyond the clock's range; no dial until the list changes.
+    retry_at: Option<Instant>,
 }
 
 impl Backoff {
@@ -41,16 +42,18 @@ impl Backoff {
         let jittered = Duration::try_from_secs_f64(delay.as_secs_f64() * factor)
             .unwrap_or(delay)
             .min(config.max);
-        // A delay beyond the clock's range keeps the server out "forever" (until it works).
-        let retry_at = now
-            .checked_add(jittered)
-            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
-        Self { failures, retry_at }
+        Self {
+            failures,
+            retry_at: now.checked_add(jittered),
+        }
     }
 
     /// Whether a dial must wait at `now`; `Some(time left)` if so.
     pub fn wait_at(&self, now: Instant) -> Option<Duration> {
-        (now < self.retry_at).then(|| self.retry_at - now)
+        match self.retry_at {
+            Some(at) => (now < at).then(|| at - now),
+            None => Some(Duration::MAX),
+        }
     }
 
     /// Failed dials in a row.
