@@ -43,8 +43,9 @@ pub struct ClientOptions {
     /// (queued plus the write in flight). At the bound a call waits for the server to read
     /// (within its deadline: `Error::Timeout` once it passes, unsent), and a oneway request
     /// fails at once with the retryable `Error::SendBufferFull`. A request larger than the
-    /// bound fails with `Error::RequestTooLarge`. 16 MiB, the largest frame a ringrpc
-    /// server accepts by default.
+    /// bound fails with `Error::RequestTooLarge`. A call without a deadline waits as long
+    /// as the connection stays open. Heartbeats are not counted. 16 MiB, the largest frame
+    /// a ringrpc server accepts by default.
     pub send_buffer_max_bytes: usize,
     /// Longest `close` (or dropping the last clone) spends writing what is still queued to
     /// a server that does not read; then the socket is dropped with it. 1 s. A duration too
