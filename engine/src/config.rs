@@ -6,12 +6,13 @@
 //! its setters (`ServerConfig::default().listen(addr).shards(2)`), so a field added later does
 //! not break a caller. The fields stay public to read and to change in place.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use ringrpc_codec::Limits;
 
 use crate::driver::{Driver, UringConfig};
+use crate::http::HttpConfig;
+use crate::runtime::listen_addr::ListenAddr;
 
 /// How a [`crate::Server`] runs. Start from `ServerConfig::default()` and chain setters:
 ///
@@ -28,9 +29,10 @@ use crate::driver::{Driver, UringConfig};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServerConfig {
-    /// Address every shard listens on (SO_REUSEPORT). Port 0 picks a free port; every shard
-    /// then binds the port the first one got. Default `127.0.0.1:8972`.
-    pub listen: SocketAddr,
+    /// Where the shards listen: a TCP address (IPv4 or IPv6; every shard binds it with
+    /// SO_REUSEPORT; port 0 picks a free port that every shard then binds) or a Unix socket
+    /// path (one socket shared by the shards). Default `127.0.0.1:8972`.
+    pub listen: ListenAddr,
     /// Number of shards (executor threads). Default 1.
     pub shards: usize,
     /// CPU of each shard (`cpus[i]` for shard `i`). Empty: shard `i` runs on CPU
@@ -68,12 +70,14 @@ pub struct ServerConfig {
     pub driver: Driver,
     /// Settings of the io_uring driver (ignored by the glommio one).
     pub uring: UringConfig,
+    /// The HTTP side of the port: gateway, JSON-RPC, CORS and their limits.
+    pub http: HttpConfig,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8972)),
+            listen: ListenAddr::from(([127, 0, 0, 1], 8972)),
             shards: 1,
             cpus: Vec::new(),
             limits: Limits::default(),
@@ -87,14 +91,16 @@ impl Default for ServerConfig {
             backlog: 1024,
             driver: Driver::default(),
             uring: UringConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
 
 impl ServerConfig {
-    /// Sets the address every shard listens on.
+    /// Sets where the shards listen (a `SocketAddr`, `([127, 0, 0, 1], 8972)`, or a
+    /// [`ListenAddr`] such as `"unix@/run/app.sock".parse()?`).
     #[must_use]
-    pub fn listen(mut self, listen: impl Into<SocketAddr>) -> Self {
+    pub fn listen(mut self, listen: impl Into<ListenAddr>) -> Self {
         self.listen = listen.into();
         self
     }
@@ -189,6 +195,13 @@ impl ServerConfig {
         self.uring = uring;
         self
     }
+
+    /// Sets the HTTP side of the port (gateway, JSON-RPC, CORS, HTTP limits).
+    #[must_use]
+    pub fn http(mut self, http: HttpConfig) -> Self {
+        self.http = http;
+        self
+    }
 }
 
 /// The part of the configuration a connection reads on every frame, shared by all
@@ -204,6 +217,8 @@ pub struct ConnConfig {
     pub flush_threshold_bytes: usize,
     /// `ServerConfig::push_buffer_max_bytes`.
     pub push_buffer_max_bytes: usize,
+    /// `ServerConfig::http`.
+    pub http: HttpConfig,
 }
 
 impl ConnConfig {
@@ -214,6 +229,7 @@ impl ConnConfig {
             max_inflight: config.max_inflight_per_conn.max(1),
             flush_threshold_bytes: config.flush_threshold_bytes.max(1),
             push_buffer_max_bytes: config.push_buffer_max_bytes.max(1),
+            http: config.http.clone(),
         }
     }
 }
@@ -235,7 +251,7 @@ mod tests {
             .shards(3)
             .flush_threshold_bytes(4096)
             .uring(UringConfig::default().buffer_count(64));
-        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 0)));
+        assert_eq!(config.listen, "127.0.0.1:0".parse().unwrap());
         assert_eq!(config.shards, 3);
         assert_eq!(config.flush_threshold_bytes, 4096);
         assert_eq!(config.uring.buffer_count, 64);

@@ -25,18 +25,22 @@ use std::time::Duration;
 use crate::config::ServerConfig;
 use crate::driver::{self, Driver};
 use crate::error::StartError;
+use crate::runtime::listen_addr::ListenAddr;
+use crate::runtime::listener::SocketFile;
 use crate::runtime::{self, Command, ControlSender, Setup, ShardCounters, ShardPlan};
 use crate::services::{ServicePaths, Services};
 
 /// A running server: its shard threads and the means to stop them. Dropping it shuts the
 /// server down gracefully, like [`Server::shutdown`].
 pub struct Server {
-    local_addr: SocketAddr,
+    listen_addr: ListenAddr,
     driver: Driver,
     shards: Vec<ShardHandle>,
     controls: Arc<Vec<ControlSender>>,
     ticker: Option<Ticker>,
     service_paths: ServicePaths,
+    /// A Unix listener's socket file, removed once the shards have stopped.
+    socket_file: Option<SocketFile>,
 }
 
 struct ShardHandle {
@@ -108,8 +112,8 @@ impl Server {
             return Err(StartError::Config("shards must be at least 1".to_owned()));
         }
         let cpus = shard_cpus(config)?;
-        let (local_addr, listeners) =
-            runtime::bind_all(config.listen, config.shards, config.backlog)?;
+        let bound = runtime::bind_all(&config.listen, config.shards, config.backlog)?;
+        let listeners = bound.sockets;
         let mut senders = Vec::new();
         let mut receivers = Vec::new();
         for _ in 0..config.shards {
@@ -120,12 +124,13 @@ impl Server {
         }
         let controls = Arc::new(senders);
         let mut server = Server {
-            local_addr,
+            listen_addr: bound.local,
             driver,
             shards: Vec::new(),
             controls: controls.clone(),
             ticker: None,
             service_paths,
+            socket_file: bound.file,
         };
         let plans = listeners.into_iter().zip(cpus).zip(receivers);
         for (id, ((listener, cpu), control)) in plans.enumerate() {
@@ -164,13 +169,25 @@ impl Server {
         if let Some(idle) = config.idle_timeout {
             server.ticker = Some(Ticker::start(idle, controls)?);
         }
-        tracing::info!(addr = %local_addr, shards = config.shards, ?driver, "ringrpc listening");
+        let addr = &server.listen_addr;
+        tracing::info!(%addr, shards = config.shards, ?driver, "ringrpc listening");
         Ok(server)
     }
 
-    /// The address the shards listen on (with the port chosen if the config said 0).
+    /// The TCP address the shards listen on (with the port chosen if the config said 0).
+    /// A server on a Unix socket has none and returns the unspecified `0.0.0.0:0`: use
+    /// [`Server::listen_addr`] there.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.listen_addr
+            .as_tcp()
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Where the shards listen, TCP or Unix (a TCP port 0 replaced by the port chosen);
+    /// its `Display` is the address an rpcx client dials (`tcp@127.0.0.1:8972`,
+    /// `unix@/run/app.sock`).
+    pub fn listen_addr(&self) -> &ListenAddr {
+        &self.listen_addr
     }
 
     /// The driver the shards run on: [`Driver::Uring`] or [`Driver::Glommio`] (what
@@ -222,6 +239,8 @@ impl Server {
                 }
             }
         }
+        // Every shard has closed its listener: the socket file can go.
+        self.socket_file = None;
     }
 }
 
@@ -234,7 +253,7 @@ impl Drop for Server {
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
-            .field("local_addr", &self.local_addr)
+            .field("listen_addr", &self.listen_addr)
             .field("shards", &self.shards.len())
             .finish()
     }

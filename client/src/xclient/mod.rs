@@ -5,7 +5,7 @@
 //! A call goes: refresh the server list from the [`ServerWatch`] (never blocks) → exclude
 //! servers behind an open breaker (and, on Failover, those that already failed this call) →
 //! [`Select`](crate::select::Select) picks one → its cached connection, dialled once if
-//! missing → the fail mode decides what a failure means ([`crate::fail`]). Every outcome
+//! missing (the transport's plugins see the candidates and the pick) → the fail mode decides what a failure means ([`crate::fail`]). Every outcome
 //! feeds that server's breaker and the selector (lowest-latency measures this way). A
 //! connection that failed is dropped from the cache and redialled on next use. The whole
 //! call, retries included, is bounded by the call's deadline.
@@ -129,7 +129,7 @@ impl<T: Transport> XClient<T> {
             fastrand::Rng::with_seed(seed ^ 0x9E37_79B9_7F4A_7C15)
         });
         let inner = Inner {
-            servers: Servers::new(watch, &options),
+            servers: Servers::new(watch, &options, transport.plugins()),
             pool: Pool::new(backoff, rng),
         };
         Self {
@@ -330,7 +330,8 @@ impl<T: Transport> XClient<T> {
         let mut inner = self.lock();
         inner.refresh();
         let Inner { servers, pool } = &mut *inner;
-        match servers.pick(avoid, hash, now, |key| pool.backoff_left(key, now)) {
+        let backoff_left = |key: &str| pool.backoff_left(key, now);
+        match servers.pick(&self.service_path, avoid, hash, now, backoff_left) {
             Ok(key) => Ok(key),
             Err(NoPick::NoServer) => Err(XError::NoServer { service_path }),
             Err(NoPick::BreakerOpen) => Err(XError::BreakerOpen { service_path }),

@@ -13,6 +13,7 @@ use ringrpc_codec::{
 };
 
 use super::call::{server_timeout, Call, Completion, Timeout};
+use super::http::Proto;
 use super::input;
 use super::link::{Control, Link};
 use super::DEADLINE_EXCEEDED;
@@ -57,23 +58,25 @@ const READ_FRAME_MAX: usize = 256 << 10;
 /// The driver closes the socket once [`Connection::is_closed`] and logs
 /// [`Connection::take_cause`] once.
 pub struct Connection {
-    state: State,
-    services: Rc<Services>,
-    config: Rc<ConnConfig>,
-    link: Rc<Link>,
-    recv: BytesMut,
+    pub(super) state: State,
+    /// rpcx or HTTP, decided by the first byte (`http.rs`).
+    pub(super) proto: Proto,
+    pub(super) services: Rc<Services>,
+    pub(super) config: Rc<ConnConfig>,
+    pub(super) link: Rc<Link>,
+    pub(super) recv: BytesMut,
     /// Unparsed rest of the last buffer a driver lent with `handle_chunk` (see `input.rs`).
-    chunk: Bytes,
+    pub(super) chunk: Bytes,
     read_size: usize,
-    out: BytesMut,
-    scratch: BytesMut,
+    pub(super) out: BytesMut,
+    pub(super) scratch: BytesMut,
     text: String,
     inflight_count: usize,
     cause: Option<CloseCause>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+pub(super) enum State {
     Open,
     Draining,
     Closing,
@@ -84,6 +87,7 @@ impl Connection {
     pub fn new(services: Rc<Services>, config: Rc<ConnConfig>, link: Rc<Link>) -> Self {
         Self {
             state: State::Open,
+            proto: Proto::Unknown,
             services,
             config,
             link,
@@ -173,6 +177,7 @@ impl Connection {
         self.state == State::Open
             && self.inflight_count < self.config.max_inflight
             && self.out.len() < self.config.flush_threshold_bytes
+            && self.proto.wants_read()
     }
 
     /// The next request that needs its handler run. Heartbeats, errors before dispatch and
@@ -182,6 +187,14 @@ impl Connection {
     /// (its deadline is `now() + timeout`), so requests without one cost no clock read and
     /// tests pass a fixed time.
     pub fn poll_call(&mut self, now: impl Fn() -> Instant) -> Option<Call> {
+        match self.poll_proto() {
+            None => {
+                self.update_state();
+                return None;
+            }
+            Some(Proto::Http(_)) => return self.poll_http(&now),
+            Some(_) => {}
+        }
         loop {
             if !matches!(self.state, State::Open | State::Draining)
                 || self.inflight_count >= self.config.max_inflight
@@ -210,7 +223,7 @@ impl Connection {
 
     /// Decides what one request becomes, in rpcx-go's order (PROTOCOL.md §4.2–4.7): answered
     /// here (heartbeat, error reply, auth failure) or a started [`Call`] (`start`).
-    fn route(&mut self, frame: Frame, now: &impl Fn() -> Instant) -> Option<Call> {
+    pub(super) fn route(&mut self, frame: Frame, now: &impl Fn() -> Instant) -> Option<Call> {
         buffer(&mut self.out);
         let header = *frame.header();
         if header.is_heartbeat() {
@@ -261,8 +274,11 @@ impl Connection {
         match auth(frame, token) {
             Ok(()) => true,
             Err(text) => {
-                self.reply_error(frame, format_args!("{text}"));
-                self.close_after_flush(CloseCause::Auth(text));
+                // Over HTTP: 401 (or a JSON-RPC error), and the connection stays open.
+                if !self.http_error(true, &text) {
+                    self.reply_error(frame, format_args!("{text}"));
+                    self.close_after_flush(CloseCause::Auth(text));
+                }
                 false
             }
         }
@@ -321,7 +337,10 @@ impl Connection {
             span,
             ..
         } = call;
-        if matches!(self.state, State::Open | State::Draining) && !reply_to.header().is_oneway() {
+        let open = matches!(self.state, State::Open | State::Draining);
+        if open && self.http_completion(slot.as_mut(), serialize_type, expired) {
+            // Answered in HTTP (a oneway gateway call too: rpcx-go answers it, empty).
+        } else if open && !reply_to.header().is_oneway() {
             let _entered = span.enter();
             let reply = Reply::to(&reply_to);
             let result = if expired {
@@ -355,6 +374,7 @@ impl Connection {
     /// shard's requests.
     pub fn handle_link(&mut self) {
         self.link.take_pushes(&mut self.out);
+        self.poll_http_timeout();
         while let Some(completion) = self.link.pop_completion() {
             self.handle_completion(completion);
         }
@@ -430,7 +450,7 @@ impl Connection {
         self.inflight_count
     }
 
-    fn begin_drain(&mut self, cause: CloseCause) {
+    pub(super) fn begin_drain(&mut self, cause: CloseCause) {
         if self.state == State::Open {
             self.state = State::Draining;
             self.cause.get_or_insert(cause);
@@ -438,7 +458,7 @@ impl Connection {
         }
     }
 
-    fn close_after_flush(&mut self, cause: CloseCause) {
+    pub(super) fn close_after_flush(&mut self, cause: CloseCause) {
         if matches!(self.state, State::Open | State::Draining) {
             self.state = State::Closing;
             self.cause = Some(cause);
@@ -459,7 +479,7 @@ impl Connection {
         self.link.close();
     }
 
-    fn update_state(&mut self) {
+    pub(super) fn update_state(&mut self) {
         let done = match self.state {
             State::Draining => {
                 self.inflight_count == 0 && self.out.is_empty() && !self.frame_ready()
@@ -475,12 +495,24 @@ impl Connection {
     /// Whether a whole frame is waiting in the receive buffer (a bad one counts: it still
     /// has to be turned into a close).
     fn frame_ready(&self) -> bool {
-        input::frame_ready(&self.recv, &self.chunk, &self.config.limits)
+        match self.proto {
+            // Any byte of HTTP input still has to be looked at (`poll_http`).
+            Proto::Http(_) => !self.recv.is_empty() || !self.chunk.is_empty(),
+            Proto::Unknown | Proto::Rpcx => {
+                input::frame_ready(&self.recv, &self.chunk, &self.config.limits)
+            }
+        }
     }
 
     /// Answers `frame` with an error reply (status Error and `__rpcx_error__`), unless it
     /// is oneway.
     fn reply_error(&mut self, frame: &Frame, message: std::fmt::Arguments<'_>) {
+        if matches!(self.proto, Proto::Http(_)) {
+            // Over HTTP a oneway call is answered too (an error status, as rpcx-go does).
+            let text = message.to_string();
+            self.http_error(false, &text);
+            return;
+        }
         if frame.header().is_oneway() {
             return;
         }
@@ -499,6 +531,7 @@ impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
             .field("state", &self.state)
+            .field("proto", &self.proto)
             .field("recv_len", &self.recv.len())
             .field("out_len", &self.out.len())
             .field("inflight_count", &self.inflight_count)

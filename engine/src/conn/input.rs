@@ -79,6 +79,20 @@ pub(super) fn push_copy(spill: &mut BytesMut, chunk: &mut Bytes, received: &[u8]
     spill.extend_from_slice(received);
 }
 
+/// The first byte received and not yet parsed, if any.
+pub(super) fn first_byte(spill: &[u8], chunk: &[u8]) -> Option<u8> {
+    spill.first().or(chunk.first()).copied()
+}
+
+/// Moves a held chunk's bytes to the spill, for input parsed only from contiguous bytes
+/// (HTTP); the chunk is released.
+pub(super) fn take_chunk(spill: &mut BytesMut, chunk: &mut Bytes) {
+    if !chunk.is_empty() {
+        spill.extend_from_slice(chunk);
+        *chunk = Bytes::new();
+    }
+}
+
 /// Whether a complete frame is waiting (a bad one counts: it must still become a close).
 pub(super) fn frame_ready(spill: &[u8], chunk: &[u8], limits: &Limits) -> bool {
     let mut head = [0u8; HEADER_LEN];

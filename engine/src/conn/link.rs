@@ -43,6 +43,8 @@ pub struct Link {
     control: Cell<Option<Control>>,
     activity: Cell<u64>,
     closed: Cell<bool>,
+    /// An HTTP connection: pushes have no place in its byte stream.
+    pushes_refused: Cell<bool>,
 }
 
 impl Link {
@@ -61,6 +63,7 @@ impl Link {
             control: Cell::new(None),
             activity: Cell::new(0),
             closed: Cell::new(false),
+            pushes_refused: Cell::new(false),
         }
     }
 
@@ -79,6 +82,19 @@ impl Link {
         if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
             *slot = Some(waker.clone());
         }
+    }
+
+    /// The driver's waker (a no-op one before the driver set one).
+    pub(crate) fn waker(&self) -> Waker {
+        self.waker
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| Waker::noop().clone())
+    }
+
+    /// Makes every later push fail with [`PushError::Http`] (the connection speaks HTTP).
+    pub(crate) fn refuse_pushes(&self) {
+        self.pushes_refused.set(true);
     }
 
     fn wake(&self) {
@@ -155,6 +171,9 @@ impl Link {
         if self.closed.get() {
             return Poll::Ready(Err(PushError::Closed));
         }
+        if self.pushes_refused.get() {
+            return Poll::Ready(Err(PushError::Http));
+        }
         if self.pushes.borrow().len() + self.backlog.get() < self.push_buffer_max {
             return Poll::Ready(Ok(()));
         }
@@ -173,6 +192,9 @@ impl Link {
     ) -> Result<(), PushError> {
         if self.closed.get() {
             return Err(PushError::Closed);
+        }
+        if self.pushes_refused.get() {
+            return Err(PushError::Http);
         }
         let seq = self.push_seq.get();
         let mut header = Header::request(seq, SerializeType::None);

@@ -17,10 +17,15 @@
 //!    replies produced by one read leave in one send;
 //! 4. calls [`Connection::handle_link`] whenever the link wakes it.
 //!
+//! The first byte of a connection decides its protocol (`http.rs`): rpcx frames, or HTTP/1.x
+//! requests (the gateway and JSON-RPC, `crate::http`), whose calls go through the same
+//! routing and handlers as frames.
+//!
 //! Read first: [`Connection`] (the state diagram), then [`Link`].
 
 mod call;
 mod connection;
+mod http;
 mod input;
 mod link;
 

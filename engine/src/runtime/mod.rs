@@ -10,7 +10,8 @@
 //! - `policy.rs`: the sans-IO rules (admission, accept back-off, idle sweep, drain and abort
 //!   deadlines, linger, close logging), each written once;
 //! - `control.rs`: the server's commands to a shard over a Unix socket pair;
-//! - `listener.rs`: binding every shard's SO_REUSEPORT listener;
+//! - `listener.rs`: binding every shard's listener (TCP with SO_REUSEPORT, or one shared
+//!   Unix socket), [`listen_addr::ListenAddr`] in `listen_addr.rs`;
 //! - `timers.rs`: the shard's timer queue behind [`crate::sleep`]; `spawn.rs`: the task
 //!   hook behind [`crate::spawn`];
 //! - `memlock.rs`: reading RLIMIT_MEMLOCK for startup errors.
@@ -21,6 +22,7 @@
 //! Read first: `policy.rs`, then [`ShardCore`].
 
 pub(crate) mod control;
+pub(crate) mod listen_addr;
 pub(crate) mod listener;
 pub(crate) mod memlock;
 pub(crate) mod policy;
