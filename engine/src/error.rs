@@ -275,6 +275,14 @@ pub enum CloseCause {
     /// did not arrive in time.
     #[error("HTTP: {0}")]
     Http(#[from] crate::http::HttpClose),
+    /// A frame had begun to arrive and was not complete within
+    /// `ServerConfig::frame_timeout` (a slow sender).
+    #[error("frame not complete within the frame timeout")]
+    FrameTimeout,
+    /// Output was waiting and the peer took none of it for `ServerConfig::send_timeout`
+    /// (a slow reader); what was left unsent is dropped.
+    #[error("peer took no output within the send timeout")]
+    SendTimeout,
     /// Accepted over `ServerConfig::max_conns_per_shard` and closed at once.
     #[error("over the limit of {max} connections per shard")]
     TooManyConnections {
@@ -299,6 +307,8 @@ impl CloseCause {
             | Self::Decode(_)
             | Self::Auth(_)
             | Self::Encode(_)
+            | Self::FrameTimeout
+            | Self::SendTimeout
             | Self::TooManyConnections { .. } => true,
         }
     }

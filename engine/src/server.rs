@@ -49,7 +49,8 @@ struct ShardHandle {
     thread: Option<JoinHandle<()>>,
 }
 
-/// The thread that asks every shard for an idle sweep once per idle timeout.
+/// The thread that asks every shard for a sweep (idle, frame and send timeouts) once per
+/// `policy::sweep_period`.
 struct Ticker {
     stop: mpsc::Sender<()>,
     thread: JoinHandle<()>,
@@ -69,6 +70,18 @@ pub struct ShardStats {
     pub connections_rejected: u64,
     /// Connections open now.
     pub connections_open: usize,
+    /// Request bytes held by running requests now (`max_inflight_bytes_per_shard`).
+    pub inflight_bytes: usize,
+    /// The most `inflight_bytes` ever was.
+    pub inflight_bytes_peak: usize,
+    /// Output bytes the kernel has not taken yet, over all connections, now.
+    pub unsent_bytes: usize,
+    /// The most `unsent_bytes` ever was.
+    pub unsent_bytes_peak: usize,
+    /// Capacity of the connections' own receive buffers now.
+    pub recv_buffer_bytes: usize,
+    /// The most `recv_buffer_bytes` ever was.
+    pub recv_buffer_bytes_peak: usize,
 }
 
 impl Server {
@@ -166,8 +179,8 @@ impl Server {
                 }
             }
         }
-        if let Some(idle) = config.idle_timeout {
-            server.ticker = Some(Ticker::start(idle, controls)?);
+        if let Some(period) = runtime::watch::sweep_period(config) {
+            server.ticker = Some(Ticker::start(period, controls)?);
         }
         let addr = &server.listen_addr;
         tracing::info!(%addr, shards = config.shards, ?driver, "ringrpc listening");
@@ -207,12 +220,23 @@ impl Server {
         self.shards
             .iter()
             .enumerate()
-            .map(|(shard, handle)| ShardStats {
-                shard,
-                cpu: handle.cpu,
-                connections_accepted: handle.counters.accepted.load(Ordering::Relaxed),
-                connections_rejected: handle.counters.rejected.load(Ordering::Relaxed),
-                connections_open: handle.counters.open.load(Ordering::Relaxed),
+            .map(|(shard, handle)| {
+                let bytes = &handle.counters.bytes;
+                let load =
+                    |counter: &std::sync::atomic::AtomicUsize| counter.load(Ordering::Relaxed);
+                ShardStats {
+                    shard,
+                    cpu: handle.cpu,
+                    connections_accepted: handle.counters.accepted.load(Ordering::Relaxed),
+                    connections_rejected: handle.counters.rejected.load(Ordering::Relaxed),
+                    connections_open: handle.counters.open.load(Ordering::Relaxed),
+                    inflight_bytes: load(&bytes.inflight_bytes),
+                    inflight_bytes_peak: load(&bytes.inflight_bytes_peak),
+                    unsent_bytes: load(&bytes.unsent_bytes),
+                    unsent_bytes_peak: load(&bytes.unsent_bytes_peak),
+                    recv_buffer_bytes: load(&bytes.recv_buffer_bytes),
+                    recv_buffer_bytes_peak: load(&bytes.recv_buffer_bytes_peak),
+                }
             })
             .collect()
     }
@@ -260,12 +284,12 @@ impl std::fmt::Debug for Server {
 }
 
 impl Ticker {
-    fn start(idle: Duration, controls: Arc<Vec<ControlSender>>) -> Result<Self, StartError> {
+    fn start(period: Duration, controls: Arc<Vec<ControlSender>>) -> Result<Self, StartError> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("ringrpc-idle".to_owned())
             .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(idle) {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
                     for control in controls.iter() {
                         let _ = control.send(Command::SweepIdle);
                     }
