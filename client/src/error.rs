@@ -91,13 +91,44 @@ pub enum Error {
     /// The request does not fit an rpcx frame.
     #[error("cannot encode the request frame: {0}")]
     Frame(EncodeError),
+    /// A oneway request found the send buffer full (`ClientOptions::send_buffer_max_bytes`):
+    /// the server is not reading. Nothing was sent; retryable (later, or elsewhere).
+    #[error("send buffer full: {unsent_bytes} bytes unsent, at most {max_bytes}")]
+    SendBufferFull {
+        /// Bytes queued and not yet taken by the socket.
+        unsent_bytes: usize,
+        /// `ClientOptions::send_buffer_max_bytes`.
+        max_bytes: usize,
+    },
+    /// The encoded request alone is larger than `ClientOptions::send_buffer_max_bytes`;
+    /// not retryable (raise the bound).
+    #[error("request of {len} bytes exceeds the send buffer bound of {max_bytes} bytes")]
+    RequestTooLarge {
+        /// The encoded request's length.
+        len: usize,
+        /// `ClientOptions::send_buffer_max_bytes`.
+        max_bytes: usize,
+    },
     /// The reply payload cannot be decoded into the caller's type (rpcx-go types this as
     /// a service error: not retried).
     #[error("cannot decode the reply payload: {0}")]
     Decode(PayloadError),
+    /// A client plugin refused the call or the connection (not retried).
+    #[error("refused by a client plugin: {message}")]
+    Refused {
+        /// The plugin's reason.
+        message: String,
+    },
 }
 
 impl Error {
+    /// The error of a plugin's refusal.
+    pub(crate) fn refused(refusal: crate::plugin::Refusal) -> Self {
+        Error::Refused {
+            message: refusal.message().to_owned(),
+        }
+    }
+
     /// Whole milliseconds from `since` to `deadline`, rounded up, for `Timeout`'s message:
     /// a 100 ms timeout reads "100 ms" even if a few µs passed before the call was queued.
     pub(crate) fn timeout_ms(deadline: Instant, since: Instant) -> u64 {
@@ -110,13 +141,18 @@ impl Error {
     /// encode/decode failures, a bad address and an expired deadline.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Connect { .. } | Error::ConnectTimeout { .. } | Error::Disconnected(_) => true,
+            Error::Connect { .. }
+            | Error::ConnectTimeout { .. }
+            | Error::Disconnected(_)
+            | Error::SendBufferFull { .. } => true,
             Error::InvalidAddress { .. }
+            | Error::RequestTooLarge { .. }
             | Error::Timeout { .. }
             | Error::Service { .. }
             | Error::Encode(_)
             | Error::Frame(_)
-            | Error::Decode(_) => false,
+            | Error::Decode(_)
+            | Error::Refused { .. } => false,
         }
     }
 
@@ -160,6 +196,10 @@ mod tests {
             Error::Disconnected(Disconnect::Decode(DecodeError::BadMagic(1))),
             Error::Disconnected(Disconnect::HeartbeatMissed { misses: 3 }),
             Error::Disconnected(Disconnect::Closed),
+            Error::SendBufferFull {
+                unsent_bytes: 10,
+                max_bytes: 10,
+            },
         ];
         for error in retryable {
             assert!(error.is_retryable(), "{error}");
@@ -169,6 +209,10 @@ mod tests {
                 message: "rpcx: can't find method Div".into(),
             },
             Error::Timeout { timeout_ms: 5 },
+            Error::RequestTooLarge {
+                len: 11,
+                max_bytes: 10,
+            },
             Error::Decode(PayloadError::UnknownSerializeType(7)),
             Error::InvalidAddress {
                 addr: "x".into(),

@@ -18,10 +18,13 @@ mod tests;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tracing::Instrument;
+
 use crate::conn::{Connection, Stats};
 use crate::error::{Disconnect, Error};
 use crate::message::{Push, Reply, Request};
 use crate::options::ClientOptions;
+use crate::plugin::OutgoingCall;
 use crate::runtime::Runtime;
 use crate::ServerAddr;
 pub use shared::Shared;
@@ -56,7 +59,7 @@ struct Handle<R: Runtime> {
 
 impl<R: Runtime> Drop for Handle<R> {
     fn drop(&mut self) {
-        self.shared.with_conn(Connection::handle_close);
+        self.shared.with_conn(|conn| conn.handle_close(R::now()));
     }
 }
 
@@ -84,8 +87,15 @@ impl<R: Runtime> ClientBuilder<R> {
     /// Connects and spawns the connection's reader and writer tasks on the current
     /// runtime (for tokio: a runtime with I/O and time enabled).
     pub async fn connect(self) -> Result<Client<R>, Error> {
-        let addr = ServerAddr::parse(&self.addr)?;
-        let stream = tasks::connect::<R>(&addr, &self.options).await?;
+        let plugins = &self.options.plugins;
+        let dialled = match ServerAddr::parse(&self.addr) {
+            Ok(addr) => tasks::connect::<R>(&addr, &self.options)
+                .await
+                .map(|stream| (addr, stream)),
+            Err(error) => Err(error),
+        };
+        let (addr, stream) = dialled.inspect_err(|error| plugins.conn_failed(&self.addr, error))?;
+        plugins.conn_opened(&addr)?;
         let conn = Connection::new(self.options, R::now(), unix_nanos());
         let shared = R::share(Shared::new(conn, addr, self.push_handler));
         R::spawn_tasks(stream, shared.clone());
@@ -116,19 +126,39 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Sends a request whose payload is already serialized and waits for the reply. The
-    /// connection-level primitive the typed calls and governance build on.
+    /// connection-level primitive the typed calls and governance build on. Runs the call
+    /// hooks of the client's plugins around it.
     pub async fn send(&self, request: &Request<'_>) -> Result<Reply, Error> {
+        let plugins = &self.handle.shared.options.plugins;
+        if plugins.is_empty() {
+            return self.send_unhooked(request).await;
+        }
+        let started = R::now();
+        let mut call = OutgoingCall::new(self.server_addr(), request, false);
+        let (hooks, allowed) = plugins.before_call(&mut call);
+        let result = match allowed {
+            Ok(()) => {
+                let sent = call.request(request);
+                self.send_unhooked(&sent)
+                    .instrument(hooks.span.clone())
+                    .await
+            }
+            Err(refused) => Err(refused),
+        };
+        hooks.after_call(&call, result.as_ref().map(Some), R::now() - started);
+        result
+    }
+
+    /// [`Self::send`] without the plugins.
+    async fn send_unhooked(&self, request: &Request<'_>) -> Result<Reply, Error> {
         let shared = &*self.handle.shared;
         let mut request = *request;
-        // With `max_in_flight`, a slot is held until this call is over (or dropped), and
-        // the wait for it counts against the call's deadline.
+        // With `max_in_flight`, a slot is held until this call is over (or dropped). The
+        // wait for it, and for room in a full send buffer, counts against the deadline.
         let now = R::now();
-        if shared.has_slots() {
-            request.deadline = shared.options.deadline_of(&request, now);
-        }
+        request.deadline = shared.options.deadline_of(&request, now);
         let _slot = shared.acquire_slot(request.deadline, now).await?;
-        let (waiter, reply) = R::oneshot();
-        let seq = shared.with_conn(|conn| conn.handle_call(&request, waiter, R::now()))?;
+        let (seq, reply) = shared.queue_call(&request, now).await?;
         let mut cancel = CancelOnDrop {
             shared,
             seq: Some(seq),
@@ -138,12 +168,26 @@ impl<R: Runtime> Client<R> {
         result.unwrap_or_else(|| Err(shared.lost()))
     }
 
-    /// Queues a oneway request (no reply is expected).
+    /// Queues a oneway request (no reply is expected). Runs the call hooks of the
+    /// client's plugins around it; it ends when queued. Fails at once with the retryable
+    /// [`Error::SendBufferFull`] when the send buffer is full (the server is not reading).
     pub fn send_oneway(&self, request: &Request<'_>) -> Result<(), Error> {
         let shared = &self.handle.shared;
-        shared
-            .with_conn(|conn| conn.handle_oneway(request, R::now()))
-            .map(drop)
+        let queue = |request: &Request<'_>| {
+            shared
+                .with_conn(|conn| conn.handle_oneway(request, R::now()))
+                .map(drop)
+        };
+        let plugins = &shared.options.plugins;
+        if plugins.is_empty() {
+            return queue(request);
+        }
+        let started = R::now();
+        let mut call = OutgoingCall::new(self.server_addr(), request, true);
+        let (hooks, allowed) = plugins.before_call(&mut call);
+        let result = allowed.and_then(|()| hooks.span.in_scope(|| queue(&call.request(request))));
+        hooks.after_call(&call, result.as_ref().map(|()| None), R::now() - started);
+        result
     }
 
     /// The next message the server pushed; `None` once the connection is closed and the
@@ -153,10 +197,11 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Closes the connection: pending calls fail with a retryable error, queued requests
-    /// are still written, then the socket is shut down. Returns when that is done.
+    /// are still written (for at most `ClientOptions::close_timeout`; a server that does
+    /// not read loses them), then the socket is shut down. Returns when that is done.
     pub async fn close(&self) {
         let shared = &self.handle.shared;
-        shared.with_conn(Connection::handle_close);
+        shared.with_conn(|conn| conn.handle_close(R::now()));
         shared.writer_finished().await;
     }
 
