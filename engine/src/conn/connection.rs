@@ -396,6 +396,7 @@ impl Connection {
     pub fn release_idle_buffers(&mut self) {
         if self.chunk.is_empty() {
             buffer_pool::give(&mut self.recv);
+            self.publish_recv();
         }
         buffer_pool::give(&mut self.out);
         if self.scratch.capacity() > KEEP_SMALL_BYTES {

@@ -149,6 +149,13 @@ fn idle_bytes_per_connection(driver: Driver, bound_bytes: i64) {
         per_conn <= bound_bytes,
         "{driver:?}: {per_conn} bytes per idle connection (bound {bound_bytes})"
     );
+    // The shard's own count agrees: no idle connection keeps a receive buffer (the probe,
+    // which just made a call, may still hold one).
+    let recv_bytes = server.stats()[0].recv_buffer_bytes;
+    assert!(
+        recv_bytes <= 128 << 10,
+        "{driver:?}: {recv_bytes} receive-buffer bytes"
+    );
     drop(idle);
 }
 
