@@ -92,9 +92,11 @@ impl FrameConn {
         Ok(Self {
             stream,
             buf: BytesMut::new(),
+            // The attacker reads whatever comes back (a 300,000-key echo included).
             limits: Limits::default()
                 .max_frame_bytes(1 << 30)
-                .max_decompressed_bytes(1 << 30),
+                .max_decompressed_bytes(1 << 30)
+                .max_metadata_count(usize::MAX),
         })
     }
 
