@@ -68,6 +68,13 @@ pub struct ServerConfig {
     pub driver: Driver,
     /// Settings of the io_uring driver (ignored by the glommio one).
     pub uring: UringConfig,
+    /// Count requests, latencies, connections and bytes with the metrics plugin
+    /// (`plugin::Metrics`, registered first on every shard); read them with
+    /// [`crate::Server::metrics`]. On whenever `admin` is set. Default off.
+    pub metrics: bool,
+    /// Serve `/metrics`, `/status` and the status page over HTTP on this address, from a
+    /// control-plane thread (feature `admin`). Default `None`.
+    pub admin: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +94,8 @@ impl Default for ServerConfig {
             backlog: 1024,
             driver: Driver::default(),
             uring: UringConfig::default(),
+            metrics: false,
+            admin: None,
         }
     }
 }
@@ -187,6 +196,20 @@ impl ServerConfig {
     #[must_use]
     pub fn uring(mut self, uring: UringConfig) -> Self {
         self.uring = uring;
+        self
+    }
+
+    /// Turns the metrics plugin on or off.
+    #[must_use]
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
+        self
+    }
+
+    /// Serves the admin endpoint (and turns metrics on) at `addr`.
+    #[must_use]
+    pub fn admin(mut self, addr: impl Into<SocketAddr>) -> Self {
+        self.admin = Some(addr.into());
         self
     }
 }

@@ -25,6 +25,7 @@ use std::time::Duration;
 use crate::config::ServerConfig;
 use crate::driver::{self, Driver};
 use crate::error::StartError;
+use crate::plugin::MetricsRegistry;
 use crate::runtime::{self, Command, ControlSender, Setup, ShardCounters, ShardPlan};
 use crate::services::{ServicePaths, Services};
 
@@ -37,6 +38,11 @@ pub struct Server {
     controls: Arc<Vec<ControlSender>>,
     ticker: Option<Ticker>,
     service_paths: ServicePaths,
+    metrics: Option<MetricsRegistry>,
+    #[cfg(feature = "admin")]
+    admin: Option<crate::admin::Admin>,
+    #[cfg(feature = "admin")]
+    notes: crate::admin::Notes,
 }
 
 struct ShardHandle {
@@ -65,6 +71,11 @@ pub struct ShardStats {
     pub connections_rejected: u64,
     /// Connections open now.
     pub connections_open: usize,
+    /// The io_uring driver's receive buffers (0 on the glommio driver).
+    pub ring_buffers_total: usize,
+    /// Of those, how many were in the ring (free for the kernel) at the shard's last loop
+    /// turn.
+    pub ring_buffers_free: usize,
 }
 
 impl Server {
@@ -78,8 +89,15 @@ impl Server {
         F: Fn(&mut Services) + Send + Sync + 'static,
     {
         let service_paths = ServicePaths::default();
+        let metrics = (config.metrics || config.admin.is_some()).then(MetricsRegistry::new);
+        let setup = with_metrics(metrics.clone(), setup);
         let setup: Setup = Arc::new(service_paths.recording(setup));
-        let start_on = |driver| Self::start_on(driver, &config, &setup, service_paths.clone());
+        let start_on = |driver| {
+            let mut server = Self::start_on(driver, &config, &setup, service_paths.clone())?;
+            server.metrics = metrics.clone();
+            server.start_admin(&config)?;
+            Ok(server)
+        };
         match config.driver {
             Driver::Auto => match start_on(Driver::Uring) {
                 Err(StartError::Uring { reason, fix, .. }) => {
@@ -126,6 +144,11 @@ impl Server {
             controls: controls.clone(),
             ticker: None,
             service_paths,
+            metrics: None,
+            #[cfg(feature = "admin")]
+            admin: None,
+            #[cfg(feature = "admin")]
+            notes: Default::default(),
         };
         let plans = listeners.into_iter().zip(cpus).zip(receivers);
         for (id, ((listener, cpu), control)) in plans.enumerate() {
@@ -196,8 +219,65 @@ impl Server {
                 connections_accepted: handle.counters.accepted.load(Ordering::Relaxed),
                 connections_rejected: handle.counters.rejected.load(Ordering::Relaxed),
                 connections_open: handle.counters.open.load(Ordering::Relaxed),
+                ring_buffers_total: handle.counters.ring_buffers_total.load(Ordering::Relaxed),
+                ring_buffers_free: handle.counters.ring_buffers_free.load(Ordering::Relaxed),
             })
             .collect()
+    }
+
+    /// The metrics of every shard, when `ServerConfig::metrics` or `admin` is set: scrape
+    /// them with [`MetricsRegistry::encode`] or [`MetricsRegistry::snapshot`].
+    pub fn metrics(&self) -> Option<&MetricsRegistry> {
+        self.metrics.as_ref()
+    }
+
+    /// The address the admin endpoint listens on, if `ServerConfig::admin` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        #[cfg(feature = "admin")]
+        return self.admin.as_ref().map(crate::admin::Admin::local_addr);
+        #[cfg(not(feature = "admin"))]
+        None
+    }
+
+    /// Shows `key: value` under the status page's table and in `/status` (`notes`), e.g.
+    /// the registry's state. Does nothing without the admin endpoint.
+    pub fn set_status(&self, key: &str, value: impl Into<String>) {
+        #[cfg(feature = "admin")]
+        self.notes.set(key, value.into());
+        #[cfg(not(feature = "admin"))]
+        let _ = (key, value.into());
+    }
+
+    #[cfg(feature = "admin")]
+    fn start_admin(&mut self, config: &ServerConfig) -> Result<(), StartError> {
+        let (Some(addr), Some(metrics)) = (config.admin, self.metrics.clone()) else {
+            return Ok(());
+        };
+        let source = crate::admin::StatusSource {
+            metrics,
+            shards: self
+                .shards
+                .iter()
+                .map(|handle| (handle.cpu, handle.counters.clone()))
+                .collect(),
+            listen: self.local_addr,
+            driver: self.driver,
+            started: std::time::Instant::now(),
+            services: self.service_paths.clone(),
+            notes: self.notes.clone(),
+        };
+        self.admin = Some(crate::admin::Admin::start(addr, source)?);
+        Ok(())
+    }
+
+    #[cfg(not(feature = "admin"))]
+    fn start_admin(&mut self, config: &ServerConfig) -> Result<(), StartError> {
+        match config.admin {
+            Some(addr) => Err(StartError::Config(format!(
+                "admin endpoint {addr}: built without the `admin` feature"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Graceful shutdown: stop accepting, let in-flight requests finish (bounded by
@@ -207,6 +287,8 @@ impl Server {
     }
 
     fn stop_and_join(&mut self) {
+        #[cfg(feature = "admin")]
+        drop(self.admin.take());
         if let Some(ticker) = self.ticker.take() {
             drop(ticker.stop);
             let _ = ticker.thread.join();
@@ -254,6 +336,23 @@ impl Ticker {
             })
             .map_err(|e| StartError::Config(format!("cannot start the idle ticker: {e}")))?;
         Ok(Self { stop, thread })
+    }
+}
+
+/// `setup`, with the metrics plugin registered first on every shard when `metrics` is set
+/// (so it sees every request, refused ones included).
+fn with_metrics<F>(
+    metrics: Option<MetricsRegistry>,
+    setup: F,
+) -> impl Fn(&mut Services) + Send + Sync + 'static
+where
+    F: Fn(&mut Services) + Send + Sync + 'static,
+{
+    move |services: &mut Services| {
+        if let Some(metrics) = &metrics {
+            services.plugin(metrics.plugin(services.shard()));
+        }
+        setup(services);
     }
 }
 

@@ -1,6 +1,7 @@
 //! A dispatched request ([`Call`]), its deadline (`__ServerTimeout`) and its result
 //! ([`Completion`]).
 
+use std::future::Future;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,8 @@ use ringrpc_codec::payload::SerializeType;
 use ringrpc_codec::{Frame, SERVER_TIMEOUT_KEY};
 
 use crate::inflight::InFlight;
+use crate::plugin::Watch;
+use crate::runtime::timers::Sleep;
 
 /// A request whose handler has started. The driver polls it (once inline, then wherever it
 /// likes), enforces its deadline, and turns it into a [`Completion`].
@@ -17,6 +20,10 @@ pub struct Call {
     pub(super) slot: Box<dyn InFlight>,
     pub(super) deadline: Option<Instant>,
     pub(super) span: tracing::Span,
+    /// Holds the handler back until a plugin's time (a rate limit that waits).
+    pub(super) delay: Option<Sleep>,
+    /// The plugins that saw the request start, if any: they hear how it ended.
+    pub(super) watch: Option<Watch>,
 }
 
 impl Call {
@@ -31,6 +38,10 @@ impl Call {
 
     /// Polls the handler inside the request's span.
     pub fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(delay) = &mut self.delay {
+            std::task::ready!(std::pin::Pin::new(delay).poll(cx));
+            self.delay = None;
+        }
         let _entered = self.span.enter();
         self.slot.poll(cx)
     }

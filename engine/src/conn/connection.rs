@@ -20,6 +20,8 @@ use crate::config::ConnConfig;
 use crate::error::CloseCause;
 use crate::handler::Request;
 use crate::inflight::{ErasedHandler, Outcome};
+use crate::plugin::{Incoming, OutgoingKind, Status, Watch};
+use crate::runtime::timers::Sleep;
 use crate::services::{Lookup, Services};
 
 /// Smallest and largest read the connection asks for; it adapts between them.
@@ -221,23 +223,39 @@ impl Connection {
         if !self.authorize(&services, &frame) {
             return None;
         }
-        let (path, method) = (frame.service_path(), frame.service_method());
+        let mut plan = Plan::default();
+        let (mut path, mut method) = (frame.service_path(), frame.service_method());
+        // The one branch plugins cost when none is registered.
+        if !services.plugins().is_empty() {
+            let plugins = services.plugins();
+            let now = plugins.now();
+            let mut incoming = Incoming::new(&frame, self.link.peer_addr(), services.shard(), now);
+            if let Err((refusal, seen)) = plugins.before_handle(&mut incoming) {
+                self.reply_error(&frame, format_args!("{}", refusal.text()));
+                plugins.refused(&frame, &refusal, seen);
+                return None;
+            }
+            (path, method) = (incoming.service_path(), incoming.service_method());
+            plan.span = incoming.span.take();
+            plan.delay_until = incoming.delay_until;
+            plan.watch = Some(Watch::new(services.clone(), frame.clone(), now));
+        }
         let handler = match services.lookup(path, method) {
             Lookup::Found(handler) => handler,
             Lookup::NoService => {
                 self.reply_error(&frame, format_args!("rpcx: can't find service {path}"));
-                return None;
+                return plan.unrouted(Status::Error);
             }
             Lookup::NoMethod => {
                 self.reply_error(&frame, format_args!("rpcx: can't find method {method}"));
-                return None;
+                return plan.unrouted(Status::Error);
             }
         };
         let serialize_type = match SerializeType::from_wire(header.serialize_bits()) {
             Ok(serialize_type) => serialize_type,
             Err(e) => {
                 self.reply_error(&frame, format_args!("{e}"));
-                return None;
+                return plan.unrouted(Status::Error);
             }
         };
         let deadline = match server_timeout(&frame, now) {
@@ -245,10 +263,10 @@ impl Connection {
             Timeout::At(deadline) => Some(deadline),
             Timeout::Expired => {
                 self.reply_error(&frame, format_args!("{DEADLINE_EXCEEDED}"));
-                return None;
+                return plan.unrouted(Status::Expired);
             }
         };
-        Some(self.start(frame, handler, serialize_type, deadline))
+        Some(self.start(frame, handler, serialize_type, deadline, plan))
     }
 
     /// Runs the auth hook, if any (PROTOCOL.md §4.3): a refused request gets the hook's text
@@ -275,14 +293,17 @@ impl Connection {
         handler: &Rc<dyn ErasedHandler>,
         serialize_type: SerializeType,
         deadline: Option<Instant>,
+        plan: Plan,
     ) -> Call {
         let header = frame.header();
-        let span = tracing::debug_span!(
-            "req",
-            seq = header.seq(),
-            service_path = frame.service_path(),
-            service_method = frame.service_method()
-        );
+        let span = plan.span.unwrap_or_else(|| {
+            tracing::debug_span!(
+                "req",
+                seq = header.seq(),
+                service_path = frame.service_path(),
+                service_method = frame.service_method()
+            )
+        });
         let request = Request::new(frame.clone(), serialize_type, deadline, self.link.clone());
         let slot = span.in_scope(|| handler.start(request));
         self.inflight_count += 1;
@@ -292,6 +313,8 @@ impl Connection {
             slot,
             deadline,
             span,
+            delay: plan.delay_until.map(Sleep::until),
+            watch: plan.watch,
         }
     }
 
@@ -319,11 +342,14 @@ impl Connection {
             serialize_type,
             mut slot,
             span,
+            watch,
             ..
         } = call;
+        let mut status = if expired { Status::Expired } else { Status::Ok };
         if matches!(self.state, State::Open | State::Draining) && !reply_to.header().is_oneway() {
             let _entered = span.enter();
             let reply = Reply::to(&reply_to);
+            let start = self.out.len();
             let result = if expired {
                 reply.encode_error(&mut self.out, DEADLINE_EXCEEDED, NO_METADATA, &[])
             } else {
@@ -338,14 +364,21 @@ impl Connection {
                         payload,
                     } => {
                         tracing::debug!(error = message, "handler error");
+                        status = Status::Error;
                         let metadata = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()));
                         reply.encode_error(&mut self.out, message, metadata, payload)
                     }
                 }
             };
-            if let Err(e) = result {
-                self.close_after_flush(CloseCause::Encode(e));
+            match result {
+                Ok(()) => self.observe_write(reply_to.seq(), start, watch.as_ref()),
+                Err(e) => self.close_after_flush(CloseCause::Encode(e)),
             }
+        } else if !matches!(self.state, State::Open | State::Draining) {
+            status = Status::Dropped;
+        }
+        if let Some(watch) = watch {
+            watch.finish(status);
         }
         slot.recycle();
         self.update_state();
@@ -487,11 +520,45 @@ impl Connection {
         self.text.clear();
         let _ = self.text.write_fmt(message);
         tracing::debug!(seq = frame.seq(), error = %self.text, "error reply");
+        let start = self.out.len();
         let result: Result<(), EncodeError> =
             Reply::to(frame).encode_error(&mut self.out, &self.text, NO_METADATA, &[]);
-        if let Err(e) = result {
-            self.close_after_flush(CloseCause::Encode(e));
+        match result {
+            Ok(()) if !self.services.plugins().is_empty() => {
+                let plugins = self.services.plugins();
+                plugins.before_write(OutgoingKind::Reply, frame.seq(), &self.out[start..]);
+            }
+            Ok(()) => {}
+            Err(e) => self.close_after_flush(CloseCause::Encode(e)),
         }
+    }
+
+    /// Shows the reply just encoded at `out[start..]` to the plugins of a watched request.
+    fn observe_write(&self, seq: u64, start: usize, watch: Option<&Watch>) {
+        if let Some(watch) = watch {
+            watch
+                .plugins()
+                .before_write(OutgoingKind::Reply, seq, &self.out[start..]);
+        }
+    }
+}
+
+/// What the plugins decided for a request on its way to its handler (nothing when no
+/// plugin is registered).
+#[derive(Default)]
+struct Plan {
+    span: Option<tracing::Span>,
+    delay_until: Option<Instant>,
+    watch: Option<Watch>,
+}
+
+impl Plan {
+    /// The request was answered before reaching a handler: its plugins hear how.
+    fn unrouted(self, status: Status) -> Option<Call> {
+        if let Some(watch) = self.watch {
+            watch.finish(status);
+        }
+        None
     }
 }
 

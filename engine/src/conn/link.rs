@@ -18,6 +18,8 @@ use ringrpc_codec::{encode_frame, Header};
 
 use super::call::Completion;
 use crate::error::PushError;
+use crate::plugin::OutgoingKind;
+use crate::services::Services;
 
 /// What the shard asks of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -43,6 +45,8 @@ pub struct Link {
     control: Cell<Option<Control>>,
     activity: Cell<u64>,
     closed: Cell<bool>,
+    /// The shard's services when plugins are registered: they see every push.
+    observer: Option<Rc<Services>>,
 }
 
 impl Link {
@@ -61,7 +65,16 @@ impl Link {
             control: Cell::new(None),
             activity: Cell::new(0),
             closed: Cell::new(false),
+            observer: None,
         }
+    }
+
+    /// Shows every push of this link to the plugins of `services` (if it has any).
+    pub(crate) fn observed_by(mut self, services: &Rc<Services>) -> Self {
+        if !services.plugins().is_empty() {
+            self.observer = Some(services.clone());
+        }
+        self
     }
 
     /// A link for a connection that is not attached to a shard (tests, benchmarks).
@@ -178,6 +191,7 @@ impl Link {
         let mut header = Header::request(seq, SerializeType::None);
         header.set_oneway(true);
         let mut pushes = self.pushes.borrow_mut();
+        let start = pushes.len();
         encode_frame(
             &mut pushes,
             &header,
@@ -186,6 +200,12 @@ impl Link {
             metadata,
             payload,
         )?;
+        if let Some(services) = &self.observer {
+            let bytes = &pushes[start..];
+            services
+                .plugins()
+                .before_write(OutgoingKind::Push, seq, bytes);
+        }
         drop(pushes);
         self.push_seq.set(seq.wrapping_add(1).max(1));
         self.wake();
