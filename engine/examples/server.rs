@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p ringrpc-engine --example server -- --listen 127.0.0.1:8972 --shards 2
 //! cargo run --release -p ringrpc-engine --example server -- --driver uring
+//! cargo run --release -p ringrpc-engine --example server -- --admin 127.0.0.1:9100 --trace
 //! ```
 //!
 //! Services (the same as the Go reference server in bench-harness/go/cmd/rpcxserver):
@@ -61,11 +62,29 @@ struct Args {
     /// Registration metadata of every service, a URL query such as `weight=2&group=a`.
     #[arg(long, default_value = "")]
     metadata: String,
+    /// Serve `/metrics` (Prometheus), `/status` (JSON) and the status page `/` here
+    /// (turns `--metrics` on).
+    #[arg(long)]
+    admin: Option<SocketAddr>,
+    /// Count requests, latencies, connections and bytes with the metrics plugin.
+    #[arg(long)]
+    metrics: bool,
+    /// Run every request in a `req` span joined to the caller's W3C trace context
+    /// (`traceparent` in the metadata); each span is logged when it closes (at `info`:
+    /// `RUST_LOG=ringrpc_engine=info`).
+    #[arg(long)]
+    trace: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let span_events = if args.trace {
+        tracing_subscriber::fmt::format::FmtSpan::CLOSE
+    } else {
+        tracing_subscriber::fmt::format::FmtSpan::NONE
+    };
     tracing_subscriber::fmt()
+        .with_span_events(span_events)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
@@ -82,11 +101,20 @@ fn main() -> anyhow::Result<()> {
         .idle_timeout(
             (args.idle_timeout_secs > 0).then(|| Duration::from_secs(args.idle_timeout_secs)),
         )
-        .drain_timeout(Duration::from_secs(args.drain_timeout_secs));
+        .drain_timeout(Duration::from_secs(args.drain_timeout_secs))
+        .metrics(args.metrics);
+    let config = match args.admin {
+        Some(admin) => config.admin(admin),
+        None => config,
+    };
     // Register signal handlers before the shards start, so no signal is missed.
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
     let auth = args.auth.clone();
+    let trace = args.trace;
     let server = Server::start(config, move |registry| {
+        if trace {
+            registry.plugin(ringrpc_engine::plugin::Tracing);
+        }
         services::register(registry, auth.clone())
     })
     .context("starting the server")?;
@@ -95,6 +123,9 @@ fn main() -> anyhow::Result<()> {
         server.local_addr(),
         args.shards
     );
+    if let Some(admin) = server.admin_addr() {
+        println!("ringrpc admin on http://{admin}/");
+    }
 
     let registrar = match &args.registry {
         Some(url) => Some(registry::register(url, &args, &server)?),
@@ -139,8 +170,10 @@ mod registry {
         let registrar = EtcdRegistrar::start(url.endpoints.clone(), registration)?;
         if registrar.wait_registered(std::time::Duration::from_secs(5)) {
             println!("ringrpc registered {address} in {url}");
+            server.set_status("registry", format!("registered {address} in {url}"));
         } else {
             eprintln!("ringrpc: {url} unreachable; registering in the background");
+            server.set_status("registry", format!("{url} unreachable; retrying"));
         }
         Ok(registrar)
     }

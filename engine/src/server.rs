@@ -265,6 +265,7 @@ impl Server {
             started: std::time::Instant::now(),
             services: self.service_paths.clone(),
             notes: self.notes.clone(),
+            rates: Default::default(),
         };
         self.admin = Some(crate::admin::Admin::start(addr, source)?);
         Ok(())

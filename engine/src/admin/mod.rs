@@ -4,7 +4,8 @@
 //!
 //! It runs off the shards, on a control-plane thread of its own with a small tokio
 //! runtime and axum (hyper underneath): a scrape reads the shards' atomics and takes the
-//! registry's lock, never a shard's time. Bounds: axum's own (one task per HTTP
+//! registry's lock, never a shard's time. Once a second the same thread computes each
+//! shard's calls/s and latency quantiles over the last second (`rates.rs`). Bounds: axum's own (one task per HTTP
 //! connection, header size limits); each answer is built whole in memory, its size
 //! proportional to shards × methods (methods bounded by `plugin::metrics::METHODS_MAX`).
 //!
@@ -15,6 +16,7 @@
 //!
 //! What it never does: run on a shard thread, or write anything a shard reads.
 
+mod rates;
 mod status;
 
 use std::net::SocketAddr;
@@ -26,6 +28,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use axum::Router;
 
+pub(crate) use rates::Rates;
 pub(crate) use status::{Notes, StatusSource};
 
 use crate::error::StartError;
@@ -73,6 +76,7 @@ impl Admin {
                         }
                     };
                     let _ = ready_tx.send(Ok(()));
+                    tokio::spawn(source.rates.clone().run(source.metrics.clone()));
                     let served = axum::serve(listener, router(source))
                         .with_graceful_shutdown(async move {
                             let _ = stopped.await;

@@ -42,6 +42,7 @@ pub(crate) struct StatusSource {
     pub(crate) started: Instant,
     pub(crate) services: ServicePaths,
     pub(crate) notes: Notes,
+    pub(crate) rates: super::Rates,
 }
 
 impl StatusSource {
@@ -53,9 +54,10 @@ impl StatusSource {
             .enumerate()
             .map(|(id, (cpu, counters))| {
                 let metrics = snapshot.shards.iter().find(|s| s.shard == id);
-                shard_json(id, *cpu, counters, metrics)
+                shard_json(id, *cpu, counters, metrics, self.rates.shard(id))
             })
             .collect();
+        let total = self.rates.total();
         let status = json!({
             "listen": self.listen.to_string(),
             "driver": format!("{:?}", self.driver),
@@ -63,6 +65,13 @@ impl StatusSource {
             "services": self.services.to_vec(),
             "latency_bounds_s": LATENCY_BUCKETS_S,
             "shards": shards,
+            "history_calls_per_s": self.rates.history(),
+            "total": {
+                "calls_per_s": total.calls_per_s,
+                "errors_per_s": total.errors_per_s,
+                "p50_last_s": total.p50_s,
+                "p99_last_s": total.p99_s,
+            },
             "notes": self.notes.to_json(),
         });
         status.to_string()
@@ -74,6 +83,7 @@ fn shard_json(
     cpu: usize,
     counters: &ShardCounters,
     metrics: Option<&ShardSnapshot>,
+    rates: super::rates::ShardRates,
 ) -> Value {
     let default = ShardSnapshot::default();
     let m = metrics.unwrap_or(&default);
@@ -98,6 +108,10 @@ fn shard_json(
         "refusals": refusals,
         "p50_s": quantile(&m.latency_buckets, 0.5),
         "p99_s": quantile(&m.latency_buckets, 0.99),
+        "calls_per_s": rates.calls_per_s,
+        "errors_per_s": rates.errors_per_s,
+        "p50_last_s": rates.p50_s,
+        "p99_last_s": rates.p99_s,
         "latency_buckets": m.latency_buckets,
         "ring_buffers_total": (ring_total > 0).then_some(ring_total),
         "ring_buffers_free": (ring_total > 0)
