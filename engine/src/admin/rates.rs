@@ -122,13 +122,15 @@ mod tests {
     use crate::plugin::metrics::ShardSnapshot;
 
     fn shard(id: usize, requests: u64, errors: u64, bucket_6: u64) -> ShardSnapshot {
-        let mut snapshot = ShardSnapshot::default();
-        snapshot.shard = id;
-        snapshot.requests = requests;
-        snapshot.errors = errors;
-        snapshot.latency_buckets = vec![0; 19];
-        snapshot.latency_buckets[6] = bucket_6;
-        snapshot
+        let mut latency_buckets = vec![0; 19];
+        latency_buckets[6] = bucket_6;
+        ShardSnapshot {
+            shard: id,
+            requests,
+            errors,
+            latency_buckets,
+            ..ShardSnapshot::default()
+        }
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! Server plugins: code that watches or steers connections and requests at fixed points, as
 //! rpcx-go's server plugins do (`server/plugin.go`).
 //!
-//! Plugins are registered per shard, next to the handlers, with [`Services::plugin`]
-//! (`crate::Services`): every shard builds its own instances, so a plugin's state is
-//! shard-local (`Cell`, `RefCell`) and the request path takes no lock. With no plugin
-//! registered each hook point costs one branch on an empty list: no clock read, no
-//! allocation (`engine/tests/alloc_per_request.rs` counts 0 in the core).
+//! Plugins are registered per shard, next to the handlers, with
+//! [`Services::plugin`](crate::Services::plugin): every shard builds its own instances, so a
+//! plugin's state is shard-local (`Cell`, `RefCell`) and the request path takes no lock.
+//! With no plugin registered each hook point costs one branch on an empty list: no clock
+//! read, no allocation (`engine/tests/alloc_per_request.rs` counts 0 in the core).
 //!
 //! ## Lifecycle (the order hooks are called in; `tests` below asserts it)
 //!

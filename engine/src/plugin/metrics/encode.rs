@@ -109,47 +109,53 @@ impl Collector for Scrape {
             )?;
         }
 
-        let gauges: [(&str, &str, i64); 2] = [
+        // Unlabelled totals: (name, help, gauge or counter, value summed over shards).
+        let totals: [(&str, &str, MetricType, i64); 6] = [
             (
                 "ringrpc_requests_in_flight",
                 "Requests between before_handle and their reply",
+                MetricType::Gauge,
                 total(|s| s.inflight),
             ),
             (
                 "ringrpc_connections_open",
                 "Connections open",
+                MetricType::Gauge,
                 total(|s| s.connections_open),
             ),
-        ];
-        for (name, help, value) in gauges {
-            let metric = ConstGauge::new(value);
-            metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)?;
-        }
-        let counters: [(&str, &str, i64); 4] = [
             (
                 "ringrpc_connections_accepted",
                 "Connections accepted",
+                MetricType::Counter,
                 total(|s| as_i64(s.connections_accepted)),
             ),
             (
                 "ringrpc_received_bytes",
                 "Request frame bytes received (heartbeats excluded)",
+                MetricType::Counter,
                 total(|s| as_i64(s.bytes_in)),
             ),
             (
                 "ringrpc_sent_bytes",
                 "Reply and push frame bytes written",
+                MetricType::Counter,
                 total(|s| as_i64(s.bytes_out)),
             ),
             (
                 "ringrpc_pushes",
                 "Server pushes written",
+                MetricType::Counter,
                 total(|s| as_i64(s.pushes)),
             ),
         ];
-        for (name, help, value) in counters {
-            let metric = ConstCounter::new(u64::try_from(value).unwrap_or(0));
-            metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)?;
+        for (name, help, metric_type, value) in totals {
+            let metric = encoder.encode_descriptor(name, help, None, metric_type)?;
+            match metric_type {
+                MetricType::Counter => {
+                    ConstCounter::new(u64::try_from(value).unwrap_or(0)).encode(metric)?
+                }
+                _ => ConstGauge::new(value).encode(metric)?,
+            }
         }
 
         let mut refused = encoder.encode_descriptor(
