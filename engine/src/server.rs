@@ -94,6 +94,10 @@ impl Server {
         let setup: Setup = Arc::new(service_paths.recording(setup));
         let start_on = |driver| {
             let mut server = Self::start_on(driver, &config, &setup, service_paths.clone())?;
+            if let Some(metrics) = &metrics {
+                let shards = server.shards.iter().map(|h| h.counters.clone()).collect();
+                metrics.attach_engine(shards);
+            }
             server.metrics = metrics.clone();
             server.start_admin(&config)?;
             Ok(server)

@@ -80,6 +80,9 @@ pub(crate) struct ShardCounters {
 #[derive(Debug, Clone, Default)]
 pub struct MetricsRegistry {
     shards: Arc<Mutex<Vec<Arc<ShardCounters>>>>,
+    /// The engine's own counters of each shard (connections rejected, the io_uring buffer
+    /// ring), once a server runs with this registry.
+    engine: Arc<Mutex<Vec<Arc<crate::runtime::ShardCounters>>>>,
 }
 
 impl MetricsRegistry {
@@ -106,6 +109,18 @@ impl MetricsRegistry {
             method_count: Cell::new(0),
             refusals: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Reports the engine's counters of the server's shards too (`Server::start`).
+    pub(crate) fn attach_engine(&self, shards: Vec<Arc<crate::runtime::ShardCounters>>) {
+        *self.engine.lock().unwrap_or_else(PoisonError::into_inner) = shards;
+    }
+
+    pub(crate) fn engine(&self) -> Vec<Arc<crate::runtime::ShardCounters>> {
+        self.engine
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub(crate) fn shards(&self) -> Vec<Arc<ShardCounters>> {

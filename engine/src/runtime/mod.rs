@@ -47,7 +47,8 @@ pub(crate) use listener::bind_all;
 /// The setup function the server runs once on every shard.
 pub(crate) type Setup = Arc<dyn Fn(&mut Services) + Send + Sync>;
 
-/// Per-shard counters readable from any thread. Updated per connection only.
+/// Per-shard counters readable from any thread. Updated per connection (and the ring state
+/// once per io_uring loop turn), never per request.
 #[derive(Debug, Default)]
 pub(crate) struct ShardCounters {
     pub accepted: AtomicU64,

@@ -113,12 +113,21 @@ fn metrics_count_every_shard_and_the_admin_endpoint_serves_them() {
         "ringrpc_connections_open 4",
         "ringrpc_connections_accepted_total 4",
         "ringrpc_requests_in_flight 0",
+        "ringrpc_connections_rejected_total 0",
     ] {
         assert!(
             text.lines().any(|l| l == line),
             "{line} missing from:\n{text}"
         );
     }
+    let ring = text
+        .lines()
+        .any(|l| l.starts_with(r#"ringrpc_ring_buffers_free{shard="0"}"#));
+    assert_eq!(
+        ring,
+        server.driver() == ringrpc_engine::Driver::Uring,
+        "{text}"
+    );
     let (head, status) = http_get(admin, "/status");
     assert!(head.contains("application/json"), "{head}");
     let status: serde_json::Value = serde_json::from_str(&status).expect("JSON");
