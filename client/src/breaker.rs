@@ -21,13 +21,24 @@
 
 use std::time::{Duration, Instant};
 
-/// When a breaker opens and for how long.
+/// When a breaker opens and for how long. Built with [`BreakerConfig::new`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BreakerConfig {
     /// Consecutive failures that open the breaker.
     pub failure_threshold: u32,
     /// How long an open breaker refuses calls before letting one probe through.
     pub open_for: Duration,
+}
+
+impl BreakerConfig {
+    /// Opens after `failure_threshold` consecutive failures, for `open_for`.
+    pub const fn new(failure_threshold: u32, open_for: Duration) -> Self {
+        Self {
+            failure_threshold,
+            open_for,
+        }
+    }
 }
 
 impl Default for BreakerConfig {
@@ -41,13 +52,23 @@ impl Default for BreakerConfig {
 
 /// Where a breaker is; see the module docs for the transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BreakerState {
     /// Calls flow; `failures` consecutive failures so far.
-    Closed { failures: u32 },
+    Closed {
+        /// Consecutive failures.
+        failures: u32,
+    },
     /// Calls are refused until `since + open_for`.
-    Open { since: Instant },
+    Open {
+        /// When it opened.
+        since: Instant,
+    },
     /// One probe call is out since `probe_since`; others are refused.
-    HalfOpen { probe_since: Instant },
+    HalfOpen {
+        /// When the probe started.
+        probe_since: Instant,
+    },
 }
 
 /// One server's breaker.

@@ -18,6 +18,7 @@ use ringrpc_codec::{DecodeError, EncodeError, PayloadError};
 /// Why a connection stopped. Every call pending on it fails with
 /// [`Error::Disconnected`] carrying this reason, and so does every later call.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum Disconnect {
     /// The server closed the connection (rpcx-go reports `unexpected EOF`).
     #[error("unexpected EOF")]
@@ -30,7 +31,10 @@ pub enum Disconnect {
     Decode(DecodeError),
     /// This many heartbeats in a row went unanswered.
     #[error("{misses} heartbeats in a row went unanswered")]
-    HeartbeatMissed { misses: u32 },
+    HeartbeatMissed {
+        /// Unanswered heartbeats in a row.
+        misses: u32,
+    },
     /// This side closed the connection (rpcx-go's `connection is shut down`).
     #[error("connection is shut down")]
     Closed,
@@ -38,16 +42,32 @@ pub enum Disconnect {
 
 /// An error of a call or of connecting.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The address is not `tcp@host:port`, `unix@/path` or `host:port`.
     #[error("invalid server address {addr:?}: {reason}")]
-    InvalidAddress { addr: String, reason: &'static str },
+    InvalidAddress {
+        /// The address as given.
+        addr: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// Connecting failed (refused, unreachable, name not resolved).
     #[error("connect to {addr} failed: {cause}")]
-    Connect { addr: String, cause: Arc<io::Error> },
+    Connect {
+        /// The server's key.
+        addr: String,
+        /// The socket error.
+        cause: Arc<io::Error>,
+    },
     /// Connecting took longer than `ClientOptions::connect_timeout`.
     #[error("connect to {addr} timed out after {timeout_ms} ms")]
-    ConnectTimeout { addr: String, timeout_ms: u64 },
+    ConnectTimeout {
+        /// The server's key.
+        addr: String,
+        /// The connect timeout, in milliseconds.
+        timeout_ms: u64,
+    },
     /// The connection is gone; the call may or may not have reached the server.
     #[error("connection lost: {0}")]
     Disconnected(Disconnect),
@@ -55,10 +75,16 @@ pub enum Error {
     /// reply is dropped. Like rpcx-go's `context.DeadlineExceeded`, not retried: the
     /// caller's time is up.
     #[error("call timed out after {timeout_ms} ms")]
-    Timeout { timeout_ms: u64 },
+    Timeout {
+        /// The time the call had, in whole milliseconds (rounded up).
+        timeout_ms: u64,
+    },
     /// The server answered with an error (`__rpcx_error__`); the text is the server's.
     #[error("{message}")]
-    Service { message: String },
+    Service {
+        /// The server's error text.
+        message: String,
+    },
     /// The request's arguments cannot be encoded with the chosen serialize type.
     #[error("cannot encode the request payload: {0}")]
     Encode(PayloadError),

@@ -5,21 +5,26 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use bytes::Bytes;
-use ringrpc_codec::{Frame, Metadata, Payload, PayloadError, SerializeType};
+use ringrpc_codec::{DecodePayload, Frame, Metadata, PayloadError, SerializeType};
 
 use crate::error::Error;
 
 /// One request with its payload already serialized. Fields left `None` come from the
 /// client's options. This is the connection-level unit a governance layer retries.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Request<'a> {
+    /// The service, e.g. `Arith`.
     pub service_path: &'a str,
+    /// The method, e.g. `Mul`.
     pub service_method: &'a str,
+    /// Request metadata, in order.
     pub metadata: &'a [(String, String)],
     /// The serialized arguments (uncompressed; gzip is applied when sending).
     pub payload: &'a [u8],
     /// The serialize type `payload` was written with (the frame's nibble).
     pub serialize_type: Option<SerializeType>,
+    /// Gzip the payload if it is over 1 KiB; `None`: the client's setting.
     pub compress: Option<bool>,
     /// When to give up waiting; sent as `__ServerTimeout` (remaining ms).
     pub deadline: Option<Instant>,
@@ -39,21 +44,25 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// Sets [`metadata`](Self::metadata).
     pub fn metadata(mut self, metadata: &'a [(String, String)]) -> Self {
         self.metadata = metadata;
         self
     }
 
+    /// Sets [`serialize_type`](Self::serialize_type).
     pub fn serialize_type(mut self, serialize_type: SerializeType) -> Self {
         self.serialize_type = Some(serialize_type);
         self
     }
 
+    /// Sets [`compress`](Self::compress).
     pub fn compress(mut self, on: bool) -> Self {
         self.compress = Some(on);
         self
     }
 
+    /// Sets [`deadline`](Self::deadline).
     pub fn deadline(mut self, deadline: Instant) -> Self {
         self.deadline = Some(deadline);
         self
@@ -72,14 +81,17 @@ impl Reply {
         Self { frame }
     }
 
+    /// The reply payload (decompressed), a view into the receive buffer.
     pub fn payload(&self) -> &Bytes {
         self.frame.payload()
     }
 
+    /// The reply payload, owned.
     pub fn into_payload(self) -> Bytes {
         self.frame.into_payload()
     }
 
+    /// The response metadata, a view into the received frame.
     pub fn metadata(&self) -> Metadata<'_> {
         self.frame.metadata()
     }
@@ -90,15 +102,17 @@ impl Reply {
     }
 
     /// Decodes the payload with the serialize type the response names (as rpcx-go does).
-    pub fn decode<T: Payload>(&self) -> Result<T, Error> {
+    pub fn decode<T: DecodePayload>(&self) -> Result<T, Error> {
         let serialize_type = self.serialize_type().map_err(Error::Decode)?;
         T::decode_as(serialize_type, self.payload()).map_err(Error::Decode)
     }
 
+    /// The received frame.
     pub fn frame(&self) -> &Frame {
         &self.frame
     }
 
+    /// The received frame, owned.
     pub fn into_frame(self) -> Frame {
         self.frame
     }
@@ -106,8 +120,11 @@ impl Reply {
 
 /// A typed reply with the response metadata.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Response<T> {
+    /// The decoded reply.
     pub value: T,
+    /// The response metadata.
     pub metadata: HashMap<String, String>,
 }
 
@@ -123,18 +140,22 @@ impl Push {
         Self { frame }
     }
 
+    /// The service the server named, e.g. `Test`.
     pub fn service_path(&self) -> &str {
         self.frame.service_path()
     }
 
+    /// The method the server named, e.g. `Push`.
     pub fn service_method(&self) -> &str {
         self.frame.service_method()
     }
 
+    /// The push's metadata.
     pub fn metadata(&self) -> Metadata<'_> {
         self.frame.metadata()
     }
 
+    /// The push's payload.
     pub fn payload(&self) -> &Bytes {
         self.frame.payload()
     }
@@ -144,10 +165,12 @@ impl Push {
         self.frame.seq()
     }
 
+    /// The received frame.
     pub fn frame(&self) -> &Frame {
         &self.frame
     }
 
+    /// The received frame, owned.
     pub fn into_frame(self) -> Frame {
         self.frame
     }

@@ -33,10 +33,7 @@ pub fn run(cfg: &LoadConfig) -> Result<Outcome> {
 
 async fn drive(cfg: &LoadConfig) -> Result<Outcome> {
     let template = Rc::new(RequestTemplate::new(cfg.workload)?);
-    let options = ClientOptions {
-        serialize_type: template.serialize_type,
-        ..ClientOptions::default()
-    };
+    let options = ClientOptions::new().serialize_type(template.serialize_type);
     let addr = format!("tcp@{}", cfg.addr);
     let mut clients = Vec::with_capacity(cfg.conns);
     for _ in 0..cfg.conns {

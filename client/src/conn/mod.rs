@@ -1,13 +1,16 @@
-//! The sans-IO pipelining core: one rpcx connection as a state machine, shared by the
-//! glommio and tokio drivers. It never touches a socket, a clock or a runtime: bytes and
+//! The sans-IO pipelining core: one rpcx connection as a state machine, driven by
+//! [`crate::Client`] on either runtime. It never touches a socket, a clock or a runtime: bytes and
 //! time come in through `handle_*`, bytes to send, timer deadlines, finished calls and
 //! server pushes go out through `poll_*`. Read [`Connection`] first.
 //!
 //! What it does (PROTOCOL.md §6): seqs per connection starting at 0; a pending table
 //! matching replies by seq in any order; write coalescing (everything queued while a send
 //! is in flight leaves in the next single send); per-call deadlines, sent as
-//! `__ServerTimeout` and enforced here; heartbeats; oneway calls; server pushes.
+//! `__ServerTimeout` and enforced here; heartbeats; oneway calls; server pushes. After each
+//! input a driver takes the [`Events`] to act on: calls to complete, pushes to deliver and
+//! which of its tasks to wake, so no driver recomputes them.
 
+mod events;
 mod heartbeat;
 mod pending;
 mod recv;
@@ -26,6 +29,7 @@ use ringrpc_codec::{
 use crate::error::{Disconnect, Error};
 use crate::message::{Push, Reply, Request};
 use crate::options::ClientOptions;
+pub use events::{Events, Wake};
 use heartbeat::{Due, Heartbeat};
 use pending::{Entry, Pending};
 pub use recv::RecvBuf;
@@ -46,8 +50,8 @@ pub use recv::RecvBuf;
 /// to [`handle_timeout`](Self::handle_timeout); send what
 /// [`poll_transmit`](Self::poll_transmit) gives and report it with
 /// [`handle_transmit_done`](Self::handle_transmit_done); sleep until
-/// [`poll_timeout`](Self::poll_timeout); wake callers from
-/// [`poll_completion`](Self::poll_completion).
+/// [`poll_timeout`](Self::poll_timeout); after each input, act on
+/// [`poll_events`](Self::poll_events): complete calls, deliver pushes, wake its tasks.
 #[derive(Debug)]
 pub struct Connection<W> {
     options: ClientOptions,
@@ -60,10 +64,12 @@ pub struct Connection<W> {
     transmit: BytesMut,
     sending: bool,
     state: State,
-    completions: VecDeque<(W, Result<Reply, Error>)>,
+    completions: Vec<(W, Result<Reply, Error>)>,
     pushes: VecDeque<Push>,
     /// The deadline the driver's timer was last armed for (from `poll_timeout`).
     timer_armed_at: Option<Instant>,
+    /// A call's deadline came before `timer_armed_at`: the reader must re-arm its timer.
+    timer_rearm: bool,
     stats: Stats,
 }
 
@@ -74,32 +80,29 @@ enum State {
     Closed(Disconnect),
 }
 
-/// A request accepted by the connection, and whom the driver must wake for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Submitted {
-    pub seq: u64,
-    /// Bytes are waiting and no send is in flight: wake the writer.
-    pub wake_writer: bool,
-    /// The call's deadline is earlier than the armed timer: re-arm it.
-    pub wake_timer: bool,
-}
-
 /// Counters of one connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
+    /// Calls sent (or queued) and not yet answered, timed out or cancelled.
     pub inflight_count: usize,
     /// The seq the next request will get (= requests, heartbeats included, queued so far).
     pub seq_next: u64,
     /// Sends handed to the driver; each carries every request queued since the last one.
     pub transmit_count: u64,
+    /// Heartbeats sent.
     pub heartbeat_sent_count: u64,
+    /// Heartbeats the server echoed.
     pub heartbeat_answered_count: u64,
     /// Heartbeats in a row that were still unanswered when the next one was due.
     pub heartbeat_misses: u32,
+    /// Server pushes received.
     pub push_count: u64,
+    /// Server pushes dropped because the push queue was full.
     pub push_dropped_count: u64,
     /// Replies whose call had already timed out or been cancelled; dropped.
     pub late_reply_count: u64,
+    /// Calls failed by their deadline.
     pub timeout_count: u64,
 }
 
@@ -120,26 +123,28 @@ impl<W> Connection<W> {
             transmit: BytesMut::new(),
             sending: false,
             state: State::Open,
-            completions: VecDeque::new(),
+            completions: Vec::new(),
             pushes: VecDeque::new(),
             timer_armed_at: None,
+            timer_rearm: false,
             stats: Stats::default(),
         }
     }
 
+    /// The options the connection was opened with.
     pub fn options(&self) -> &ClientOptions {
         &self.options
     }
 
-    /// Queues a call; its result comes back through `poll_completion` with `waiter`.
+    /// Queues a call and returns its seq; its result comes back with `waiter` in the
+    /// completions of [`poll_events`](Self::poll_events).
     pub fn handle_call(
         &mut self,
         request: &Request<'_>,
         waiter: W,
         now: Instant,
-    ) -> Result<Submitted, Error> {
+    ) -> Result<u64, Error> {
         let deadline = self.options.deadline_of(request, now);
-        let was_idle = self.transmit.is_empty();
         let seq = self.queue_request(request, false, deadline, now)?;
         let timeout_ms = deadline.map_or(0, |d| Error::timeout_ms(d, now));
         self.pending.insert(
@@ -150,30 +155,17 @@ impl<W> Connection<W> {
                 timeout_ms,
             },
         );
-        let wake_timer = deadline.is_some_and(|d| self.timer_armed_at.is_none_or(|t| d < t));
-        if wake_timer {
+        if deadline.is_some_and(|d| self.timer_armed_at.is_none_or(|t| d < t)) {
             self.timer_armed_at = deadline;
+            self.timer_rearm = true;
         }
-        Ok(Submitted {
-            seq,
-            wake_writer: was_idle && !self.sending,
-            wake_timer,
-        })
+        Ok(seq)
     }
 
-    /// Queues a oneway request: no reply is expected and nothing comes back for it.
-    pub fn handle_oneway(
-        &mut self,
-        request: &Request<'_>,
-        now: Instant,
-    ) -> Result<Submitted, Error> {
-        let was_idle = self.transmit.is_empty();
-        let seq = self.queue_request(request, true, request.deadline, now)?;
-        Ok(Submitted {
-            seq,
-            wake_writer: was_idle && !self.sending,
-            wake_timer: false,
-        })
+    /// Queues a oneway request and returns its seq: no reply is expected and nothing comes
+    /// back for it.
+    pub fn handle_oneway(&mut self, request: &Request<'_>, now: Instant) -> Result<u64, Error> {
+        self.queue_request(request, true, request.deadline, now)
     }
 
     /// Forgets a call whose caller gave up; a late reply to it is dropped. Returns whether
@@ -226,7 +218,7 @@ impl<W> Connection<W> {
         } else {
             Ok(Reply::new(frame))
         };
-        self.completions.push_back((entry.waiter, result));
+        self.completions.push((entry.waiter, result));
     }
 
     /// Takes the time: expires calls whose deadline passed and sends a heartbeat when due.
@@ -239,7 +231,7 @@ impl<W> Connection<W> {
             let error = Error::Timeout {
                 timeout_ms: entry.timeout_ms,
             };
-            self.completions.push_back((entry.waiter, Err(error)));
+            self.completions.push((entry.waiter, Err(error)));
         }
         let unix_nanos = self.unix_nanos(now);
         let due = match &mut self.heartbeat {
@@ -336,9 +328,29 @@ impl<W> Connection<W> {
         self.is_open().then(|| self.poll_timeout())
     }
 
-    /// A finished call: the waiter given to `handle_call` and its result.
-    pub fn poll_completion(&mut self) -> Option<(W, Result<Reply, Error>)> {
-        self.completions.pop_front()
+    /// What the driver must do now that the last input is handled: the finished calls (the
+    /// waiter given to `handle_call` with its result), the received pushes when
+    /// `take_pushes` (a driver with a push handler; otherwise they stay queued for
+    /// [`poll_push`](Self::poll_push)), and which of its tasks to wake. Pushes come before
+    /// completions: a push the server sent before a reply must be seen before that reply
+    /// wakes its caller.
+    pub fn poll_events(&mut self, take_pushes: bool) -> Events<W> {
+        let pushes = if take_pushes {
+            self.pushes.drain(..).collect()
+        } else {
+            Vec::new()
+        };
+        let open = self.is_open();
+        let wake = Wake {
+            writer: self.has_transmit() || self.is_closed(),
+            reader: !open || std::mem::take(&mut self.timer_rearm),
+            push_reader: !open || (!take_pushes && self.has_push()),
+        };
+        Events {
+            completions: std::mem::take(&mut self.completions),
+            pushes,
+            wake,
+        }
     }
 
     /// A message the server pushed.
@@ -351,6 +363,7 @@ impl<W> Connection<W> {
         !self.pushes.is_empty()
     }
 
+    /// Whether the connection takes calls (not closing or closed).
     pub fn is_open(&self) -> bool {
         matches!(self.state, State::Open)
     }
@@ -374,6 +387,7 @@ impl<W> Connection<W> {
         !self.sending && !self.transmit.is_empty() && !matches!(self.state, State::Closed(_))
     }
 
+    /// The connection's counters.
     pub fn stats(&self) -> Stats {
         let heartbeat = self.heartbeat.as_ref();
         Stats {
@@ -442,7 +456,7 @@ impl<W> Connection<W> {
     fn fail_pending(&mut self, reason: &Disconnect) {
         for entry in self.pending.drain() {
             let error = Error::Disconnected(reason.clone());
-            self.completions.push_back((entry.waiter, Err(error)));
+            self.completions.push((entry.waiter, Err(error)));
         }
     }
 

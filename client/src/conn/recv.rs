@@ -7,6 +7,7 @@ use ringrpc_codec::{decode, frame_len, DecodeError, Frame, Limits};
 /// Smallest read: enough for many small replies per syscall.
 const READ_CHUNK: usize = 64 << 10;
 
+/// Received bytes not yet split into frames, and the limits frames are checked against.
 #[derive(Debug)]
 pub struct RecvBuf {
     buf: BytesMut,
@@ -14,6 +15,7 @@ pub struct RecvBuf {
 }
 
 impl RecvBuf {
+    /// An empty buffer whose frames are checked against `limits`.
     pub fn new(limits: Limits) -> Self {
         Self {
             buf: BytesMut::with_capacity(READ_CHUNK),

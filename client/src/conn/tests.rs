@@ -17,7 +17,7 @@ fn conn(options: ClientOptions, now: Instant) -> Connection<u32> {
     Connection::new(options, now, 1_700_000_000_000_000_000)
 }
 
-fn call(conn: &mut Connection<u32>, waiter: u32, now: Instant) -> Submitted {
+fn call(conn: &mut Connection<u32>, waiter: u32, now: Instant) -> u64 {
     conn.handle_call(&Request::new("Arith", "Mul", b"{}"), waiter, now)
         .unwrap()
 }
@@ -50,7 +50,12 @@ fn ok_reply(request: &Frame, payload: &[u8]) -> Frame {
 }
 
 fn completions(conn: &mut Connection<u32>) -> Vec<(u32, Result<Reply, Error>)> {
-    std::iter::from_fn(|| conn.poll_completion()).collect()
+    conn.poll_events(false).completions
+}
+
+/// Which tasks the driver must wake after the last input.
+fn wake(conn: &mut Connection<u32>) -> Wake {
+    conn.poll_events(false).wake
 }
 
 #[test]
@@ -61,15 +66,14 @@ fn seqs_start_at_zero_and_count_every_request() {
         ..Default::default()
     };
     let mut conn = conn(options, t0);
-    assert_eq!(call(&mut conn, 0, t0).seq, 0);
+    assert_eq!(call(&mut conn, 0, t0), 0);
     assert_eq!(
         conn.handle_oneway(&Request::new("S", "M", b""), t0)
-            .unwrap()
-            .seq,
+            .unwrap(),
         1
     );
     conn.handle_timeout(t0 + 10 * MS); // a heartbeat takes seq 2
-    assert_eq!(call(&mut conn, 1, t0).seq, 3);
+    assert_eq!(call(&mut conn, 1, t0), 3);
     let seqs: Vec<u64> = sent(&mut conn).iter().map(Frame::seq).collect();
     assert_eq!(seqs, [0, 1, 2, 3]);
 }
@@ -97,19 +101,16 @@ fn replies_complete_calls_out_of_order() {
 fn requests_queued_during_a_send_leave_together_in_the_next_one() {
     let t0 = Instant::now();
     let mut conn = conn(ClientOptions::default(), t0);
-    assert!(
-        call(&mut conn, 0, t0).wake_writer,
-        "idle writer must be woken"
-    );
-    assert!(!call(&mut conn, 1, t0).wake_writer, "already woken");
+    assert!(!wake(&mut conn).writer, "nothing to send yet");
+    call(&mut conn, 0, t0);
+    assert!(wake(&mut conn).writer, "bytes wait: the writer must run");
+    call(&mut conn, 1, t0);
     let first = conn.poll_transmit().unwrap();
     assert_eq!(frames(first).len(), 2);
 
     for waiter in 2..7 {
-        assert!(
-            !call(&mut conn, waiter, t0).wake_writer,
-            "a send is in flight"
-        );
+        call(&mut conn, waiter, t0);
+        assert!(!wake(&mut conn).writer, "a send is in flight");
     }
     assert!(conn.poll_transmit().is_none(), "one send at a time");
     conn.handle_transmit_done();
@@ -128,8 +129,8 @@ fn deadline_is_sent_as_server_timeout_and_enforced_locally() {
     let t0 = Instant::now();
     let mut conn = conn(ClientOptions::default(), t0);
     let slow = Request::new("Test", "Sleep", b"").deadline(t0 + 250 * MS);
-    let submitted = conn.handle_call(&slow, 7, t0).unwrap();
-    assert!(submitted.wake_timer, "first deadline arms the timer");
+    conn.handle_call(&slow, 7, t0).unwrap();
+    assert!(wake(&mut conn).reader, "first deadline arms the timer");
     call(&mut conn, 8, t0); // no deadline
     let requests = sent(&mut conn);
     assert_eq!(requests[0].metadata().get(SERVER_TIMEOUT_KEY), Some("250"));
@@ -164,14 +165,14 @@ fn an_earlier_deadline_rearms_the_timer_and_expired_ones_are_refused() {
         ..Default::default()
     };
     let mut conn = conn(options, t0);
-    assert!(call(&mut conn, 0, t0).wake_timer);
+    call(&mut conn, 0, t0);
+    assert!(wake(&mut conn).reader);
     assert_eq!(conn.poll_timeout(), Some(t0 + 100 * MS));
-    assert!(
-        !call(&mut conn, 1, t0 + MS).wake_timer,
-        "later deadline: timer stays"
-    );
+    call(&mut conn, 1, t0 + MS);
+    assert!(!wake(&mut conn).reader, "later deadline: timer stays");
     let early = Request::new("S", "M", b"").deadline(t0 + 50 * MS);
-    assert!(conn.handle_call(&early, 2, t0).unwrap().wake_timer);
+    conn.handle_call(&early, 2, t0).unwrap();
+    assert!(wake(&mut conn).reader);
     let expired = Request::new("S", "M", b"").deadline(t0);
     let error = conn.handle_call(&expired, 3, t0 + MS).unwrap_err();
     assert!(error.is_timeout());
@@ -210,7 +211,7 @@ fn due_timers_run_at_the_top_of_each_round_and_say_what_is_next() {
 fn cancelled_call_frees_its_slot() {
     let t0 = Instant::now();
     let mut conn = conn(ClientOptions::default(), t0);
-    let seq = call(&mut conn, 0, t0).seq;
+    let seq = call(&mut conn, 0, t0);
     let requests = sent(&mut conn);
     assert!(conn.handle_cancel(seq));
     assert_eq!(conn.stats().inflight_count, 0);
@@ -443,7 +444,7 @@ fn error_replies_carry_the_server_text_and_are_final() {
         .encode_error(&mut dst, "rpcx: can't find method Mul", NO_METADATA, b"")
         .unwrap();
     conn.handle_frame(decode(&mut dst, &Limits::default()).unwrap().unwrap());
-    let (_, result) = conn.poll_completion().unwrap();
+    let (_, result) = completions(&mut conn).pop().unwrap();
     let error = result.unwrap_err();
     assert_eq!(error.service_message(), Some("rpcx: can't find method Mul"));
     assert!(!error.is_retryable());
@@ -451,4 +452,46 @@ fn error_replies_carry_the_server_text_and_are_final() {
         conn.is_open(),
         "an error reply does not hurt the connection"
     );
+}
+
+/// A server push (a oneway request that is not a heartbeat).
+fn push(n: &str) -> Frame {
+    let mut header = Header::request(9, SerializeType::None);
+    header.set_oneway(true);
+    let mut dst = BytesMut::new();
+    encode_frame(&mut dst, &header, "Test", "Push", [("n", n)], b"hi").unwrap();
+    decode(&mut dst, &Limits::default()).unwrap().unwrap()
+}
+
+#[test]
+fn events_deliver_pushes_before_replies_and_name_the_tasks_to_wake() {
+    let t0 = Instant::now();
+    let mut conn = conn(ClientOptions::default(), t0);
+    call(&mut conn, 0, t0);
+    let request = sent(&mut conn).pop().unwrap();
+
+    // One read brings a push, then the reply: a driver with a push handler takes both,
+    // and has nobody to wake.
+    conn.handle_frame(push("0"));
+    conn.handle_frame(ok_reply(&request, b"r"));
+    let events = conn.poll_events(true);
+    assert_eq!(events.pushes.len(), 1);
+    assert_eq!(events.completions.len(), 1);
+    assert_eq!(events.wake, Wake::default());
+    assert_eq!(conn.poll_events(true).completions.len(), 0, "taken once");
+
+    // Without a handler the push stays queued and whoever waits for it is woken, until it
+    // is read.
+    conn.handle_frame(push("1"));
+    let events = conn.poll_events(false);
+    assert!(events.pushes.is_empty() && events.wake.push_reader);
+    assert!(wake(&mut conn).push_reader, "still queued");
+    assert_eq!(conn.poll_push().unwrap().metadata().get("n"), Some("1"));
+    assert!(!wake(&mut conn).push_reader);
+
+    // Closing wakes every task: the writer flushes and stops, the reader and the push
+    // reader stop.
+    conn.handle_close();
+    let wake = wake(&mut conn);
+    assert!(wake.writer && wake.reader && wake.push_reader, "{wake:?}");
 }

@@ -16,49 +16,6 @@ use super::control_plane::{connect, Backoff};
 use super::{Discovery, EtcdControlPlane, Hub, ServerWatch};
 use crate::select::Instance;
 
-/// A registry given as a URL, `etcd://host:port[,host:port...]/<base_path>`, as the example
-/// server's and client's `--registry` take it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EtcdUrl {
-    /// etcd client endpoints, `http://host:port`.
-    pub endpoints: Vec<String>,
-    /// Everything from the first `/` after the hosts, e.g. `/rpcx_test`.
-    pub base_path: String,
-}
-
-/// A string that is not `etcd://host:port[,...]/<base_path>`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid registry URL {url:?}, expected etcd://host:port[,host:port...]/<basePath>")]
-pub struct EtcdUrlError {
-    pub url: String,
-}
-
-impl std::str::FromStr for EtcdUrl {
-    type Err = EtcdUrlError;
-
-    fn from_str(url: &str) -> Result<Self, Self::Err> {
-        let error = || EtcdUrlError {
-            url: url.to_owned(),
-        };
-        let (hosts, path) = url
-            .strip_prefix("etcd://")
-            .and_then(|r| r.split_once('/'))
-            .ok_or_else(error)?;
-        let endpoints: Vec<String> = hosts
-            .split(',')
-            .filter(|h| !h.is_empty())
-            .map(|h| format!("http://{h}"))
-            .collect();
-        if endpoints.is_empty() || path.is_empty() {
-            return Err(error());
-        }
-        Ok(Self {
-            endpoints,
-            base_path: format!("/{path}"),
-        })
-    }
-}
-
 /// The servers of one service as registered in etcd.
 #[derive(Debug)]
 pub struct EtcdDiscovery {
@@ -177,24 +134,4 @@ async fn list(
     tracing::debug!(%prefix, servers = servers.len(), revision, "etcd discovery listed");
     hub.publish(servers);
     Ok(revision)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn registry_urls_parse() {
-        let url: EtcdUrl = "etcd://127.0.0.1:2379,127.0.0.1:22379/rpcx_test"
-            .parse()
-            .unwrap();
-        assert_eq!(
-            url.endpoints,
-            ["http://127.0.0.1:2379", "http://127.0.0.1:22379"]
-        );
-        assert_eq!(url.base_path, "/rpcx_test");
-        for bad in ["http://h:1/x", "etcd://h:1", "etcd://h:1/", "etcd:///x"] {
-            assert!(bad.parse::<EtcdUrl>().is_err(), "{bad}");
-        }
-    }
 }

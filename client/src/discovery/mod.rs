@@ -17,6 +17,7 @@
 mod control_plane;
 #[cfg(feature = "etcd")]
 mod etcd;
+mod etcd_url;
 mod multiple;
 mod peer;
 
@@ -28,7 +29,8 @@ use crossbeam::channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 #[cfg(feature = "etcd")]
 pub use control_plane::EtcdControlPlane;
 #[cfg(feature = "etcd")]
-pub use etcd::{EtcdDiscovery, EtcdUrl, EtcdUrlError};
+pub use etcd::EtcdDiscovery;
+pub use etcd_url::{EtcdUrl, EtcdUrlError};
 pub use multiple::MultipleDiscovery;
 pub use peer::PeerDiscovery;
 

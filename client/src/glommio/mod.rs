@@ -1,33 +1,37 @@
-//! The glommio driver: a single-threaded, `Rc`-based [`Client`] for code running on a
-//! glommio executor (inside engine shards, in the bench harness). Same methods as the
-//! tokio client; a reader task (which also runs the connection's timer) and a writer task
-//! are spawned on the current executor.
+//! The glommio runtime: a single-threaded, `Rc`-based [`Client`] for code running on a
+//! glommio executor (inside engine shards, in the bench harness). A reader task (which also
+//! runs the connection's timer) and a writer task are spawned on the current executor.
 //!
-//! Reads go straight into the connection's own `BytesMut` (glommio's non-buffered stream
-//! does a plain `recv` into it), and frames are split off in place.
+//! What it owns: the [`Runtime`] primitives on glommio (`Rc`, a `RefCell`, a
+//! single-threaded oneshot, glommio's semaphore, timer and sockets). Reads go straight into
+//! the connection's own `BytesMut` (glommio's non-buffered stream does a plain `recv` into
+//! it), and frames are split off in place. What it never does: anything the client does
+//! the same on every runtime ([`crate::Client`] holds that).
 
-mod io;
 mod sync;
 
-use std::cell::{RefCell, RefMut};
-use std::future::poll_fn;
+use std::cell::RefCell;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::net::ToSocketAddrs;
+use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use crate::conn::{Connection, Stats};
-use crate::error::{Disconnect, Error};
-use crate::message::{Push, Reply, Request};
-use crate::options::ClientOptions;
-use crate::typed::typed_calls;
+use bytes::BytesMut;
+use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use glommio::net::{TcpStream, UnixStream};
+
+use crate::client::{read_loop, write_loop, ReadHalf, Shared, Socket, WriteHalf};
+use crate::conn::RecvBuf;
+use crate::message::Push;
+use crate::runtime::{sealed, Runtime};
 use crate::ServerAddr;
-use sync::{Done, Notify};
 
-type Waiter = sync::Sender<Result<Reply, Error>>;
-type PushHandler = Box<dyn Fn(Push)>;
-
-/// A client connection for glommio. Cheap to clone within its executor; the connection
-/// closes when the last clone is dropped (or on [`Client::close`]).
+/// A client connection for glommio: single-threaded (`Rc`), cheap to clone within its
+/// executor; the connection closes when the last clone is dropped (or on
+/// [`Client::close`]).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), ringrpc_client::Error> {
@@ -42,288 +46,180 @@ type PushHandler = Box<dyn Fn(Push)>;
 /// assert_eq!(reply.C, 12);
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
-pub struct Client {
-    handle: Rc<Handle>,
-}
+pub type Client = crate::Client<Glommio>;
 
-/// Owned by user clones only: the connection closes when the last one goes.
-struct Handle {
-    shared: Rc<Shared>,
-}
+/// Connects a glommio [`Client`] with options and an optional push handler.
+pub type Builder = crate::ClientBuilder<Glommio>;
 
-impl Drop for Handle {
-    fn drop(&mut self) {
-        self.shared.with_conn(Connection::handle_close);
+/// The glommio [`Runtime`]: `Rc`, `RefCell`, a single-threaded oneshot, glommio's
+/// semaphore, timer and sockets.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Glommio;
+
+impl sealed::Sealed for Glommio {}
+
+/// Largest single read. Reads go into zero-filled space of the receive buffer (no unsafe
+/// for uninitialised memory), so the window is kept small enough that filling it is cheap
+/// next to the `recv` itself; the capacity for a large frame is still reserved at once.
+const READ_WINDOW_MAX: usize = 256 << 10;
+
+impl Runtime for Glommio {
+    type Shared<T> = Rc<T>;
+    type Lock<T> = RefCell<T>;
+    type Sender<T> = sync::Sender<T>;
+    type Receiver<T> = sync::Receiver<T>;
+    type Semaphore = glommio::sync::Semaphore;
+    type Permit<'a> = glommio::sync::Permit<'a>;
+    type Stream = Stream;
+    type PushHandler = dyn Fn(Push);
+
+    fn share<T>(value: T) -> Rc<T> {
+        Rc::new(value)
+    }
+
+    fn new_lock<T>(value: T) -> RefCell<T> {
+        RefCell::new(value)
+    }
+
+    fn with_lock<T, U>(lock: &RefCell<T>, f: impl FnOnce(&mut T) -> U) -> U {
+        f(&mut lock.borrow_mut())
+    }
+
+    fn oneshot<T>() -> (sync::Sender<T>, sync::Receiver<T>) {
+        sync::oneshot()
+    }
+
+    fn send<T>(sender: sync::Sender<T>, value: T) {
+        sender.send(value);
+    }
+
+    async fn recv<T>(receiver: sync::Receiver<T>) -> Option<T> {
+        receiver.await.ok()
+    }
+
+    fn semaphore(permits: usize) -> glommio::sync::Semaphore {
+        glommio::sync::Semaphore::new(u64::try_from(permits.max(1)).unwrap_or(u64::MAX))
+    }
+
+    async fn acquire(semaphore: &glommio::sync::Semaphore) -> Option<glommio::sync::Permit<'_>> {
+        semaphore.acquire_permit(1).await.ok()
+    }
+
+    fn now() -> Instant {
+        Instant::now()
+    }
+
+    async fn sleep_until(deadline: Instant) {
+        glommio::timer::sleep(deadline.saturating_duration_since(Instant::now())).await;
+    }
+
+    /// Host names are resolved with the blocking resolver; pass IP addresses on a
+    /// latency-sensitive executor.
+    fn dial(addr: &ServerAddr, nodelay: bool) -> impl Future<Output = io::Result<Stream>> {
+        let addr = addr.clone();
+        async move {
+            match addr {
+                ServerAddr::Tcp(host_port) => {
+                    let socket_addr = host_port.to_socket_addrs()?.next().ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::NotFound, "name resolved to no address")
+                    })?;
+                    let stream = TcpStream::connect(socket_addr).await?;
+                    stream.set_nodelay(nodelay)?;
+                    Ok(Socket::Tcp(stream))
+                }
+                ServerAddr::Unix(path) => Ok(Socket::Unix(UnixStream::connect(path).await?)),
+            }
+        }
+    }
+
+    fn spawn_tasks(stream: Stream, shared: Rc<Shared<Glommio>>) {
+        fn start<S: AsyncRead + AsyncWrite + Unpin + 'static>(
+            stream: S,
+            shared: Rc<Shared<Glommio>>,
+        ) {
+            let stream = Rc::new(RefCell::new(stream));
+            glommio::spawn_local(read_loop::<Glommio, _>(
+                Half(stream.clone()),
+                shared.clone(),
+            ))
+            .detach();
+            glommio::spawn_local(write_loop::<Glommio, _>(Half(stream), shared)).detach();
+        }
+        match stream {
+            Socket::Tcp(stream) => start(stream, shared),
+            Socket::Unix(stream) => start(stream, shared),
+        }
     }
 }
 
-/// Connects with options and an optional push handler.
-pub struct Builder {
-    addr: String,
-    options: ClientOptions,
-    push_handler: Option<PushHandler>,
-}
+/// A connected glommio socket.
+type Stream = Socket<TcpStream, UnixStream>;
 
 impl Builder {
-    pub fn options(mut self, options: ClientOptions) -> Self {
-        self.options = options;
-        self
-    }
-
     /// Calls `handler` for every server push, on the reader task (keep it short). Without
     /// a handler, pushes queue up for [`Client::next_push`].
-    pub fn on_push(mut self, handler: impl Fn(Push) + 'static) -> Self {
-        self.push_handler = Some(Box::new(handler));
-        self
-    }
-
-    /// Connects and spawns the connection's tasks on the current glommio executor.
-    pub async fn connect(self) -> Result<Client, Error> {
-        let addr = ServerAddr::parse(&self.addr)?;
-        let stream = io::connect(&addr, &self.options).await?;
-        let conn = Connection::new(self.options.clone(), Instant::now(), io::unix_nanos());
-        let shared = Rc::new(Shared {
-            state: RefCell::new(State {
-                conn,
-                push_waker: None,
-            }),
-            slots: self
-                .options
-                .max_in_flight
-                .map(|n| glommio::sync::Semaphore::new(n.max(1) as u64)),
-            options: self.options,
-            addr,
-            writer_wake: Notify::default(),
-            reader_wake: Notify::default(),
-            finished: Done::default(),
-            push_handler: self.push_handler,
-        });
-        io::spawn(stream, shared.clone());
-        Ok(Client {
-            handle: Rc::new(Handle { shared }),
-        })
+    pub fn on_push(self, handler: impl Fn(Push) + 'static) -> Self {
+        self.push_handler(Box::new(handler))
     }
 }
 
-impl Client {
-    /// Connects to `addr` (`tcp@host:port`, `unix@/path` or `host:port`) with default options.
-    pub async fn connect(addr: &str) -> Result<Self, Error> {
-        Self::builder(addr).connect().await
-    }
+/// One task's handle on the socket both tasks use. Each poll borrows the socket only for
+/// its own duration, and a single-threaded executor never runs two polls at once.
+struct Half<S>(Rc<RefCell<S>>);
 
-    pub async fn connect_with(addr: &str, options: ClientOptions) -> Result<Self, Error> {
-        Self::builder(addr).options(options).connect().await
-    }
-
-    pub fn builder(addr: &str) -> Builder {
-        Builder {
-            addr: addr.to_owned(),
-            options: ClientOptions::default(),
-            push_handler: None,
-        }
-    }
-
-    typed_calls!();
-
-    /// Sends a request whose payload is already serialized and waits for the reply. The
-    /// connection-level primitive the typed calls and governance build on.
-    pub async fn send(&self, request: &Request<'_>) -> Result<Reply, Error> {
-        let shared = &self.handle.shared;
-        let mut request = *request;
-        // With `max_in_flight`, a slot is held until this call is over (or dropped).
-        let _slot = match &shared.slots {
-            Some(slots) => {
-                let now = Instant::now();
-                request.deadline = shared.options.deadline_of(&request, now);
-                let acquire = slots.acquire_permit(1);
-                let permit = match request.deadline {
-                    Some(deadline) => {
-                        let wait = deadline.saturating_duration_since(now);
-                        glommio::timer::timeout(wait, acquire)
-                            .await
-                            .map_err(|e| match e {
-                                glommio::GlommioError::TimedOut(_) => Error::Timeout {
-                                    timeout_ms: Error::timeout_ms(deadline, now),
-                                },
-                                _ => shared.lost(),
-                            })?
-                    }
-                    None => acquire.await.map_err(|_| shared.lost())?,
-                };
-                Some(permit)
-            }
-            None => None,
-        };
-        let (waiter, reply) = sync::oneshot();
-        let submitted =
-            shared.with_conn(|conn| conn.handle_call(&request, waiter, Instant::now()))?;
-        if submitted.wake_timer {
-            shared.reader_wake.notify();
-        }
-        let mut cancel = CancelOnDrop {
-            shared,
-            seq: Some(submitted.seq),
-        };
-        let result = reply.await;
-        cancel.seq = None;
-        result.unwrap_or_else(|()| Err(shared.lost()))
-    }
-
-    /// Queues a oneway request (no reply is expected).
-    pub fn send_oneway(&self, request: &Request<'_>) -> Result<(), Error> {
-        let shared = &self.handle.shared;
-        shared
-            .with_conn(|conn| conn.handle_oneway(request, Instant::now()))
-            .map(drop)
-    }
-
-    /// The next message the server pushed; `None` once the connection is closed and the
-    /// queue is empty. One reader at a time.
-    pub async fn next_push(&self) -> Option<Push> {
-        let shared = &self.handle.shared;
-        poll_fn(|cx| {
-            let mut state = shared.state.borrow_mut();
-            if let Some(push) = state.conn.poll_push() {
-                return Poll::Ready(Some(push));
-            }
-            if !state.conn.is_open() {
-                return Poll::Ready(None);
-            }
-            state.push_waker = Some(cx.waker().clone());
-            Poll::Pending
-        })
-        .await
-    }
-
-    /// Closes the connection: pending calls fail with a retryable error, queued requests
-    /// are still written, then the socket is shut down. Returns when that is done.
-    pub async fn close(&self) {
-        let shared = &self.handle.shared;
-        shared.with_conn(Connection::handle_close);
-        shared.finished.wait().await;
-    }
-
-    /// Whether the connection no longer takes calls. A governance layer drops such a
-    /// client and dials again.
-    pub fn is_closed(&self) -> bool {
-        !self.handle.shared.state.borrow().conn.is_open()
-    }
-
-    /// Why the connection stopped, once it has.
-    pub fn close_reason(&self) -> Option<Disconnect> {
-        self.handle.shared.state.borrow().conn.close_reason()
-    }
-
-    pub fn stats(&self) -> Stats {
-        self.handle.shared.state.borrow().conn.stats()
-    }
-
-    pub fn server_addr(&self) -> &ServerAddr {
-        &self.handle.shared.addr
-    }
-
-    pub fn options(&self) -> &ClientOptions {
-        &self.handle.shared.options
+impl<S: AsyncRead + Unpin> ReadHalf for Half<S> {
+    async fn read_into(&mut self, recv: &mut RecvBuf) -> io::Result<usize> {
+        let window = recv.reserve_read().min(READ_WINDOW_MAX);
+        let buf = recv.buf_mut();
+        poll_fn(|cx| poll_read_into(&mut *self.0.borrow_mut(), buf, window, cx)).await
     }
 }
 
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("server", &self.handle.shared.addr)
-            .finish()
+impl<S: AsyncWrite + Unpin> WriteHalf for Half<S> {
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        Writer(&self.0).write_all(bytes).await
+    }
+
+    async fn shutdown(&mut self) {
+        let _ = Writer(&self.0).close().await;
     }
 }
 
-/// Frees the pending slot of a call whose future is dropped before its reply.
-struct CancelOnDrop<'a> {
-    shared: &'a Shared,
-    seq: Option<u64>,
-}
+/// The socket as an `AsyncWrite`, borrowed for each poll.
+struct Writer<'a, S>(&'a RefCell<S>);
 
-impl Drop for CancelOnDrop<'_> {
-    fn drop(&mut self) {
-        if let Some(seq) = self.seq {
-            self.shared.with_conn(|conn| conn.handle_cancel(seq));
-        }
+impl<S: AsyncWrite + Unpin> AsyncWrite for Writer<'_, S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_close(cx)
     }
 }
 
-struct State {
-    conn: Connection<Waiter>,
-    push_waker: Option<Waker>,
-}
-
-/// What the client handles and the two tasks share.
-struct Shared {
-    state: RefCell<State>,
-    options: ClientOptions,
-    addr: ServerAddr,
-    writer_wake: Notify,
-    /// Wakes the reader to re-arm its timer or to stop.
-    reader_wake: Notify,
-    finished: Done,
-    push_handler: Option<PushHandler>,
-    /// Call slots when `ClientOptions::max_in_flight` is set.
-    slots: Option<glommio::sync::Semaphore>,
-}
-
-impl Shared {
-    /// Runs `f` on the core, then, with the borrow released: completes finished calls,
-    /// delivers pushes, and wakes the writer (bytes to send, or closed) and the reader.
-    fn with_conn<R>(&self, f: impl FnOnce(&mut Connection<Waiter>) -> R) -> R {
-        let mut completions = Vec::new();
-        let mut pushes = Vec::new();
-        let (result, push_waker, wake_writer, open) = {
-            let mut state: RefMut<'_, State> = self.state.borrow_mut();
-            let result = f(&mut state.conn);
-            let conn = &mut state.conn;
-            completions.extend(std::iter::from_fn(|| conn.poll_completion()));
-            if self.push_handler.is_some() {
-                pushes.extend(std::iter::from_fn(|| conn.poll_push()));
-            }
-            let open = conn.is_open();
-            let wake_push = !open || (self.push_handler.is_none() && conn.has_push());
-            let wake_writer = conn.has_transmit() || conn.is_closed();
-            let push_waker = if wake_push {
-                state.push_waker.take()
-            } else {
-                None
-            };
-            (result, push_waker, wake_writer, open)
-        };
-        // Pushes first: a push the server sent before a reply is seen before that
-        // reply wakes its caller.
-        if let Some(handler) = &self.push_handler {
-            pushes.into_iter().for_each(handler);
-        }
-        for (waiter, result) in completions {
-            waiter.send(result);
-        }
-        if let Some(waker) = push_waker {
-            waker.wake();
-        }
-        if wake_writer {
-            self.writer_wake.notify();
-        }
-        if !open {
-            self.reader_wake.notify();
-        }
-        result
-    }
-
-    fn disconnect(&self, reason: Disconnect) {
-        self.with_conn(|conn| conn.handle_disconnect(reason));
-    }
-
-    /// The error for a call whose waiter vanished with the connection.
-    fn lost(&self) -> Error {
-        let reason = self.state.borrow().conn.close_reason();
-        Error::Disconnected(reason.unwrap_or(Disconnect::Closed))
-    }
-
-    fn is_closed(&self) -> bool {
-        self.state.borrow().conn.is_closed()
-    }
+/// Reads up to `window` bytes onto the end of `buf`, in place.
+fn poll_read_into<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut BytesMut,
+    window: usize,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    let len = buf.len();
+    buf.resize(len + window, 0);
+    let result = Pin::new(reader).poll_read(cx, &mut buf[len..]);
+    let read = match &result {
+        Poll::Ready(Ok(read)) => *read,
+        _ => 0,
+    };
+    buf.truncate(len + read);
+    result
 }

@@ -106,6 +106,7 @@ impl Instance {
 
 /// What one pick sees.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Pick<'a> {
     /// The usable servers, sorted by key.
     pub instances: &'a [Instance],
@@ -143,6 +144,7 @@ pub trait Select {
 
 /// The select modes, with the number and name rpcx-go gives the same algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum SelectMode {
     /// Uniform random (rpcx `RandomSelect`, 0).
     #[default]
@@ -190,6 +192,7 @@ impl fmt::Display for SelectMode {
 /// An unknown select or fail mode name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {kind} mode {name:?}, expected one of: {expected}")]
+#[non_exhaustive]
 pub struct UnknownMode {
     /// `select` or `fail`.
     pub kind: &'static str,

@@ -1,36 +1,29 @@
-//! The tokio driver: a `Send + Sync` [`Client`] over one connection, driven by a reader task
-//! (which also runs the connection's timer) and a writer task.
+//! The tokio runtime: a `Send + Sync` [`Client`] whose connection is driven by a reader
+//! task (which also runs the connection's timer) and a writer task spawned on the current
+//! tokio runtime. Connect from inside a runtime with I/O and time enabled (`enable_all`).
 //!
-//! The [`Connection`] core sits behind a `std::sync::Mutex` held only for its non-blocking
-//! `handle_*`/`poll_*` calls; callers wait on a oneshot, never on the lock. Waking callers,
-//! running the push handler and notifying tasks all happen after the lock is released.
-//!
-//! Connect from inside a tokio runtime with I/O and time enabled (`enable_all`); the two
-//! tasks are spawned on it.
+//! What it owns: the [`Runtime`] primitives on tokio (`Arc`, a `std::sync::Mutex` held only
+//! for the core's non-blocking calls, tokio's oneshot, semaphore and timer, tokio sockets).
+//! What it never does: anything the client does the same on every runtime
+//! ([`crate::Client`] holds that).
 
-mod io;
-
-use std::future::poll_fn;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Poll, Waker};
+use std::future::Future;
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use ::tokio::sync::{oneshot, Notify, Semaphore};
-use ::tokio::time::timeout_at;
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use ::tokio::net::{TcpStream, UnixStream};
+use ::tokio::sync::{oneshot, Semaphore, SemaphorePermit};
 
-use crate::conn::{Connection, Stats};
-use crate::error::{Disconnect, Error};
-use crate::message::{Push, Reply, Request};
-use crate::options::ClientOptions;
-use crate::typed::typed_calls;
+use crate::client::{read_loop, write_loop, ReadHalf, Shared, Socket, WriteHalf};
+use crate::conn::RecvBuf;
+use crate::message::Push;
+use crate::runtime::{sealed, Runtime};
 use crate::ServerAddr;
 
-type Waiter = oneshot::Sender<Result<Reply, Error>>;
-type PushHandler = Box<dyn Fn(Push) + Send + Sync>;
-
-/// A client connection for tokio. Cheap to clone; all clones share the connection, which
-/// closes when the last clone is dropped (or on [`Client::close`]).
+/// A client connection for tokio: `Send + Sync`, cheap to clone; all clones share the
+/// connection, which closes when the last clone is dropped (or on [`Client::close`]).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), ringrpc_client::Error> {
@@ -45,302 +38,151 @@ type PushHandler = Box<dyn Fn(Push) + Send + Sync>;
 /// assert_eq!(reply.C, 12);
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
-pub struct Client {
-    handle: Arc<Handle>,
-}
+pub type Client = crate::Client<Tokio>;
 
-/// Owned by user clones only: the connection closes when the last one goes.
-struct Handle {
-    shared: Arc<Shared>,
-}
+/// Connects a tokio [`Client`] with options and an optional push handler.
+pub type Builder = crate::ClientBuilder<Tokio>;
 
-impl Drop for Handle {
-    fn drop(&mut self) {
-        self.shared.with_conn(Connection::handle_close);
-    }
-}
+/// The tokio [`Runtime`]: `Arc`, `Mutex`, tokio's oneshot, semaphore, timer and sockets.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tokio;
 
-/// Connects with options and an optional push handler.
-pub struct Builder {
-    addr: String,
-    options: ClientOptions,
-    push_handler: Option<PushHandler>,
-}
+impl sealed::Sealed for Tokio {}
 
-impl Builder {
-    pub fn options(mut self, options: ClientOptions) -> Self {
-        self.options = options;
-        self
+impl Runtime for Tokio {
+    type Shared<T> = Arc<T>;
+    type Lock<T> = Mutex<T>;
+    type Sender<T> = oneshot::Sender<T>;
+    type Receiver<T> = oneshot::Receiver<T>;
+    type Semaphore = Semaphore;
+    type Permit<'a> = SemaphorePermit<'a>;
+    type Stream = Stream;
+    type PushHandler = dyn Fn(Push) + Send + Sync;
+
+    fn share<T>(value: T) -> Arc<T> {
+        Arc::new(value)
     }
 
-    /// Calls `handler` for every server push, on the reader task (keep it short). Without
-    /// a handler, pushes queue up for [`Client::next_push`].
-    pub fn on_push(mut self, handler: impl Fn(Push) + Send + Sync + 'static) -> Self {
-        self.push_handler = Some(Box::new(handler));
-        self
+    fn new_lock<T>(value: T) -> Mutex<T> {
+        Mutex::new(value)
     }
 
-    /// Connects and starts the connection's tasks on the current tokio runtime.
-    pub async fn connect(self) -> Result<Client, Error> {
-        let addr = ServerAddr::parse(&self.addr)?;
-        let stream = io::connect(&addr, &self.options).await?;
-        let now = Instant::now();
-        let conn = Connection::new(self.options.clone(), now, io::unix_nanos());
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                conn,
-                push_waker: None,
-            }),
-            slots: self.options.max_in_flight.map(|n| Semaphore::new(n.max(1))),
-            options: self.options,
-            addr,
-            writer_wake: Notify::new(),
-            reader_wake: Notify::new(),
-            finished: Notify::new(),
-            writer_done: AtomicBool::new(false),
-            push_handler: self.push_handler,
-        });
-        io::spawn(stream, shared.clone());
-        Ok(Client {
-            handle: Arc::new(Handle { shared }),
-        })
-    }
-}
-
-impl Client {
-    /// Connects to `addr` (`tcp@host:port`, `unix@/path` or `host:port`) with default options.
-    pub async fn connect(addr: &str) -> Result<Self, Error> {
-        Self::builder(addr).connect().await
-    }
-
-    pub async fn connect_with(addr: &str, options: ClientOptions) -> Result<Self, Error> {
-        Self::builder(addr).options(options).connect().await
-    }
-
-    pub fn builder(addr: &str) -> Builder {
-        Builder {
-            addr: addr.to_owned(),
-            options: ClientOptions::default(),
-            push_handler: None,
-        }
-    }
-
-    typed_calls!();
-
-    /// Sends a request whose payload is already serialized and waits for the reply. The
-    /// connection-level primitive the typed calls and governance build on.
-    pub async fn send(&self, request: &Request<'_>) -> Result<Reply, Error> {
-        let shared = &self.handle.shared;
-        let mut request = *request;
-        // With `max_in_flight`, a slot is held until this call is over (or dropped).
-        let _slot = match &shared.slots {
-            Some(slots) => {
-                let now = Instant::now();
-                request.deadline = shared.options.deadline_of(&request, now);
-                let acquire = slots.acquire();
-                let permit = match request.deadline {
-                    Some(deadline) => {
-                        timeout_at(deadline.into(), acquire)
-                            .await
-                            .map_err(|_| Error::Timeout {
-                                timeout_ms: Error::timeout_ms(deadline, now),
-                            })?
-                    }
-                    None => acquire.await,
-                };
-                Some(permit.map_err(|_| shared.lost())?)
-            }
-            None => None,
-        };
-        let (waiter, reply) = oneshot::channel();
-        let submitted =
-            shared.with_conn(|conn| conn.handle_call(&request, waiter, Instant::now()))?;
-        if submitted.wake_timer {
-            shared.reader_wake.notify_one();
-        }
-        let mut cancel = CancelOnDrop {
-            shared,
-            seq: Some(submitted.seq),
-        };
-        let result = reply.await;
-        cancel.seq = None;
-        result.unwrap_or_else(|_| Err(shared.lost()))
-    }
-
-    /// Queues a oneway request (no reply is expected).
-    pub fn send_oneway(&self, request: &Request<'_>) -> Result<(), Error> {
-        let shared = &self.handle.shared;
-        shared
-            .with_conn(|conn| conn.handle_oneway(request, Instant::now()))
-            .map(drop)
-    }
-
-    /// The next message the server pushed; `None` once the connection is closed and the
-    /// queue is empty. One reader at a time.
-    pub async fn next_push(&self) -> Option<Push> {
-        let shared = &self.handle.shared;
-        poll_fn(|cx| {
-            let mut state = shared.lock();
-            if let Some(push) = state.conn.poll_push() {
-                return Poll::Ready(Some(push));
-            }
-            if !state.conn.is_open() {
-                return Poll::Ready(None);
-            }
-            state.push_waker = Some(cx.waker().clone());
-            Poll::Pending
-        })
-        .await
-    }
-
-    /// Closes the connection: pending calls fail with a retryable error, queued requests
-    /// are still written, then the socket is shut down. Returns when that is done.
-    pub async fn close(&self) {
-        let shared = &self.handle.shared;
-        shared.with_conn(Connection::handle_close);
-        loop {
-            let finished = shared.finished.notified();
-            ::tokio::pin!(finished);
-            finished.as_mut().enable();
-            if shared.writer_done.load(Ordering::Acquire) {
-                return;
-            }
-            finished.await;
-        }
-    }
-
-    /// Whether the connection no longer takes calls. A governance layer drops such a
-    /// client and dials again.
-    pub fn is_closed(&self) -> bool {
-        !self.handle.shared.lock().conn.is_open()
-    }
-
-    /// Why the connection stopped, once it has.
-    pub fn close_reason(&self) -> Option<Disconnect> {
-        self.handle.shared.lock().conn.close_reason()
-    }
-
-    pub fn stats(&self) -> Stats {
-        self.handle.shared.lock().conn.stats()
-    }
-
-    pub fn server_addr(&self) -> &ServerAddr {
-        &self.handle.shared.addr
-    }
-
-    pub fn options(&self) -> &ClientOptions {
-        &self.handle.shared.options
-    }
-}
-
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("server", &self.handle.shared.addr)
-            .finish()
-    }
-}
-
-/// Frees the pending slot of a call whose future is dropped before its reply.
-struct CancelOnDrop<'a> {
-    shared: &'a Shared,
-    seq: Option<u64>,
-}
-
-impl Drop for CancelOnDrop<'_> {
-    fn drop(&mut self) {
-        if let Some(seq) = self.seq {
-            self.shared.with_conn(|conn| conn.handle_cancel(seq));
-        }
-    }
-}
-
-struct State {
-    conn: Connection<Waiter>,
-    push_waker: Option<Waker>,
-}
-
-/// What the client handles and the two tasks share.
-struct Shared {
-    state: Mutex<State>,
-    options: ClientOptions,
-    addr: ServerAddr,
-    writer_wake: Notify,
-    /// Wakes the reader to re-arm its timer or to stop.
-    reader_wake: Notify,
-    finished: Notify,
-    writer_done: AtomicBool,
-    push_handler: Option<PushHandler>,
-    /// Call slots when `ClientOptions::max_in_flight` is set.
-    slots: Option<Semaphore>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn with_lock<T, U>(lock: &Mutex<T>, f: impl FnOnce(&mut T) -> U) -> U {
         // The lock only guards non-panicking state-machine calls; if a panic ever
         // poisoned it, the state is still consistent enough to fail calls with.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        f(&mut lock.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Runs `f` on the core, then, with the lock released: completes finished calls,
-    /// delivers pushes, and wakes the writer (bytes to send, or closed) and the reader.
-    fn with_conn<R>(&self, f: impl FnOnce(&mut Connection<Waiter>) -> R) -> R {
-        let mut completions = Vec::new();
-        let mut pushes = Vec::new();
-        let (result, push_waker, wake_writer, open) = {
-            let mut state = self.lock();
-            let result = f(&mut state.conn);
-            let conn = &mut state.conn;
-            completions.extend(std::iter::from_fn(|| conn.poll_completion()));
-            if self.push_handler.is_some() {
-                pushes.extend(std::iter::from_fn(|| conn.poll_push()));
+    fn oneshot<T>() -> (oneshot::Sender<T>, oneshot::Receiver<T>) {
+        oneshot::channel()
+    }
+
+    fn send<T>(sender: oneshot::Sender<T>, value: T) {
+        let _ = sender.send(value);
+    }
+
+    async fn recv<T>(receiver: oneshot::Receiver<T>) -> Option<T> {
+        receiver.await.ok()
+    }
+
+    fn semaphore(permits: usize) -> Semaphore {
+        Semaphore::new(permits.max(1))
+    }
+
+    async fn acquire(semaphore: &Semaphore) -> Option<SemaphorePermit<'_>> {
+        semaphore.acquire().await.ok()
+    }
+
+    fn now() -> Instant {
+        ::tokio::time::Instant::now().into_std()
+    }
+
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> {
+        ::tokio::time::sleep_until(deadline.into())
+    }
+
+    fn dial(addr: &ServerAddr, nodelay: bool) -> impl Future<Output = io::Result<Stream>> {
+        let addr = addr.clone();
+        async move {
+            match addr {
+                ServerAddr::Tcp(host_port) => {
+                    let stream = TcpStream::connect(host_port.as_str()).await?;
+                    stream.set_nodelay(nodelay)?;
+                    Ok(Socket::Tcp(stream))
+                }
+                ServerAddr::Unix(path) => Ok(Socket::Unix(UnixStream::connect(path).await?)),
             }
-            let open = conn.is_open();
-            let wake_push = !open || (self.push_handler.is_none() && conn.has_push());
-            let wake_writer = conn.has_transmit() || conn.is_closed();
-            let push_waker = if wake_push {
-                state.push_waker.take()
-            } else {
-                None
-            };
-            (result, push_waker, wake_writer, open)
-        };
-        // Pushes first: a push the server sent before a reply is seen before that
-        // reply wakes its caller.
-        if let Some(handler) = &self.push_handler {
-            pushes.into_iter().for_each(handler);
         }
-        for (waiter, result) in completions {
-            let _ = waiter.send(result);
-        }
-        if let Some(waker) = push_waker {
-            waker.wake();
-        }
-        if wake_writer {
-            self.writer_wake.notify_one();
-        }
-        if !open {
-            self.reader_wake.notify_one();
-        }
-        result
     }
 
-    fn disconnect(&self, reason: Disconnect) {
-        self.with_conn(|conn| conn.handle_disconnect(reason));
+    fn spawn_tasks(stream: Stream, shared: Arc<Shared<Tokio>>) {
+        fn start<H, W>(halves: (H, W), shared: Arc<Shared<Tokio>>)
+        where
+            H: AsyncRead + Unpin + Send + 'static,
+            W: AsyncWrite + Unpin + Send + 'static,
+        {
+            ::tokio::spawn(read_loop::<Tokio, _>(Half(halves.0), shared.clone()));
+            ::tokio::spawn(write_loop::<Tokio, _>(Half(halves.1), shared));
+        }
+        match stream {
+            Socket::Tcp(stream) => start(stream.into_split(), shared),
+            Socket::Unix(stream) => start(stream.into_split(), shared),
+        }
+    }
+}
+
+/// A connected tokio socket.
+type Stream = Socket<TcpStream, UnixStream>;
+
+impl Builder {
+    /// Calls `handler` for every server push, on the reader task (keep it short). Without
+    /// a handler, pushes queue up for [`Client::next_push`].
+    pub fn on_push(self, handler: impl Fn(Push) + Send + Sync + 'static) -> Self {
+        self.push_handler(Box::new(handler))
+    }
+}
+
+/// One owned half of a split tokio socket.
+pub(crate) struct Half<T>(pub(crate) T);
+
+impl<T: AsyncRead + Unpin> ReadHalf for Half<T> {
+    async fn read_into(&mut self, recv: &mut RecvBuf) -> io::Result<usize> {
+        recv.reserve_read();
+        self.0.read_buf(recv.buf_mut()).await
+    }
+}
+
+impl<T: AsyncWrite + Unpin> WriteHalf for Half<T> {
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.0.write_all(bytes).await
     }
 
-    /// The error for a call whose waiter vanished with the connection.
-    fn lost(&self) -> Error {
-        Error::Disconnected(
-            self.lock()
-                .conn
-                .close_reason()
-                .unwrap_or(Disconnect::Closed),
-        )
+    async fn shutdown(&mut self) {
+        let _ = self.0.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::Client;
+    use crate::Request;
+
+    /// Compiles only if the futures of a tokio client's calls can cross threads (so
+    /// `tokio::spawn` takes them).
+    #[allow(dead_code)]
+    fn calls_are_send(client: &Client) {
+        fn send_sync<T: Send + Sync>(_: T) {}
+        send_sync(client.call::<_, Bytes>("Echo", "Echo", &Bytes::new()));
+        send_sync(client.send(&Request::new("Echo", "Echo", b"")));
+        send_sync(client.next_push());
+        send_sync(client.close());
     }
 
-    fn is_closed(&self) -> bool {
-        self.lock().conn.is_closed()
+    #[test]
+    fn the_client_is_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Client>();
     }
 }

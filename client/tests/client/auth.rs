@@ -13,9 +13,9 @@ use ringrpc_client::{ClientOptions, Error, Serde};
 const TOKEN: &str = "s3cret";
 
 fn with_token(token: Option<&str>) -> ClientOptions {
-    ClientOptions {
-        auth: token.map(str::to_owned),
-        ..Default::default()
+    match token {
+        Some(token) => ClientOptions::new().auth(token),
+        None => ClientOptions::new(),
     }
 }
 

@@ -50,7 +50,7 @@ for_each_driver! {
     fn timeout_is_retryable() {
         block_on(async {
             let (addr, _listener, _queued) = full_backlog();
-            let options = ClientOptions { connect_timeout: Duration::from_millis(200), ..Default::default() };
+            let options = ClientOptions::new().connect_timeout(Duration::from_millis(200));
             let started = Instant::now();
             let error = Client::connect_with(&addr, options).await.expect_err("no answer");
             let elapsed = started.elapsed();

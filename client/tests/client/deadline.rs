@@ -179,14 +179,14 @@ for_each_driver! {
         let options = CallOptions::new().timeout(Duration::from_secs(5));
         // Test.Meta copies the request metadata into the response metadata.
         let response = client
-            .call_with::<_, Serde<ArithReply>>("Test", "Meta", &Serde(Args { a: 1, b: 1 }), &options)
+            .call_response::<_, Serde<ArithReply>>("Test", "Meta", &Serde(Args { a: 1, b: 1 }), &options)
             .await
             .expect("call");
         let ms: u64 = response.metadata["__ServerTimeout"].parse().expect("decimal ms");
         assert!((4000..=5000).contains(&ms), "__ServerTimeout = {ms}");
 
         let response = client
-            .call_with::<_, Serde<ArithReply>>("Test", "Meta", &Serde(Args { a: 1, b: 1 }), &CallOptions::new())
+            .call_response::<_, Serde<ArithReply>>("Test", "Meta", &Serde(Args { a: 1, b: 1 }), &CallOptions::new())
             .await
             .expect("call");
         assert!(!response.metadata.contains_key("__ServerTimeout"), "no deadline, no header");
@@ -194,7 +194,7 @@ for_each_driver! {
 
     async fn client_default_timeout(kind: Kind) {
         let server = TestServer::start(kind);
-        let options = ClientOptions { timeout: Some(Duration::from_millis(50)), ..Default::default() };
+        let options = ClientOptions::new().timeout(Duration::from_millis(50));
         let client = Client::connect_with(&server.addr, options).await.expect("connect");
         let error = client
             .call::<_, Serde<SleepArgs>>("Test", "Sleep", &Serde(SleepArgs { ms: 300 }))

@@ -23,17 +23,12 @@ use ringrpc_client::xclient::XClientOptions;
 use ringrpc_client::{CallOptions, Serde};
 
 fn options(select: SelectMode, fail: FailMode) -> XClientOptions {
-    XClientOptions {
-        select,
-        fail: FailPolicy {
-            mode: fail,
-            ..FailPolicy::default()
-        },
-        seed: Some(5),
+    XClientOptions::new()
+        .select(select)
+        .fail(FailPolicy::new(fail))
+        .seed(5)
         // Bounds every call: a server that never answers fails the test instead of hanging it.
-        timeout: Some(Duration::from_secs(5)),
-        ..XClientOptions::default()
-    }
+        .timeout(Duration::from_secs(5))
 }
 
 fn three(base: &str, metadata: [&str; 3]) -> Vec<Node> {

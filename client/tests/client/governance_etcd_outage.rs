@@ -56,15 +56,10 @@ fn servers_and_clients_ride_out_an_etcd_outage() {
     for node in &nodes {
         assert!(node.registrar().wait_registered(Duration::from_secs(10)));
     }
-    let options = XClientOptions {
-        select: SelectMode::RoundRobin,
-        fail: FailPolicy {
-            mode: FailMode::Failover,
-            ..FailPolicy::default()
-        },
-        timeout: Some(Duration::from_secs(5)),
-        ..XClientOptions::default()
-    };
+    let options = XClientOptions::new()
+        .select(SelectMode::RoundRobin)
+        .fail(FailPolicy::new(FailMode::Failover))
+        .timeout(Duration::from_secs(5));
     let d = Discovered::new(&endpoint, &base, 3, options);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

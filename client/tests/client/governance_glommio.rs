@@ -94,16 +94,10 @@ fn glommio_run<F: std::future::Future>(test: F) -> F::Output {
 
 fn xclient(nodes: &[Node], select: SelectMode, fail: FailMode) -> XClient<GlommioTransport> {
     let discovery = MultipleDiscovery::from_pairs(nodes.iter().map(|n| (n.key.clone(), "")));
-    let options = XClientOptions {
-        select,
-        fail: FailPolicy {
-            mode: fail,
-            backup_latency: Duration::from_millis(30),
-            ..FailPolicy::default()
-        },
-        timeout: Some(Duration::from_secs(5)),
-        ..XClientOptions::default()
-    };
+    let options = XClientOptions::new()
+        .select(select)
+        .fail(FailPolicy::new(fail).backup_latency(Duration::from_millis(30)))
+        .timeout(Duration::from_secs(5));
     XClient::new(
         "Arith",
         discovery.watch(),

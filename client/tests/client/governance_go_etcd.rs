@@ -163,15 +163,10 @@ fn ringrpc_xclient_discovers_and_calls_a_go_server() {
     let endpoint = etcd_endpoint();
     let base = unique_base("ringrpc_calls_go");
     let mut go = GoServer::start(&endpoint, &base, "weight=7&group=go");
-    let options = XClientOptions {
-        select: SelectMode::WeightedRoundRobin,
-        fail: FailPolicy {
-            mode: FailMode::Failover,
-            ..FailPolicy::default()
-        },
-        timeout: Some(Duration::from_secs(5)),
-        ..XClientOptions::default()
-    };
+    let options = XClientOptions::new()
+        .select(SelectMode::WeightedRoundRobin)
+        .fail(FailPolicy::new(FailMode::Failover))
+        .timeout(Duration::from_secs(5));
     let d = Discovered::new(&endpoint, &base, 1, options);
     let servers = d.xclient.servers();
     assert_eq!(servers[0].key(), go.key);

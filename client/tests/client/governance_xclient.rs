@@ -2,7 +2,9 @@
 //! drop, stall or answer with errors on cue. Proves that fail modes act on retryability,
 //! that breakers open on consecutive failures and close after a half-open probe, that
 //! connections are reused, that discovery updates (removal, `state=inactive`) steer traffic,
-//! and that deadlines bound retries.
+//! and that deadlines bound retries. Every test runs on tokio's paused clock, which the
+//! transport's `now` reads: breaker periods, latencies and deadlines pass in virtual time,
+//! without waiting.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -10,6 +12,8 @@ use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::time::Instant as VirtualInstant;
 
 use ringrpc_client::breaker::BreakerConfig;
 use ringrpc_client::discovery::{Discovery, MultipleDiscovery};
@@ -130,6 +134,10 @@ impl Transport for Memory {
     async fn sleep(&self, duration: Duration) {
         tokio::time::sleep(duration).await;
     }
+
+    fn now(&self) -> Instant {
+        VirtualInstant::now().into_std()
+    }
 }
 
 const A: &str = "tcp@10.0.0.1:8972";
@@ -146,10 +154,7 @@ fn xclient(
 ) -> (XClient<Memory>, Rc<Servers>) {
     let memory = Memory::default();
     let servers = memory.0.clone();
-    let options = XClientOptions {
-        seed: Some(11),
-        ..options
-    };
+    let options = options.seed(11);
     (
         XClient::new("Arith", discovery.watch(), memory, options),
         servers,
@@ -157,21 +162,16 @@ fn xclient(
 }
 
 fn options(select: SelectMode, fail: FailMode) -> XClientOptions {
-    XClientOptions {
-        select,
-        fail: FailPolicy {
-            mode: fail,
-            ..FailPolicy::default()
-        },
-        ..XClientOptions::default()
-    }
+    XClientOptions::new()
+        .select(select)
+        .fail(FailPolicy::new(fail))
 }
 
 async fn call(x: &XClient<Memory>) -> Result<String, XError<Error>> {
     x.send("Mul", b"{}", &CallOptions::default(), None).await
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn failover_hides_a_dead_server_and_connections_are_reused() {
     let discovery = three(["", "", ""]);
     let (x, servers) = xclient(
@@ -188,7 +188,7 @@ async fn failover_hides_a_dead_server_and_connections_are_reused() {
     assert!(servers.calls(A) >= 140 && servers.calls(C) >= 140);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn failfast_reports_transport_errors_and_nothing_retries_service_errors() {
     let discovery = three(["", "", ""]);
     let (x, servers) = xclient(
@@ -217,7 +217,7 @@ async fn failfast_reports_transport_errors_and_nothing_retries_service_errors() 
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn failover_gives_up_after_retries_plus_one_attempts() {
     let discovery = three(["", "", ""]);
     let (x, servers) = xclient(&discovery, options(SelectMode::Random, FailMode::Failover));
@@ -234,7 +234,7 @@ async fn failover_gives_up_after_retries_plus_one_attempts() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn failtry_stays_on_its_server() {
     let discovery = three(["", "", ""]);
     let (x, servers) = xclient(
@@ -247,37 +247,35 @@ async fn failtry_stays_on_its_server() {
     assert_eq!(servers.connects(B) + servers.connects(C), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn failbackup_answers_while_one_server_stalls() {
     let discovery = three(["", "", ""]);
     let mut opts = options(SelectMode::RoundRobin, FailMode::Failbackup);
     opts.fail.backup_latency = Duration::from_millis(20);
     let (x, servers) = xclient(&discovery, opts);
     servers.set(A, Behaviour::Stall);
-    let started = Instant::now();
+    let started = VirtualInstant::now();
     for _ in 0..30 {
         let server = call(&x).await.expect("the backup answers");
         assert_ne!(server, A);
     }
     assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(
         servers.calls(A) >= 9,
         "A was picked first in its turns and stalled"
     );
+    let stalled = u32::try_from(servers.calls(A)).unwrap();
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(20) * stalled,
+        "each call that stalled on A waited exactly the backup latency, the others not at all"
+    );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn breaker_opens_on_consecutive_failures_and_a_probe_closes_it() {
     let discovery = three(["", "", ""]);
     let mut opts = options(SelectMode::RoundRobin, FailMode::Failover);
-    opts.breaker = Some(BreakerConfig {
-        failure_threshold: 3,
-        open_for: Duration::from_millis(300),
-    });
+    opts.breaker = Some(BreakerConfig::new(3, Duration::from_millis(300)));
     let (x, servers) = xclient(&discovery, opts);
     servers.set(A, Behaviour::Down);
     for _ in 0..60 {
@@ -294,7 +292,12 @@ async fn breaker_opens_on_consecutive_failures_and_a_probe_closes_it() {
         call(&x).await.expect("failover");
     }
     assert_eq!(servers.calls(A), 0, "still open");
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::advance(Duration::from_millis(299)).await;
+    for _ in 0..30 {
+        call(&x).await.expect("failover");
+    }
+    assert_eq!(servers.calls(A), 0, "open until open_for has passed");
+    tokio::time::advance(Duration::from_millis(1)).await;
     let before = servers.calls(A);
     for _ in 0..30 {
         call(&x).await.expect("closed again");
@@ -305,21 +308,18 @@ async fn breaker_opens_on_consecutive_failures_and_a_probe_closes_it() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn all_breakers_open_is_reported() {
     let discovery = MultipleDiscovery::from_pairs([(A, "")]);
     let mut opts = options(SelectMode::Random, FailMode::Failfast);
-    opts.breaker = Some(BreakerConfig {
-        failure_threshold: 1,
-        open_for: Duration::from_secs(60),
-    });
+    opts.breaker = Some(BreakerConfig::new(1, Duration::from_secs(60)));
     let (x, servers) = xclient(&discovery, opts);
     servers.set(A, Behaviour::Down);
     assert!(matches!(call(&x).await, Err(XError::Server { .. })));
     assert!(matches!(call(&x).await, Err(XError::BreakerOpen { .. })));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_deadline_bounds_all_attempts() {
     let discovery = three(["", "", ""]);
     let mut opts = options(SelectMode::Random, FailMode::Failover);
@@ -328,14 +328,14 @@ async fn the_deadline_bounds_all_attempts() {
     for key in [A, B, C] {
         servers.set(key, Behaviour::Stall);
     }
-    let started = Instant::now();
+    let started = VirtualInstant::now();
     let err = call(&x).await.expect_err("stalled");
     assert!(matches!(err, XError::Timeout { timeout_ms: 100 }), "{err}");
     assert!(!err.is_retryable());
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(started.elapsed(), Duration::from_millis(100));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn discovery_updates_and_inactive_servers_steer_traffic() {
     let discovery = three(["", "", ""]);
     let (x, servers) = xclient(&discovery, options(SelectMode::Random, FailMode::Failfast));
@@ -357,7 +357,7 @@ async fn discovery_updates_and_inactive_servers_steer_traffic() {
     assert!(matches!(call(&x).await, Err(XError::NoServer { .. })));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn weighted_round_robin_and_consistent_hash_through_the_xclient() {
     let discovery = three(["weight=3", "weight=1", "weight=1"]);
     let (x, servers) = xclient(
@@ -392,7 +392,7 @@ async fn weighted_round_robin_and_consistent_hash_through_the_xclient() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn lowest_latency_prefers_the_fast_server() {
     let discovery = three(["", "", ""]);
     let (x, servers) = xclient(
@@ -414,7 +414,7 @@ async fn lowest_latency_prefers_the_fast_server() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn broadcast_needs_all_and_fork_needs_one() {
     let discovery = three(["", "", ""]);
     let (x, servers) = xclient(&discovery, options(SelectMode::Random, FailMode::Failfast));
@@ -443,7 +443,7 @@ async fn broadcast_needs_all_and_fork_needs_one() {
     assert!(x.fork("Mul", b"{}", &CallOptions::default()).await.is_err());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn concurrent_first_calls_share_one_dial_per_server() {
     let discovery = three(["", "", ""]);
     let (x, servers) = xclient(

@@ -34,13 +34,13 @@ for_each_driver! {
     fn requests_leave_gzipped_over_one_kib() {
         block_on(async {
             let server = FakeServer::start(0, true);
-            let options = ClientOptions { compress: true, ..Default::default() };
+            let options = ClientOptions::new().compress(true);
             let client = Client::connect_with(&server.addr, options).await.expect("connect");
             let raw = CallOptions::new().serialize_type(SerializeType::None);
             for len in [1024, 1025, 64 << 10] {
                 let payload = text(len);
                 let response = client.call_with::<_, Bytes>("Echo", "Echo", &payload, &raw).await.expect("call");
-                assert_eq!(response.value, payload);
+                assert_eq!(response, payload);
             }
             // Per call, compression can be turned off again.
             let plain = raw.clone().compress(false);
@@ -52,7 +52,7 @@ for_each_driver! {
 
     async fn replies(kind: Kind) {
         let server = TestServer::start(kind);
-        let options = ClientOptions { compress: true, ..Default::default() };
+        let options = ClientOptions::new().compress(true);
         let client = Client::connect_with(&server.addr, options).await.expect("connect");
         for (len, gzip_expected) in [(100, false), (64 << 10, true)] {
             let payload = text(len);

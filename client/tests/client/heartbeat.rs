@@ -14,11 +14,9 @@ use ringrpc_client::{ClientOptions, Disconnect, Error, Serde};
 const INTERVAL: Duration = Duration::from_millis(20);
 
 fn options() -> ClientOptions {
-    ClientOptions {
-        heartbeat_interval: Some(INTERVAL),
-        heartbeat_misses_max: 3,
-        ..Default::default()
-    }
+    ClientOptions::new()
+        .heartbeat_interval(INTERVAL)
+        .heartbeat_misses_max(3)
 }
 
 for_each_driver! {

@@ -11,10 +11,7 @@ use crate::support::{Kind, TestServer};
 use ringrpc_client::{CallOptions, ClientOptions, Error, Serde};
 
 fn capped(max_in_flight: usize) -> ClientOptions {
-    ClientOptions {
-        max_in_flight: Some(max_in_flight),
-        ..ClientOptions::default()
-    }
+    ClientOptions::new().max_in_flight(max_in_flight)
 }
 
 for_each_driver! {

@@ -27,7 +27,7 @@ for_each_driver! {
             .metadata("empty", "")
             .metadata("unicode", "许多往事");
         let response = client
-            .call_with::<_, Serde<ArithReply>>("Test", "Meta", &Serde(Args { a: 1, b: 2 }), &options)
+            .call_response::<_, Serde<ArithReply>>("Test", "Meta", &Serde(Args { a: 1, b: 2 }), &options)
             .await
             .expect("call");
         assert_eq!(response.value.0.c, 1);
@@ -44,7 +44,7 @@ for_each_driver! {
 
         // No metadata in, none out.
         let response = client
-            .call_with::<_, Serde<ArithReply>>("Test", "Meta", &Serde(Args { a: 1, b: 2 }), &CallOptions::new())
+            .call_response::<_, Serde<ArithReply>>("Test", "Meta", &Serde(Args { a: 1, b: 2 }), &CallOptions::new())
             .await
             .expect("call");
         assert!(response.metadata.is_empty(), "{:?}", response.metadata);

@@ -275,7 +275,7 @@ pub async fn mul(
     hash_key: Option<&[u8]>,
 ) -> Result<String, XError<Error>> {
     let response = x
-        .call_with::<_, Serde<Reply>>(
+        .call_response::<_, Serde<Reply>>(
             "Mul",
             &Serde(Args { a, b: 7 }),
             &CallOptions::default(),

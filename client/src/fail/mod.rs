@@ -13,17 +13,17 @@
 //! if the first attempt fails retryably before that, and returns the first *answer*; rpcx-go
 //! returns whichever completes first, even a transport error.
 //!
-//! The loops run over [`Attempts`], which the XClient implements with real selection,
+//! The loops run over `Attempts` (crate-internal), which the XClient implements with real selection,
 //! breakers and connections, and the tests here implement with a script.
 
-use std::fmt;
+mod policy;
+
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::str::FromStr;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::select::UnknownMode;
+pub use policy::{FailMode, FailPolicy};
 
 /// Whether an error may succeed if the call is tried again (elsewhere).
 pub trait Retryable {
@@ -45,83 +45,6 @@ impl Retryable for crate::Error {
 
     fn is_answer(&self) -> bool {
         self.is_service_error() || matches!(self, crate::Error::Decode(_))
-    }
-}
-
-/// The fail modes, with rpcx-go's numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FailMode {
-    /// Retry on other servers (rpcx `Failover`, 0; rpcx's default).
-    #[default]
-    Failover,
-    /// No retry (rpcx `Failfast`, 1).
-    Failfast,
-    /// Retry on the same server (rpcx `Failtry`, 2).
-    Failtry,
-    /// Send a backup request to a second server after a delay (rpcx `Failbackup`, 3).
-    Failbackup,
-}
-
-impl FailMode {
-    /// The name [`FromStr`] accepts.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Failover => "failover",
-            Self::Failfast => "failfast",
-            Self::Failtry => "failtry",
-            Self::Failbackup => "failbackup",
-        }
-    }
-}
-
-impl fmt::Display for FailMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for FailMode {
-    type Err = UnknownMode;
-
-    /// Accepts the names in any case (rpcx-go's names are the same words).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s.to_ascii_lowercase().as_str() {
-            "failover" => Self::Failover,
-            "failfast" => Self::Failfast,
-            "failtry" => Self::Failtry,
-            "failbackup" => Self::Failbackup,
-            _ => {
-                return Err(UnknownMode {
-                    kind: "fail",
-                    name: s.to_owned(),
-                    expected: "failover, failfast, failtry, failbackup",
-                })
-            }
-        })
-    }
-}
-
-/// A fail mode with its numbers. Defaults are rpcx-go's (`client.DefaultOption`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FailPolicy {
-    /// The mode.
-    pub mode: FailMode,
-    /// Failover/Failtry: attempts after the first.
-    pub retries: u32,
-    /// Failover/Failtry: pause between attempts.
-    pub retry_interval: Duration,
-    /// Failbackup: how long the first attempt runs alone.
-    pub backup_latency: Duration,
-}
-
-impl Default for FailPolicy {
-    fn default() -> Self {
-        Self {
-            mode: FailMode::Failover,
-            retries: 3,
-            retry_interval: Duration::ZERO,
-            backup_latency: Duration::from_millis(10),
-        }
     }
 }
 
@@ -296,9 +219,13 @@ pub(crate) async fn fork<R, E, F: Future<Output = Result<R, E>>>(calls: Vec<F>) 
     .await
 }
 
+/// The loops on tokio's paused clock: every sleep (attempt latencies, retry intervals,
+/// backup latency) passes in virtual time, so elapsed times are exact.
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
+
+    use tokio::time::Instant;
 
     use super::*;
 
@@ -364,13 +291,10 @@ mod tests {
     }
 
     fn policy(mode: FailMode) -> FailPolicy {
-        FailPolicy {
-            mode,
-            ..FailPolicy::default()
-        }
+        FailPolicy::new(mode)
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn failfast_makes_one_attempt() {
         let s = script(|_, _| (Outcome::Transport, 0));
         assert_eq!(
@@ -380,7 +304,7 @@ mod tests {
         assert_eq!(*s.log.borrow(), ["a"]);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn failover_moves_to_other_servers_on_transport_errors_only() {
         let s = script(|server, _| {
             if server == "c" {
@@ -404,7 +328,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn failover_makes_retries_plus_one_attempts_then_returns_the_last_error() {
         let s = script(|_, _| (Outcome::Transport, 0));
         let p = FailPolicy {
@@ -419,7 +343,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn failtry_stays_on_one_server_and_sleeps_between_attempts() {
         let s = script(|_, n| {
             if n == 2 {
@@ -432,29 +356,33 @@ mod tests {
             retry_interval: Duration::from_millis(100),
             ..policy(FailMode::Failtry)
         };
-        let start = std::time::Instant::now();
+        let start = Instant::now();
         assert_eq!(run(&p, &s).await, Ok("a"));
         assert_eq!(*s.log.borrow(), ["a", "a", "a"]);
-        assert!(start.elapsed() >= Duration::from_millis(200));
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(200),
+            "two retry intervals"
+        );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn failbackup_answers_from_the_backup_when_the_first_server_stalls() {
         let s = script(|server, _| match server {
             "a" => (Outcome::Ok, 10_000),
             _ => (Outcome::Ok, 5),
         });
-        let start = std::time::Instant::now();
+        let start = Instant::now();
         assert_eq!(run(&policy(FailMode::Failbackup), &s).await, Ok("b"));
-        let elapsed = start.elapsed();
-        assert!(
-            elapsed >= Duration::from_millis(15) && elapsed < Duration::from_secs(5),
-            "{elapsed:?}"
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(10 + 5),
+            "backup latency, then the backup's answer"
         );
         assert_eq!(*s.log.borrow(), ["a", "b"]);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn failbackup_sends_no_backup_when_the_first_answers_in_time() {
         let s = script(|_, _| (Outcome::Service, 3));
         assert_eq!(
@@ -464,7 +392,7 @@ mod tests {
         assert_eq!(*s.log.borrow(), ["a"]);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn failbackup_sends_the_backup_at_once_after_a_transport_error() {
         let s = script(|server, _| match server {
             "a" => (Outcome::Transport, 1),
@@ -474,10 +402,11 @@ mod tests {
             backup_latency: Duration::from_secs(5),
             ..policy(FailMode::Failbackup)
         };
-        let start = std::time::Instant::now();
+        let start = Instant::now();
         assert_eq!(run(&p, &s).await, Ok("b"));
-        assert!(
-            start.elapsed() < Duration::from_secs(2),
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(1 + 1),
             "no wait for the backup latency"
         );
 
@@ -500,24 +429,25 @@ mod tests {
         })
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn broadcast_needs_every_success_and_fails_at_the_first_error() {
         let ok = broadcast(vec![boxed(Outcome::Ok, 5, "a"), boxed(Outcome::Ok, 1, "b")]).await;
         assert_eq!(ok, Ok("b"));
-        let start = std::time::Instant::now();
+        let start = Instant::now();
         let failed = broadcast(vec![
             boxed(Outcome::Ok, 50, "a"),
             boxed(Outcome::Service, 2, "b"),
         ])
         .await;
         assert_eq!(failed, Err(Fail(Outcome::Service, "b")));
-        assert!(
-            start.elapsed() < Duration::from_millis(40),
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(2),
             "did not wait for the slow call"
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn fork_takes_the_first_success() {
         let won = fork(vec![
             boxed(Outcome::Transport, 1, "a"),
@@ -532,19 +462,5 @@ mod tests {
         ])
         .await;
         assert_eq!(lost, Err(Fail(Outcome::Service, "b")));
-    }
-
-    #[test]
-    fn modes_parse() {
-        for mode in [
-            FailMode::Failover,
-            FailMode::Failfast,
-            FailMode::Failtry,
-            FailMode::Failbackup,
-        ] {
-            assert_eq!(mode.name().parse::<FailMode>(), Ok(mode));
-        }
-        assert_eq!("Failover".parse::<FailMode>(), Ok(FailMode::Failover));
-        assert!("failsafe".parse::<FailMode>().is_err());
     }
 }

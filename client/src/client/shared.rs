@@ -1,0 +1,246 @@
+//! What a client's handles and its connection's two tasks share: the core behind the
+//! runtime's lock, and the wakers of the tasks parked on it.
+//!
+//! Every change to the core goes through [`Shared::with_conn`], which takes the core's
+//! [`Events`](crate::conn::Events) under the lock and performs them after releasing it:
+//! pushes to the handler, results to the callers, then the wake-ups. A task parks by
+//! checking its condition and storing its waker under the same lock, so no wake-up is lost.
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::conn::{Connection, Wake};
+use crate::error::{Disconnect, Error};
+use crate::message::{Push, Reply};
+use crate::options::ClientOptions;
+use crate::race::{race, Either};
+use crate::runtime::Runtime;
+use crate::ServerAddr;
+
+/// How the connection wakes a caller: the sending half of its oneshot.
+pub(crate) type Waiter<R> = <R as Runtime>::Sender<Result<Reply, Error>>;
+
+/// One connection as its handles and tasks see it.
+pub struct Shared<R: Runtime> {
+    state: R::Lock<State<R>>,
+    pub(crate) options: ClientOptions,
+    pub(crate) addr: ServerAddr,
+    push_handler: Option<Box<R::PushHandler>>,
+    /// Call slots when `ClientOptions::max_in_flight` is set.
+    slots: Option<R::Semaphore>,
+}
+
+struct State<R: Runtime> {
+    conn: Connection<Waiter<R>>,
+    parked: Parked,
+}
+
+/// The tasks waiting for the connection to change, and what they wait for.
+#[derive(Default)]
+struct Parked {
+    writer: Option<Waker>,
+    reader: Option<Waker>,
+    /// A reader wake-up came while the reader was not parked: it must still come round.
+    reader_woken: bool,
+    push_reader: Option<Waker>,
+    /// The writer flushed, shut the socket and stopped.
+    writer_done: bool,
+    /// Callers of `close` waiting for the writer to stop.
+    closers: Vec<Waker>,
+}
+
+impl Parked {
+    /// Takes the wakers of the tasks `wake` names.
+    fn take(&mut self, wake: Wake) -> [Option<Waker>; 3] {
+        self.reader_woken |= wake.reader;
+        let take = |on: bool, waker: &mut Option<Waker>| if on { waker.take() } else { None };
+        [
+            take(wake.writer, &mut self.writer),
+            take(wake.reader, &mut self.reader),
+            take(wake.push_reader, &mut self.push_reader),
+        ]
+    }
+}
+
+impl<R: Runtime> Shared<R> {
+    pub(crate) fn new(
+        conn: Connection<Waiter<R>>,
+        addr: ServerAddr,
+        push_handler: Option<Box<R::PushHandler>>,
+    ) -> Self {
+        let options = conn.options().clone();
+        Self {
+            slots: options.max_in_flight.map(R::semaphore),
+            state: R::new_lock(State {
+                conn,
+                parked: Parked::default(),
+            }),
+            options,
+            addr,
+            push_handler,
+        }
+    }
+
+    /// Runs `f` on the core, then, with the lock released, does what the core says: pushes
+    /// to the handler (before the replies that followed them), results to their callers,
+    /// wake-ups to the parked tasks.
+    pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut Connection<Waiter<R>>) -> T) -> T {
+        let take_pushes = self.push_handler.is_some();
+        let (result, events, wakers) = R::with_lock(&self.state, |state| {
+            let result = f(&mut state.conn);
+            let events = state.conn.poll_events(take_pushes);
+            let wakers = state.parked.take(events.wake);
+            (result, events, wakers)
+        });
+        if let Some(handler) = &self.push_handler {
+            events.pushes.into_iter().for_each(handler);
+        }
+        for (waiter, result) in events.completions {
+            R::send(waiter, result);
+        }
+        wakers.into_iter().flatten().for_each(Waker::wake);
+        result
+    }
+
+    /// Reads the core without changing it.
+    pub(crate) fn inspect<T>(&self, f: impl FnOnce(&Connection<Waiter<R>>) -> T) -> T {
+        R::with_lock(&self.state, |state| f(&state.conn))
+    }
+
+    pub(crate) fn disconnect(&self, reason: Disconnect) {
+        self.with_conn(|conn| conn.handle_disconnect(reason));
+    }
+
+    /// The error for a call whose waiter vanished with the connection.
+    pub(crate) fn lost(&self) -> Error {
+        Error::Disconnected(
+            self.inspect(Connection::close_reason)
+                .unwrap_or(Disconnect::Closed),
+        )
+    }
+
+    /// Waits for a call slot when the in-flight cap is on, at most until `deadline`.
+    pub(crate) async fn acquire_slot(
+        &self,
+        deadline: Option<Instant>,
+        now: Instant,
+    ) -> Result<Option<R::Permit<'_>>, Error> {
+        let Some(slots) = &self.slots else {
+            return Ok(None);
+        };
+        let acquire = R::acquire(slots);
+        let permit = match deadline {
+            Some(deadline) => match race(acquire, R::sleep_until(deadline)).await {
+                Either::Left(permit) => permit,
+                Either::Right(()) => {
+                    return Err(Error::Timeout {
+                        timeout_ms: Error::timeout_ms(deadline, now),
+                    })
+                }
+            },
+            None => acquire.await,
+        };
+        permit.map(Some).ok_or_else(|| self.lost())
+    }
+
+    /// Whether the in-flight cap is on.
+    pub(crate) fn has_slots(&self) -> bool {
+        self.slots.is_some()
+    }
+
+    /// The next push, or `None` once the connection stopped and the queue is empty.
+    pub(crate) async fn next_push(&self) -> Option<Push> {
+        poll_fn(|cx| {
+            R::with_lock(&self.state, |state| {
+                if let Some(push) = state.conn.poll_push() {
+                    return Poll::Ready(Some(push));
+                }
+                if !state.conn.is_open() {
+                    return Poll::Ready(None);
+                }
+                state.parked.push_reader = Some(cx.waker().clone());
+                Poll::Pending
+            })
+        })
+        .await
+    }
+
+    /// The writer's next step: bytes to write, or `None` once the connection is closed
+    /// and everything queued went out.
+    pub(crate) async fn next_transmit(&self) -> Option<Bytes> {
+        poll_fn(|cx| {
+            R::with_lock(&self.state, |state| {
+                if let Some(bytes) = state.conn.poll_transmit() {
+                    return Poll::Ready(Some(bytes));
+                }
+                if state.conn.is_closed() {
+                    return Poll::Ready(None);
+                }
+                state.parked.writer = Some(cx.waker().clone());
+                Poll::Pending
+            })
+        })
+        .await
+    }
+
+    /// Resolves once the connection is closed: a write still in flight is then abandoned
+    /// (a peer that stopped reading never finishes it).
+    pub(crate) async fn closed(&self) {
+        poll_fn(|cx| {
+            R::with_lock(&self.state, |state| {
+                if state.conn.is_closed() {
+                    return Poll::Ready(());
+                }
+                state.parked.writer = Some(cx.waker().clone());
+                Poll::Pending
+            })
+        })
+        .await
+    }
+
+    /// Resolves when the reader must come round (see [`Wake::reader`]).
+    pub(crate) async fn reader_woken(&self) {
+        poll_fn(|cx| {
+            R::with_lock(&self.state, |state| {
+                if std::mem::take(&mut state.parked.reader_woken) {
+                    return Poll::Ready(());
+                }
+                state.parked.reader = Some(cx.waker().clone());
+                Poll::Pending
+            })
+        })
+        .await
+    }
+
+    /// The writer stopped: releases every `close` waiting for it.
+    pub(crate) fn finish_writer(&self) {
+        let closers = R::with_lock(&self.state, |state| {
+            state.parked.writer_done = true;
+            std::mem::take(&mut state.parked.closers)
+        });
+        closers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Waits until the writer stopped.
+    pub(crate) async fn writer_finished(&self) {
+        poll_fn(|cx| {
+            R::with_lock(&self.state, |state| {
+                if state.parked.writer_done {
+                    return Poll::Ready(());
+                }
+                state.parked.closers.push(cx.waker().clone());
+                Poll::Pending
+            })
+        })
+        .await
+    }
+
+    /// Fails the connection with a socket error.
+    pub(crate) fn io_error(&self, error: std::io::Error) {
+        self.disconnect(Disconnect::Io(Arc::new(error)));
+    }
+}

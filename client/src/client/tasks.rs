@@ -1,0 +1,127 @@
+//! The two tasks of a connection, written once for every runtime: the reader (frames in,
+//! and the connection's timer) and the writer (one coalesced buffer at a time out). A
+//! runtime provides the socket halves ([`ReadHalf`], [`WriteHalf`]) and spawns the tasks.
+
+use std::future::{pending, Future};
+use std::io;
+use std::sync::Arc;
+
+use crate::conn::{Connection, RecvBuf};
+use crate::error::{Disconnect, Error};
+use crate::options::ClientOptions;
+use crate::race::{race, Either};
+use crate::runtime::Runtime;
+use crate::ServerAddr;
+
+use super::Shared;
+
+/// A connected socket of a runtime: TCP or unix.
+#[derive(Debug)]
+pub enum Socket<Tcp, Unix> {
+    /// A TCP connection.
+    Tcp(Tcp),
+    /// A unix socket connection.
+    Unix(Unix),
+}
+
+/// The read side of a connection's socket.
+pub(crate) trait ReadHalf {
+    /// Reads once into `recv` (reserving what [`RecvBuf::reserve_read`] asks); `Ok(0)` at
+    /// end of stream.
+    fn read_into(&mut self, recv: &mut RecvBuf) -> impl Future<Output = io::Result<usize>>;
+}
+
+/// The write side of a connection's socket.
+pub(crate) trait WriteHalf {
+    /// Writes all of `bytes`.
+    fn write_all(&mut self, bytes: &[u8]) -> impl Future<Output = io::Result<()>>;
+    /// Shuts the write side down (errors are of no use by then and are ignored).
+    fn shutdown(&mut self) -> impl Future<Output = ()>;
+}
+
+/// Opens the socket within `options.connect_timeout`.
+pub(crate) async fn connect<R: Runtime>(
+    addr: &ServerAddr,
+    options: &ClientOptions,
+) -> Result<R::Stream, Error> {
+    let timed_out = || Error::ConnectTimeout {
+        addr: addr.to_string(),
+        timeout_ms: u64::try_from(options.connect_timeout.as_millis()).unwrap_or(u64::MAX),
+    };
+    let timer = async {
+        match R::now().checked_add(options.connect_timeout) {
+            Some(deadline) => R::sleep_until(deadline).await,
+            None => pending().await,
+        }
+    };
+    match race(R::dial(addr, options.nodelay), timer).await {
+        Either::Left(Ok(stream)) => Ok(stream),
+        Either::Left(Err(error)) if error.kind() == io::ErrorKind::TimedOut => Err(timed_out()),
+        Either::Left(Err(error)) => Err(Error::Connect {
+            addr: addr.to_string(),
+            cause: Arc::new(error),
+        }),
+        Either::Right(()) => Err(timed_out()),
+    }
+}
+
+/// Reads frames into the core and runs its timer, until the connection stops being open.
+pub(crate) async fn read_loop<R: Runtime, H: ReadHalf>(
+    mut reader: H,
+    shared: R::Shared<Shared<R>>,
+) {
+    let mut recv = RecvBuf::new(shared.options.limits);
+    let mut frames = Vec::new();
+    // Each round: fire what is due (so deadlines and heartbeats keep their time even
+    // while replies arrive back to back), then wait for bytes, the timer or a wake-up.
+    while let Some(next_timeout) = shared.with_conn(|conn| conn.handle_due_timers(R::now())) {
+        let timer = async {
+            match next_timeout {
+                Some(at) => R::sleep_until(at).await,
+                None => pending().await,
+            }
+        };
+        let woken = race(timer, shared.reader_woken());
+        match race(reader.read_into(&mut recv), woken).await {
+            Either::Left(Ok(0)) => shared.disconnect(Disconnect::Eof),
+            Either::Left(Ok(_)) => {
+                // Decoding (and gunzip) happens here, outside the lock.
+                let decoded = std::iter::from_fn(|| recv.decode().transpose())
+                    .try_for_each(|frame| frame.map(|frame| frames.push(frame)));
+                shared.with_conn(|conn| {
+                    frames.drain(..).for_each(|frame| conn.handle_frame(frame));
+                    if let Err(error) = decoded {
+                        conn.handle_disconnect(Disconnect::Decode(error));
+                    }
+                });
+            }
+            Either::Left(Err(error)) => shared.io_error(error),
+            Either::Right(Either::Left(())) => {
+                shared.with_conn(|conn| conn.handle_timeout(R::now()));
+            }
+            Either::Right(Either::Right(())) => {}
+        }
+    }
+}
+
+/// Writes what the core transmits, one coalesced buffer at a time; on close, flushes what
+/// is queued and shuts the socket's write side.
+pub(crate) async fn write_loop<R: Runtime, H: WriteHalf>(
+    mut writer: H,
+    shared: R::Shared<Shared<R>>,
+) {
+    while let Some(bytes) = shared.next_transmit().await {
+        // A write that never finishes (a peer that stopped reading) is abandoned once the
+        // reader has declared the connection dead.
+        match race(writer.write_all(&bytes), shared.closed()).await {
+            Either::Left(Ok(())) => shared.with_conn(Connection::handle_transmit_done),
+            Either::Left(Err(error)) => {
+                shared.io_error(error);
+                break;
+            }
+            Either::Right(()) => break,
+        }
+    }
+    writer.shutdown().await;
+    shared.finish_writer();
+}

@@ -1,0 +1,360 @@
+//! The XClient: calls to a *service* rather than to a server. It follows discovery, keeps one
+//! connection per server, selects a server per call, retries by fail mode, and keeps a
+//! circuit breaker per server (PROTOCOL.md §11).
+//!
+//! A call goes: refresh the server list from the [`ServerWatch`] (never blocks) → exclude
+//! servers behind an open breaker (and, on Failover, those that already failed this call) →
+//! [`Select`](crate::select::Select) picks one → its cached connection, dialled once if
+//! missing → the fail mode decides what a failure means ([`crate::fail`]). Every outcome
+//! feeds that server's breaker and the selector (lowest-latency measures this way). A
+//! connection that failed is dropped from the cache and redialled on next use. The whole
+//! call, retries included, is bounded by the call's deadline.
+//!
+//! The XClient is generic over [`Transport`]: [`ClientTransport`] (a [`crate::Client`] per
+//! server, on tokio or glommio) implements it, and tests implement it in memory to fail on
+//! cue. Time comes from the transport's clock ([`Transport::now`]), so tests can run it on
+//! virtual time. An XClient is used from one thread (it holds `!Send` connections on
+//! glommio); make one per executor.
+//!
+//! Files: [`XClient`] and its calls here; the server list, selection and breakers in
+//! `servers.rs`; the connection cache in `pool.rs`; one call as the fail loops drive it in
+//! `call.rs`; typed calls in `typed.rs`; the transports in `transport.rs`.
+
+mod call;
+mod error;
+mod options;
+mod pool;
+mod servers;
+mod transport;
+mod typed;
+
+use std::future::{poll_fn, Future};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Poll, Waker};
+use std::time::Instant;
+
+use self::call::{Call, Prepared};
+use self::pool::{Lookup, Pool};
+use self::servers::{NoPick, Outcome, Servers};
+use crate::discovery::{ServerList, ServerWatch};
+use crate::fail::{self, Attempts, Retryable};
+use crate::race::{race, Either};
+use crate::select::fnv1a_64;
+use crate::{CallOptions, Request, SerializeType};
+pub use error::XError;
+pub use options::XClientOptions;
+#[cfg(feature = "glommio")]
+pub use transport::GlommioTransport;
+#[cfg(feature = "tokio")]
+pub use transport::TokioTransport;
+pub use transport::{ClientTransport, Transport};
+
+/// What the XClient's lock guards.
+struct Inner<C> {
+    servers: Servers,
+    pool: Pool<C>,
+}
+
+/// Calls one service on whichever of its servers discovery lists.
+pub struct XClient<T: Transport> {
+    service_path: String,
+    transport: T,
+    options: XClientOptions,
+    inner: Mutex<Inner<T::Conn>>,
+}
+
+impl<T: Transport> std::fmt::Debug for XClient<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XClient")
+            .field("service_path", &self.service_path)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl<T: Transport> XClient<T> {
+    /// An XClient for `service_path` over the servers `watch` reports.
+    pub fn new(
+        service_path: impl Into<String>,
+        watch: ServerWatch,
+        transport: T,
+        options: XClientOptions,
+    ) -> Self {
+        let inner = Inner {
+            servers: Servers::new(watch, &options),
+            pool: Pool::default(),
+        };
+        Self {
+            service_path: service_path.into(),
+            transport,
+            options,
+            inner: Mutex::new(inner),
+        }
+    }
+
+    /// The service this client calls.
+    pub fn service_path(&self) -> &str {
+        &self.service_path
+    }
+
+    /// The options.
+    pub fn options(&self) -> &XClientOptions {
+        &self.options
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// The usable servers as of now (refreshes from discovery).
+    pub fn servers(&self) -> ServerList {
+        self.lock().servers.refresh().clone()
+    }
+
+    /// Calls `service_method` with an already serialized `payload` under the fail mode.
+    /// `hash_key` feeds consistent hashing; without one the key is the FNV-1a hash of
+    /// `/<service_path>/<service_method>/<payload>` (rpcx-go hashes the arguments likewise).
+    pub async fn send(
+        &self,
+        service_method: &str,
+        payload: &[u8],
+        options: &CallOptions,
+        hash_key: Option<&[u8]>,
+    ) -> Result<T::Reply, XError<T::Error>> {
+        self.send_as(
+            service_method,
+            payload,
+            options,
+            options.serialize_type,
+            hash_key,
+        )
+        .await
+    }
+
+    /// [`Self::send`] with the serialize type `payload` was written with.
+    async fn send_as(
+        &self,
+        service_method: &str,
+        payload: &[u8],
+        options: &CallOptions,
+        serialize_type: Option<SerializeType>,
+        hash_key: Option<&[u8]>,
+    ) -> Result<T::Reply, XError<T::Error>> {
+        let mut prepared = self.prepare(service_method, payload, options, hash_key);
+        prepared.serialize_type = serialize_type;
+        let call = Call {
+            client: self,
+            request: prepared.request(),
+            hash: prepared.hash,
+        };
+        self.bounded(prepared.deadline, fail::run(&self.options.fail, &call))
+            .await
+    }
+
+    /// Sends the call to every usable server at once; succeeds only if all succeed, and
+    /// fails at the first failure (rpcx-go's `Broadcast`). The reply is the first success.
+    pub async fn broadcast(
+        &self,
+        service_method: &str,
+        payload: &[u8],
+        options: &CallOptions,
+    ) -> Result<T::Reply, XError<T::Error>> {
+        self.fan_out(service_method, payload, options, true).await
+    }
+
+    /// Sends the call to every usable server at once; the first success wins (rpcx-go's
+    /// `Fork`). Fails only if every server fails.
+    pub async fn fork(
+        &self,
+        service_method: &str,
+        payload: &[u8],
+        options: &CallOptions,
+    ) -> Result<T::Reply, XError<T::Error>> {
+        self.fan_out(service_method, payload, options, false).await
+    }
+
+    async fn fan_out(
+        &self,
+        service_method: &str,
+        payload: &[u8],
+        options: &CallOptions,
+        all: bool,
+    ) -> Result<T::Reply, XError<T::Error>> {
+        let prepared = self.prepare(service_method, payload, options, None);
+        let call = Call {
+            client: self,
+            request: prepared.request(),
+            hash: 0,
+        };
+        let servers = self.servers();
+        if servers.is_empty() {
+            return Err(XError::NoServer {
+                service_path: self.service_path.clone(),
+            });
+        }
+        let calls: Vec<_> = servers
+            .iter()
+            .map(|s| call.attempt(s.key().to_owned()))
+            .collect();
+        let run = async {
+            if all {
+                fail::broadcast(calls).await
+            } else {
+                fail::fork(calls).await
+            }
+        };
+        self.bounded(prepared.deadline, run).await
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        method: &'a str,
+        payload: &'a [u8],
+        options: &'a CallOptions,
+        key: Option<&[u8]>,
+    ) -> Prepared<'a> {
+        let now = self.transport.now();
+        let deadline = options.deadline.or_else(|| {
+            options
+                .timeout
+                .or(self.options.timeout)
+                .and_then(|t| now.checked_add(t))
+        });
+        let hash = match key {
+            Some(key) => fnv1a_64(key),
+            None => {
+                let mut bytes = format!("/{}/{method}/", self.service_path).into_bytes();
+                bytes.extend_from_slice(payload);
+                fnv1a_64(&bytes)
+            }
+        };
+        Prepared {
+            service_path: &self.service_path,
+            method,
+            payload,
+            options,
+            serialize_type: options.serialize_type,
+            hash,
+            deadline,
+        }
+    }
+
+    /// Runs `call`, failing with `Timeout` when `deadline` passes first.
+    async fn bounded<R>(
+        &self,
+        deadline: Option<Instant>,
+        call: impl Future<Output = Result<R, XError<T::Error>>>,
+    ) -> Result<R, XError<T::Error>> {
+        let Some(deadline) = deadline else {
+            return call.await;
+        };
+        let budget = deadline.saturating_duration_since(self.transport.now());
+        match race(call, self.transport.sleep(budget)).await {
+            Either::Left(result) => result,
+            Either::Right(()) => Err(XError::Timeout {
+                timeout_ms: u64::try_from(budget.as_micros().div_ceil(1000)).unwrap_or(u64::MAX),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner<T::Conn>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Picks the server of the next attempt, avoiding `avoid`.
+    fn pick(&self, avoid: &[String], hash: u64) -> Result<String, XError<T::Error>> {
+        let now = self.transport.now();
+        let service_path = self.service_path.clone();
+        match self.lock().servers.pick(avoid, hash, now) {
+            Ok(key) => Ok(key),
+            Err(NoPick::NoServer) => Err(XError::NoServer { service_path }),
+            Err(NoPick::BreakerOpen) => Err(XError::BreakerOpen { service_path }),
+        }
+    }
+
+    /// One attempt of `request` on `server`: its connection, the call, and what the
+    /// outcome teaches the breaker, the selector and the connection cache.
+    async fn attempt(
+        &self,
+        server: String,
+        request: &Request<'_>,
+    ) -> Result<T::Reply, XError<T::Error>> {
+        let started = self.transport.now();
+        let result = match self.conn(&server).await {
+            Ok(conn) => self.transport.send(&conn, request).await,
+            Err(error) => Err(error),
+        };
+        let outcome = match &result {
+            Ok(_) => Outcome::Answered,
+            Err(e) if e.is_answer() => Outcome::Answered,
+            Err(_) => Outcome::Failed,
+        };
+        let now = self.transport.now();
+        let mut inner = self.lock();
+        if matches!(&result, Err(e) if e.is_retryable()) {
+            inner.pool.remove(&server);
+        }
+        let latency = now.saturating_duration_since(started);
+        inner.servers.record(&server, latency, outcome, now);
+        drop(inner);
+        result.map_err(|source| XError::Server { server, source })
+    }
+
+    /// The cached connection to `key`, or a new one (one dial per key at a time).
+    async fn conn(&self, key: &str) -> Result<T::Conn, T::Error> {
+        let lookup = self
+            .lock()
+            .pool
+            .lookup(key, |conn| self.transport.is_usable(conn));
+        match lookup {
+            Lookup::Ready(conn) => return Ok(conn),
+            Lookup::Dial => {
+                let _guard = DialGuard { client: self, key };
+                return self.dial(key).await;
+            }
+            Lookup::Wait => {}
+        }
+        poll_fn(|cx| match self.lock().pool.wait_dial(key, cx.waker()) {
+            true => Poll::Pending,
+            false => Poll::Ready(()),
+        })
+        .await;
+        let found = self
+            .lock()
+            .pool
+            .lookup(key, |conn| self.transport.is_usable(conn));
+        match found {
+            Lookup::Ready(conn) => Ok(conn),
+            // The dial we waited for failed: dial ourselves.
+            Lookup::Dial => {
+                let _guard = DialGuard { client: self, key };
+                self.dial(key).await
+            }
+            Lookup::Wait => self.dial(key).await,
+        }
+    }
+
+    /// Dials `key` and caches the connection.
+    async fn dial(&self, key: &str) -> Result<T::Conn, T::Error> {
+        let instance = self.lock().servers.instance(key);
+        let result = self.transport.connect(&instance).await;
+        if let Ok(conn) = &result {
+            self.lock().pool.insert(key, conn.clone());
+        }
+        result
+    }
+}
+
+/// Ends a dial and wakes the calls waiting for it, also when the dialling call is dropped.
+struct DialGuard<'a, T: Transport> {
+    client: &'a XClient<T>,
+    key: &'a str,
+}
+
+impl<T: Transport> Drop for DialGuard<'_, T> {
+    fn drop(&mut self) {
+        let waiters = self.client.lock().pool.end_dial(self.key);
+        waiters.into_iter().for_each(Waker::wake);
+    }
+}

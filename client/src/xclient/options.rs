@@ -1,0 +1,84 @@
+//! The settings of an XClient, with rpcx-go's defaults where it has one.
+
+use std::time::Duration;
+
+use crate::breaker::BreakerConfig;
+use crate::fail::FailPolicy;
+use crate::select::SelectMode;
+use crate::SerializeType;
+
+/// Settings of an XClient. Defaults follow rpcx-go's where it has one. Built with
+/// [`XClientOptions::new`] and its setters, or by changing the fields of the default.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct XClientOptions {
+    /// How a server is picked per call. Random, as rpcx-go's examples.
+    pub select: SelectMode,
+    /// What a failed attempt leads to. Failover with 3 retries, as rpcx-go.
+    pub fail: FailPolicy,
+    /// Per-server circuit breaker; `None` (off), as rpcx-go.
+    pub breaker: Option<BreakerConfig>,
+    /// Deadline of calls whose options set none; covers all attempts. `None`: no deadline.
+    pub timeout: Option<Duration>,
+    /// Serialize type of typed calls whose options and argument name none. MsgPack, as
+    /// rpcx-go.
+    pub serialize_type: SerializeType,
+    /// Seed of the selection RNG; `None` seeds from the OS.
+    pub seed: Option<u64>,
+}
+
+impl Default for XClientOptions {
+    fn default() -> Self {
+        Self {
+            select: SelectMode::Random,
+            fail: FailPolicy::default(),
+            breaker: None,
+            timeout: None,
+            serialize_type: SerializeType::MsgPack,
+            seed: None,
+        }
+    }
+}
+
+impl XClientOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`select`](Self::select).
+    pub fn select(mut self, select: SelectMode) -> Self {
+        self.select = select;
+        self
+    }
+
+    /// Sets [`fail`](Self::fail).
+    pub fn fail(mut self, fail: FailPolicy) -> Self {
+        self.fail = fail;
+        self
+    }
+
+    /// Turns the per-server breaker on with `breaker`.
+    pub fn breaker(mut self, breaker: BreakerConfig) -> Self {
+        self.breaker = Some(breaker);
+        self
+    }
+
+    /// Sets the default deadline of a call, retries included.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets [`serialize_type`](Self::serialize_type).
+    pub fn serialize_type(mut self, serialize_type: SerializeType) -> Self {
+        self.serialize_type = serialize_type;
+        self
+    }
+
+    /// Seeds the selection RNG (reproducible picks).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+}

@@ -1,0 +1,127 @@
+//! The servers an XClient may call: the list from discovery, the selector that picks one
+//! per attempt, and a breaker per server. Plain state with time as an argument; the
+//! XClient holds it under its lock.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::XClientOptions;
+use crate::breaker::{Breaker, BreakerConfig};
+use crate::discovery::{ServerList, ServerWatch};
+use crate::select::{Instance, Pick, Select};
+
+/// How an attempt ended, as the breaker and the selector see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// The server answered (maybe with an error).
+    Answered,
+    /// The server did not answer: dial error, broken connection, timeout.
+    Failed,
+}
+
+/// Why no server could be picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NoPick {
+    /// Discovery lists none, or every listed one is excluded.
+    NoServer,
+    /// Every listed server is behind an open breaker.
+    BreakerOpen,
+}
+
+pub(super) struct Servers {
+    watch: ServerWatch,
+    list: ServerList,
+    selector: Box<dyn Select + Send>,
+    rng: fastrand::Rng,
+    breaker: Option<BreakerConfig>,
+    breakers: HashMap<String, Breaker>,
+}
+
+impl Servers {
+    pub(super) fn new(watch: ServerWatch, options: &XClientOptions) -> Self {
+        let mut selector = options.select.selector();
+        let list = watch.current().clone();
+        selector.update(&list);
+        let rng = options
+            .seed
+            .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
+        Self {
+            watch,
+            list,
+            selector,
+            rng,
+            breaker: options.breaker,
+            breakers: HashMap::new(),
+        }
+    }
+
+    /// Takes the latest list from discovery (never blocks).
+    pub(super) fn refresh(&mut self) -> &ServerList {
+        if self.watch.refresh() {
+            self.list = self.watch.current().clone();
+            self.selector.update(&self.list);
+        }
+        &self.list
+    }
+
+    /// The listed server with `key`, or a bare one if discovery dropped it meanwhile.
+    pub(super) fn instance(&self, key: &str) -> Instance {
+        self.list
+            .iter()
+            .find(|s| s.key() == key)
+            .cloned()
+            .unwrap_or_else(|| Instance::new(key, ""))
+    }
+
+    /// Picks a server for an attempt at `now`: not in `avoid`, not behind an open
+    /// breaker. The pick becomes the breaker's probe if it was open.
+    pub(super) fn pick(
+        &mut self,
+        avoid: &[String],
+        hash: u64,
+        now: Instant,
+    ) -> Result<String, NoPick> {
+        let servers = self.refresh().clone();
+        if servers.is_empty() {
+            return Err(NoPick::NoServer);
+        }
+        let breakers = &self.breakers;
+        let blocked = |s: &Instance| breakers.get(s.key()).is_some_and(|b| !b.ready(now));
+        let excluded: Vec<bool> = servers
+            .iter()
+            .map(|s| avoid.iter().any(|a| a == s.key()) || blocked(s))
+            .collect();
+        let pick = Pick {
+            instances: &servers,
+            excluded: &excluded,
+            key: hash,
+        };
+        let Some(index) = self.selector.select(&pick, &mut self.rng) else {
+            return Err(if servers.iter().all(blocked) {
+                NoPick::BreakerOpen
+            } else {
+                NoPick::NoServer
+            });
+        };
+        let key = servers[index].key().to_owned();
+        if let Some(config) = self.breaker {
+            self.breakers
+                .entry(key.clone())
+                .or_insert_with(|| Breaker::new(config))
+                .handle_attempt(now);
+        }
+        Ok(key)
+    }
+
+    /// What an attempt on `key` that took `latency` teaches the selector and the breaker.
+    pub(super) fn record(&mut self, key: &str, latency: Duration, outcome: Outcome, now: Instant) {
+        self.selector
+            .observe(key, latency, outcome != Outcome::Failed);
+        if let Some(breaker) = self.breakers.get_mut(key) {
+            match outcome {
+                Outcome::Failed => breaker.handle_failure(now),
+                Outcome::Answered => breaker.handle_success(),
+            }
+        }
+    }
+}
