@@ -422,3 +422,27 @@ fn metrics_fold_methods_past_their_bound_into_other() {
         (metrics::METHODS_MAX + extra) as u64
     );
 }
+
+#[test]
+fn a_connection_rate_limit_refuses_over_its_rate_until_tokens_refill() {
+    let core = shard(|services| {
+        services.plugin(Recorder {
+            name: "a",
+            refuse: false,
+        });
+        services.plugin(ConnRateLimit::new(1.0, 1));
+    });
+    take_log();
+    assert!(core.admit(0, PEER), "the burst");
+    assert!(!core.admit(1, PEER), "over the rate");
+    assert_eq!(
+        take_log(),
+        [
+            "a.on_accept",
+            "a.on_accept",
+            "a.on_close refused by conn_rate_limit"
+        ]
+    );
+    advance(Duration::from_secs(1));
+    assert!(core.admit(1, PEER), "a token a second");
+}
