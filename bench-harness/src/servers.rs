@@ -24,6 +24,9 @@ pub enum ServerKind {
     Ringrpc,
     /// The same server on the glommio driver (`--driver glommio`).
     RingrpcGlommio,
+    /// The io_uring server with the metrics plugin on (`--metrics`): compared with
+    /// `ringrpc`, the CPU per call metrics cost.
+    RingrpcMetrics,
     /// `bench-harness/go/cmd/rpcxserver`, GOMAXPROCS=1.
     RpcxGo,
     /// `bench-harness/go/cmd/grpcserver`, GOMAXPROCS=1.
@@ -47,6 +50,7 @@ impl ServerKind {
         match self {
             Self::Ringrpc => "ringrpc",
             Self::RingrpcGlommio => "ringrpc-glommio",
+            Self::RingrpcMetrics => "ringrpc-metrics",
             Self::RpcxGo => "rpcx-go",
             Self::GrpcGo => "grpc-go",
             Self::Ceiling => "ceiling",
@@ -75,18 +79,22 @@ impl ServerKind {
             "uring"
         };
         match self {
-            Self::Ringrpc | Self::RingrpcGlommio => Launch {
+            Self::Ringrpc | Self::RingrpcGlommio | Self::RingrpcMetrics => Launch {
                 program: bin_dir.join("examples/server"),
-                args: vec![
-                    "--driver".into(),
-                    driver.into(),
-                    "--listen".into(),
-                    addr,
-                    "--shards".into(),
-                    "1".into(),
-                    "--cpus".into(),
-                    cpu.to_string(),
-                ],
+                args: [
+                    "--driver",
+                    driver,
+                    "--listen",
+                    &addr,
+                    "--shards",
+                    "1",
+                    "--cpus",
+                    &cpu.to_string(),
+                ]
+                .into_iter()
+                .chain((self == Self::RingrpcMetrics).then_some("--metrics"))
+                .map(String::from)
+                .collect(),
                 env: vec![],
                 ready: "ringrpc listening on",
             },

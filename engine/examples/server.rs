@@ -5,6 +5,7 @@
 //! cargo run --release -p ringrpc-engine --example server -- --driver uring
 //! cargo run --release -p ringrpc-engine --example server -- --listen unix@/tmp/ringrpc.sock
 //! cargo run --release -p ringrpc-engine --example server -- --listen tcp@[::1]:8972
+//! cargo run --release -p ringrpc-engine --example server -- --admin 127.0.0.1:9100 --trace
 //! ```
 //!
 //! The port also serves the HTTP gateway and JSON-RPC 2.0 (`curl -H 'X-RPCX-ServiceMethod:
@@ -18,6 +19,7 @@
 #[path = "server/services.rs"]
 mod services;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -75,11 +77,29 @@ struct Args {
     /// Answer CORS requests from any origin (rpcx-go's `SetCORS(AllowAllCORSOptions())`).
     #[arg(long)]
     cors_allow_all: bool,
+    /// Serve `/metrics` (Prometheus), `/status` (JSON) and the status page `/` here
+    /// (turns `--metrics` on).
+    #[arg(long)]
+    admin: Option<SocketAddr>,
+    /// Count requests, latencies, connections and bytes with the metrics plugin.
+    #[arg(long)]
+    metrics: bool,
+    /// Run every request in a `req` span joined to the caller's W3C trace context
+    /// (`traceparent` in the metadata); each span is logged when it closes (at `info`:
+    /// `RUST_LOG=ringrpc_engine=info`).
+    #[arg(long)]
+    trace: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let span_events = if args.trace {
+        tracing_subscriber::fmt::format::FmtSpan::CLOSE
+    } else {
+        tracing_subscriber::fmt::format::FmtSpan::NONE
+    };
     tracing_subscriber::fmt()
+        .with_span_events(span_events)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
@@ -101,11 +121,20 @@ fn main() -> anyhow::Result<()> {
         .idle_timeout(
             (args.idle_timeout_secs > 0).then(|| Duration::from_secs(args.idle_timeout_secs)),
         )
-        .drain_timeout(Duration::from_secs(args.drain_timeout_secs));
+        .drain_timeout(Duration::from_secs(args.drain_timeout_secs))
+        .metrics(args.metrics);
+    let config = match args.admin {
+        Some(admin) => config.admin(admin),
+        None => config,
+    };
     // Register signal handlers before the shards start, so no signal is missed.
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
     let auth = args.auth.clone();
+    let trace = args.trace;
     let server = Server::start(config, move |registry| {
+        if trace {
+            registry.plugin(ringrpc_engine::plugin::Tracing);
+        }
         services::register(registry, auth.clone())
     })
     .context("starting the server")?;
@@ -114,6 +143,9 @@ fn main() -> anyhow::Result<()> {
         other => other.to_string(),
     };
     println!("ringrpc listening on {shown} ({} shards)", args.shards);
+    if let Some(admin) = server.admin_addr() {
+        println!("ringrpc admin on http://{admin}/");
+    }
 
     let registrar = match &args.registry {
         Some(url) => Some(registry::register(url, &args, &server)?),
@@ -161,8 +193,10 @@ mod registry {
         let registrar = EtcdRegistrar::start(url.endpoints.clone(), registration)?;
         if registrar.wait_registered(std::time::Duration::from_secs(5)) {
             println!("ringrpc registered {address} in {url}");
+            server.set_status("registry", format!("registered {address} in {url}"));
         } else {
             eprintln!("ringrpc: {url} unreachable; registering in the background");
+            server.set_status("registry", format!("{url} unreachable; retrying"));
         }
         Ok(registrar)
     }

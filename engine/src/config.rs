@@ -6,6 +6,7 @@
 //! its setters (`ServerConfig::default().listen(addr).shards(2)`), so a field added later does
 //! not break a caller. The fields stay public to read and to change in place.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use ringrpc_codec::Limits;
@@ -93,6 +94,13 @@ pub struct ServerConfig {
     pub uring: UringConfig,
     /// The HTTP side of the port: gateway, JSON-RPC, CORS and their limits.
     pub http: HttpConfig,
+    /// Count requests, latencies, connections and bytes with the metrics plugin
+    /// (`plugin::Metrics`, registered first on every shard); read them with
+    /// [`crate::Server::metrics`]. On whenever `admin` is set. Default off.
+    pub metrics: bool,
+    /// Serve `/metrics`, `/status` and the status page over HTTP on this address, from a
+    /// control-plane thread (feature `admin`). Default `None`.
+    pub admin: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -117,6 +125,8 @@ impl Default for ServerConfig {
             driver: Driver::default(),
             uring: UringConfig::default(),
             http: HttpConfig::default(),
+            metrics: false,
+            admin: None,
         }
     }
 }
@@ -253,6 +263,20 @@ impl ServerConfig {
     #[must_use]
     pub fn http(mut self, http: HttpConfig) -> Self {
         self.http = http;
+        self
+    }
+
+    /// Turns the metrics plugin on or off.
+    #[must_use]
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
+        self
+    }
+
+    /// Serves the admin endpoint (and turns metrics on) at `addr`.
+    #[must_use]
+    pub fn admin(mut self, addr: impl Into<SocketAddr>) -> Self {
+        self.admin = Some(addr.into());
         self
     }
 }

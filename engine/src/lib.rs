@@ -26,6 +26,11 @@
 //! - `inflight.rs`: type-erased, pooled handler futures (no allocation per request).
 //! - `conn/`: the sans-IO `Connection` and the `Link` handlers use to reach it. Public only
 //!   for the engine's own benches and tests, hidden from these docs: not a stable API.
+//! - `plugin/`: server plugins ([`plugin::Plugin`]: hooks at accept, close, before and
+//!   after handling, before writing) and the built-ins (metrics, tracing, rate limits, IP
+//!   filter, alias); the lifecycle order is in its module docs.
+//! - `admin/`: the admin HTTP endpoint (`/metrics`, `/status`, the status page), off the
+//!   shards (feature `admin`).
 //! - `push.rs`: [`Pusher`], server-initiated messages (PROTOCOL.md §4.14).
 //! - `http/`: the HTTP side of the rpcx port (PROTOCOL.md §7.2–§9): the gateway, JSON-RPC
 //!   2.0, CORS, [`HttpRoute`]s, configured by [`HttpConfig`].
@@ -40,6 +45,8 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "admin")]
+mod admin;
 mod config;
 // Public only so the engine's benches (`benches/connection.rs`) and tests
 // (`tests/engine/connection_core.rs`, the allocation tests) can drive the connection core
@@ -51,6 +58,7 @@ mod error;
 mod handler;
 mod http;
 mod inflight;
+pub mod plugin;
 mod push;
 pub mod registry;
 mod run_call;

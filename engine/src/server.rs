@@ -25,6 +25,7 @@ use std::time::Duration;
 use crate::config::ServerConfig;
 use crate::driver::{self, Driver};
 use crate::error::StartError;
+use crate::plugin::MetricsRegistry;
 use crate::runtime::listen_addr::ListenAddr;
 use crate::runtime::listener::SocketFile;
 use crate::runtime::{self, Command, ControlSender, Setup, ShardCounters, ShardPlan};
@@ -41,6 +42,11 @@ pub struct Server {
     service_paths: ServicePaths,
     /// A Unix listener's socket file, removed once the shards have stopped.
     socket_file: Option<SocketFile>,
+    metrics: Option<MetricsRegistry>,
+    #[cfg(feature = "admin")]
+    admin: Option<crate::admin::Admin>,
+    #[cfg(feature = "admin")]
+    notes: crate::admin::Notes,
 }
 
 struct ShardHandle {
@@ -82,6 +88,11 @@ pub struct ShardStats {
     pub recv_buffer_bytes: usize,
     /// The most `recv_buffer_bytes` ever was.
     pub recv_buffer_bytes_peak: usize,
+    /// The io_uring driver's receive buffers (0 on the glommio driver).
+    pub ring_buffers_total: usize,
+    /// Of those, how many were in the ring (free for the kernel) at the shard's last loop
+    /// turn.
+    pub ring_buffers_free: usize,
 }
 
 impl Server {
@@ -95,8 +106,19 @@ impl Server {
         F: Fn(&mut Services) + Send + Sync + 'static,
     {
         let service_paths = ServicePaths::default();
+        let metrics = (config.metrics || config.admin.is_some()).then(MetricsRegistry::new);
+        let setup = with_metrics(metrics.clone(), setup);
         let setup: Setup = Arc::new(service_paths.recording(setup));
-        let start_on = |driver| Self::start_on(driver, &config, &setup, service_paths.clone());
+        let start_on = |driver| {
+            let mut server = Self::start_on(driver, &config, &setup, service_paths.clone())?;
+            if let Some(metrics) = &metrics {
+                let shards = server.shards.iter().map(|h| h.counters.clone()).collect();
+                metrics.attach_engine(shards);
+            }
+            server.metrics = metrics.clone();
+            server.start_admin(&config)?;
+            Ok(server)
+        };
         match config.driver {
             Driver::Auto => match start_on(Driver::Uring) {
                 Err(StartError::Uring { reason, fix, .. }) => {
@@ -144,6 +166,11 @@ impl Server {
             ticker: None,
             service_paths,
             socket_file: bound.file,
+            metrics: None,
+            #[cfg(feature = "admin")]
+            admin: None,
+            #[cfg(feature = "admin")]
+            notes: Default::default(),
         };
         let plans = listeners.into_iter().zip(cpus).zip(receivers);
         for (id, ((listener, cpu), control)) in plans.enumerate() {
@@ -236,9 +263,70 @@ impl Server {
                     unsent_bytes_peak: load(&bytes.unsent_bytes_peak),
                     recv_buffer_bytes: load(&bytes.recv_buffer_bytes),
                     recv_buffer_bytes_peak: load(&bytes.recv_buffer_bytes_peak),
+                    ring_buffers_total: load(&handle.counters.ring_buffers_total),
+                    ring_buffers_free: load(&handle.counters.ring_buffers_free),
                 }
             })
             .collect()
+    }
+
+    /// The metrics of every shard, when `ServerConfig::metrics` or `admin` is set: scrape
+    /// them with [`MetricsRegistry::encode`] or [`MetricsRegistry::snapshot`].
+    pub fn metrics(&self) -> Option<&MetricsRegistry> {
+        self.metrics.as_ref()
+    }
+
+    /// The address the admin endpoint listens on, if `ServerConfig::admin` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        #[cfg(feature = "admin")]
+        return self.admin.as_ref().map(crate::admin::Admin::local_addr);
+        #[cfg(not(feature = "admin"))]
+        None
+    }
+
+    /// Shows `key: value` under the status page's table and in `/status` (`notes`), e.g.
+    /// the registry's state. Does nothing without the admin endpoint.
+    pub fn set_status(&self, key: &str, value: impl Into<String>) {
+        #[cfg(feature = "admin")]
+        self.notes.set(key, value.into());
+        #[cfg(not(feature = "admin"))]
+        let _ = (key, value.into());
+    }
+
+    #[cfg(feature = "admin")]
+    fn start_admin(&mut self, config: &ServerConfig) -> Result<(), StartError> {
+        let (Some(addr), Some(metrics)) = (config.admin, self.metrics.clone()) else {
+            return Ok(());
+        };
+        let source = crate::admin::StatusSource {
+            metrics,
+            shards: self
+                .shards
+                .iter()
+                .map(|handle| (handle.cpu, handle.counters.clone()))
+                .collect(),
+            listen: match &self.listen_addr {
+                ListenAddr::Tcp(addr) => addr.to_string(),
+                other => other.to_string(),
+            },
+            driver: self.driver,
+            started: std::time::Instant::now(),
+            services: self.service_paths.clone(),
+            notes: self.notes.clone(),
+            rates: Default::default(),
+        };
+        self.admin = Some(crate::admin::Admin::start(addr, source)?);
+        Ok(())
+    }
+
+    #[cfg(not(feature = "admin"))]
+    fn start_admin(&mut self, config: &ServerConfig) -> Result<(), StartError> {
+        match config.admin {
+            Some(addr) => Err(StartError::Config(format!(
+                "admin endpoint {addr}: built without the `admin` feature"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Graceful shutdown: stop accepting, let in-flight requests finish (bounded by
@@ -248,6 +336,8 @@ impl Server {
     }
 
     fn stop_and_join(&mut self) {
+        #[cfg(feature = "admin")]
+        drop(self.admin.take());
         if let Some(ticker) = self.ticker.take() {
             drop(ticker.stop);
             let _ = ticker.thread.join();
@@ -297,6 +387,23 @@ impl Ticker {
             })
             .map_err(|e| StartError::Config(format!("cannot start the idle ticker: {e}")))?;
         Ok(Self { stop, thread })
+    }
+}
+
+/// `setup`, with the metrics plugin registered first on every shard when `metrics` is set
+/// (so it sees every request, refused ones included).
+fn with_metrics<F>(
+    metrics: Option<MetricsRegistry>,
+    setup: F,
+) -> impl Fn(&mut Services) + Send + Sync + 'static
+where
+    F: Fn(&mut Services) + Send + Sync + 'static,
+{
+    move |services: &mut Services| {
+        if let Some(metrics) = &metrics {
+            services.plugin(metrics.plugin(services.shard()));
+        }
+        setup(services);
     }
 }
 

@@ -43,6 +43,7 @@ use socket2::Socket;
 use crate::config::{ConnConfig, ServerConfig};
 use crate::conn::{ByteStats, Connection, Link, ShardBounds, Timeouts};
 use crate::error::CloseCause;
+use crate::plugin::Refusal;
 use crate::services::Services;
 pub(crate) use control::{channel as control_channel, Command, ControlReceiver, ControlSender};
 pub(crate) use listener::bind_all;
@@ -50,14 +51,19 @@ pub(crate) use listener::bind_all;
 /// The setup function the server runs once on every shard.
 pub(crate) type Setup = Arc<dyn Fn(&mut Services) + Send + Sync>;
 
-/// Per-shard counters readable from any thread. The connection counts are updated per
-/// connection; the byte counts (`ShardBounds`) when a connection's bytes change.
+/// Per-shard counters readable from any thread, never updated per request. The connection
+/// counts are updated per connection; the byte counts (`ShardBounds`) when a connection's
+/// bytes change; the ring state once per io_uring loop turn.
 #[derive(Debug, Default)]
 pub(crate) struct ShardCounters {
     pub accepted: AtomicU64,
     pub rejected: AtomicU64,
     pub open: AtomicUsize,
     pub bytes: Arc<ByteStats>,
+    /// The io_uring driver's provided buffers: how many, and how many are in the ring now
+    /// (published once per loop turn; 0 on the glommio driver).
+    pub ring_buffers_total: AtomicUsize,
+    pub ring_buffers_free: AtomicUsize,
 }
 
 /// Everything a shard thread needs to start.
@@ -131,9 +137,23 @@ impl ShardCore {
         }
     }
 
-    /// Whether a connection from `peer` may join the `open` ones; a rejection is counted
-    /// and logged here (the driver then just closes the socket).
+    /// Whether a connection from `peer` may join the `open` ones: the plugins' `on_accept`
+    /// first, then the max-connections rule. A rejection is counted and logged here (the
+    /// driver then just closes the socket).
     pub(crate) fn admit(&self, open: usize, peer: Option<SocketAddr>) -> bool {
+        let plugins = self.services.plugins();
+        if !plugins.is_empty() {
+            if let Err(refusal) = plugins.accept(peer) {
+                self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    shard = self.id,
+                    ?peer,
+                    limit = refusal.limit(),
+                    "connection refused by a plugin"
+                );
+                return false;
+            }
+        }
         if policy::admits(open, self.max_conns) {
             return true;
         }
@@ -142,6 +162,9 @@ impl ShardCore {
             max: self.max_conns,
         };
         tracing::warn!(shard = self.id, ?peer, %cause, "connection dropped");
+        if !plugins.is_empty() {
+            plugins.close(peer, Some(&Refusal::new("max_conns", cause.to_string())));
+        }
         false
     }
 
@@ -149,7 +172,8 @@ impl ShardCore {
     pub(crate) fn open(&self, peer: Option<SocketAddr>) -> Opened {
         self.counters.accepted.fetch_add(1, Ordering::Relaxed);
         self.counters.open.fetch_add(1, Ordering::Relaxed);
-        let link = Rc::new(Link::new(peer, self.push_seq.clone(), self.bounds.clone()));
+        let link = Link::new(peer, self.push_seq.clone(), self.bounds.clone());
+        let link = Rc::new(link.observed_by(&self.services));
         let peer = peer.map_or_else(|| "unknown".to_owned(), |peer| peer.to_string());
         let span = tracing::info_span!("conn", shard = self.id, peer = %peer);
         span.in_scope(|| tracing::debug!("accepted"));
@@ -157,9 +181,24 @@ impl ShardCore {
         Opened { conn, span, peer }
     }
 
-    /// A connection opened with [`ShardCore::open`] is gone (its socket closed).
-    pub(crate) fn closed(&self) {
+    /// Publishes the state of the driver's receive buffer ring (free of `total`).
+    pub(crate) fn publish_ring(&self, free: usize, total: usize) {
+        self.counters
+            .ring_buffers_total
+            .store(total, Ordering::Relaxed);
+        self.counters
+            .ring_buffers_free
+            .store(free, Ordering::Relaxed);
+    }
+
+    /// A connection opened with [`ShardCore::open`] is gone (its socket closed); the
+    /// plugins hear it (`on_close`).
+    pub(crate) fn closed(&self, peer: Option<SocketAddr>) {
         self.counters.open.fetch_sub(1, Ordering::Relaxed);
+        let plugins = self.services.plugins();
+        if !plugins.is_empty() {
+            plugins.close(peer, None);
+        }
     }
 }
 
@@ -198,7 +237,7 @@ mod tests {
         assert_eq!(counters.rejected.load(Ordering::Relaxed), 1);
         assert_eq!(counters.accepted.load(Ordering::Relaxed), 1);
         assert_eq!(counters.open.load(Ordering::Relaxed), 1);
-        core.closed();
+        core.closed(peer);
         assert_eq!(counters.open.load(Ordering::Relaxed), 0);
     }
 }

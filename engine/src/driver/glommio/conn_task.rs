@@ -43,7 +43,7 @@ pub(super) async fn serve(shard: Rc<ShardCtx>, stream: TcpStream, opened: Opened
     }
     .instrument(span)
     .await;
-    shard.remove_conn(key);
+    shard.remove_conn(key, conn.link().peer_addr());
 }
 
 /// One turn of the connection's state machine; `Ready` once the connection is closed.

@@ -40,9 +40,9 @@ pub(super) struct ShardCtx {
 }
 
 impl ShardCtx {
-    fn remove_conn(&self, key: usize) {
+    fn remove_conn(&self, key: usize, peer: Option<std::net::SocketAddr>) {
         self.conns.borrow_mut().remove(key);
-        self.core.closed();
+        self.core.closed(peer);
     }
 
     fn open_conns(&self) -> usize {

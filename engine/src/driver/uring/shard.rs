@@ -342,6 +342,8 @@ impl Shard {
 
     /// Submits what is queued and waits for a completion, at most until the next timer.
     fn enter(&mut self, now: Instant) -> io::Result<()> {
+        self.core
+            .publish_ring(self.bufs.available(), usize::from(self.bufs.count()));
         self.doorbell.set_parked(true);
         // Anything queued before `parked` was set did not ring the doorbell: ready tasks and
         // buffers returned from other threads (recvs starved of buffers wait for those), so
@@ -413,8 +415,12 @@ impl Shard {
 
     /// Frees a connection's slot (the socket closes with it).
     pub(super) fn remove(&mut self, id: ConnId) {
+        let peer = self
+            .conns
+            .get_mut(id)
+            .and_then(|slot| slot.conn.link().peer_addr());
         if self.conns.remove(id) {
-            self.core.closed();
+            self.core.closed(peer);
         }
     }
 
