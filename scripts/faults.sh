@@ -9,6 +9,9 @@
 #   sudo scripts/faults.sh                      the scenarios done so far (1 4 6 7 10)
 #   sudo scripts/faults.sh --scenarios 1,6      some of them
 #   sudo scripts/faults.sh --out DIR            write the report elsewhere
+#   sudo scripts/faults.sh --release            optimised Rust binaries (default: the dev
+#                                               build the tests already made; the figures are
+#                                               counts and recovery times, not throughput)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +24,6 @@ if [[ $(id -u) != 0 ]]; then
 fi
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target} CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
-bin=$CARGO_TARGET_DIR/release
 gobin=$root/bench-harness/go/bin
 toxiproxy_bin=$CARGO_TARGET_DIR/faults-bin/server
 source scripts/lib/faults.sh
@@ -33,11 +35,14 @@ if [[ ${1:-} == event ]]; then
   exit
 fi
 
-scenarios=1,4,6,7,10
+scenarios=1,2,3,4,5,6,7,9,10
 out=
 inside=0
+profile=dev
 while (($#)); do
   case $1 in
+    --release) profile=release; shift ;;
+    --profile) profile=$2; shift 2 ;;
     --scenarios) scenarios=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --inside) inside=1; shift ;;
@@ -45,6 +50,7 @@ while (($#)); do
   esac
 done
 out=${out:-$root/fault-results/$(date -u +%Y-%m-%d)}
+bin=$CARGO_TARGET_DIR/$([[ $profile == dev ]] && echo debug || echo "$profile")
 
 if ((!inside)); then
   # ------------------------------------------------------------ installs and builds
@@ -57,8 +63,8 @@ if ((!inside)); then
     echo "apt-get install ${need[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   fi
-  echo "building the example server, ringrpc-faults, the Go peers and Toxiproxy"
-  cargo build --release --quiet -p ringrpc-engine --example server -p ringrpc-bench --bin ringrpc-faults
+  echo "building ($profile) the example server, ringrpc-faults, the Go peers and Toxiproxy"
+  cargo build --profile "$profile" --quiet -p ringrpc-engine --example server -p ringrpc-bench --bin ringrpc-faults
   (cd bench-harness/go && go build -o bin/ ./cmd/rpcxserver ./cmd/faultload)
   [[ -x $toxiproxy_bin ]] || GOBIN=$(dirname "$toxiproxy_bin") go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0
 
@@ -68,7 +74,7 @@ if ((!inside)); then
   trap 'ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true; ip netns delete "$ns" 2>/dev/null || true' EXIT
   ip netns exec "$ns" ip link set lo up
   mkdir -p "$out"
-  ip netns exec "$ns" bash "$0" --inside --scenarios "$scenarios" --out "$out"
+  ip netns exec "$ns" bash "$0" --inside --profile "$profile" --scenarios "$scenarios" --out "$out"
   exit
 fi
 
@@ -77,7 +83,7 @@ work=$(mktemp -d)
 trap 'faults_cleanup; rm -rf "$work"' EXIT
 nft_setup
 toxiproxy_start
-export toxi_api work
+export toxi_api work bin
 source scripts/lib/faults_scenarios.sh
 
 mkdir -p "$out"
@@ -95,7 +101,7 @@ commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 {
   echo "# Fault-injection suite"
   echo
-  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, $(nproc) CPUs, $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, Rust profile $profile, $(nproc) CPUs, $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
   echo
   echo "| scenario | ringrpc | rpcx-go | verdict |"
   echo "|---|---|---|---|"

@@ -25,14 +25,14 @@ wait_port() {
 start_server() {
   local kind=$1 port=$2
   case $kind in
-    ringrpc) "$bin/server" --listen "127.0.0.1:$port" --shards 1 --drain-timeout-secs 5 \
+    ringrpc) "$bin/examples/server" --listen "127.0.0.1:$port" --shards 1 --drain-timeout-secs 5 \
       >>"$work/ringrpc-$port.log" 2>&1 & ;;
     rpcx-go) "$gobin/rpcxserver" -addr "127.0.0.1:$port" >>"$work/rpcx-go-$port.log" 2>&1 & ;;
     *) echo "unknown server kind $kind" >&2; return 1 ;;
   esac
   started_pid=$!
   pids+=("$started_pid")
-  wait_port "$port"
+  wait_port "$port" || { tail -5 "$work/$kind-$port.log" >&2; return 1; }
 }
 
 # Stops a pid the suite started (SIGTERM, then SIGKILL after ~5 s); never anything else.

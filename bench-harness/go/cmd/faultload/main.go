@@ -23,6 +23,7 @@ import (
 
 	"github.com/ringrpc/ringrpc/bench-harness/go/internal/api"
 	"github.com/smallnest/rpcx/client"
+	"github.com/smallnest/rpcx/log"
 )
 
 // maxRecords bounds the kept call records (about 40 MB); later calls are only counted.
@@ -132,6 +133,7 @@ func main() {
 	var rawEvents events
 	flag.Var(&rawEvents, "event", "`<ms>:<command>` run at that offset (repeatable)")
 	flag.Parse()
+	log.SetDummyLogger() // rpcx logs every lost connection to stdout, where the figures go
 
 	evs, err := parseEvents(rawEvents)
 	if err != nil {
