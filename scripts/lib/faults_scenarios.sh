@@ -36,6 +36,16 @@ three_servers() {
   keys="tcp@127.0.0.1:${ports[0]},tcp@127.0.0.1:${ports[1]},tcp@127.0.0.1:${ports[2]}"
 }
 
+# proxied_server KIND NAME: a server behind a Toxiproxy proxy NAME; the proxy's port in
+# $listen, the server's pid in $spid.
+proxied_server() {
+  local up
+  up=$(free_port) listen=$(free_port)
+  start_server "$1" "$up"
+  spid=$started_pid
+  proxy "$2" "$listen" "$up"
+}
+
 stop_all() { local pid; for pid in "$@"; do stop_pid "$pid"; done; }
 
 row() { printf '| %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4" >>"$out/rows.md"; echo "  -> $1: ringrpc [$2] rpcx-go [$3] => $4"; }
@@ -48,6 +58,9 @@ verdict() {
 }
 
 jqr() { jq -r "$1" "$2"; }
+
+# holds FILTER FILE: 1 if the jq FILTER is true of FILE, else 0.
+holds() { jq -r "if $1 then 1 else 0 end" "$2"; }
 
 # ------------------------------------------------------------ 1: partition one of three
 scenario_1() {
@@ -63,8 +76,8 @@ scenario_1() {
     fig+=("$(jqr '"failed \(.fatal_errors + .retryable_errors) of \(.calls), wrong \(.wrong_replies); disrupted \(.events[0].disrupted_ms | floor) ms after partition, \(.events[1].disrupted_ms | floor) ms after heal (\(.events[1].failed) failed)"' "$out/s1-$kind.json")")
   done
   local j=$out/s1-ringrpc.json
-  verdict "$(jqr '(.wrong_replies == 0) | if . then 1 else 0 end' "$j")" \
-    "$(jqr '(.fatal_errors + .retryable_errors == 0) | if . then 1 else 0 end' "$j")" \
+  verdict "$(holds '.wrong_replies == 0' "$j")" \
+    "$(holds '.fatal_errors + .retryable_errors == 0' "$j")" \
     "failed calls must be 0 ($(jqr '.errors | keys | join("; ")' "$j"))"
   row "1 partition 1 of 3" "${fig[0]}" "${fig[1]}" "$verdict"
 }
@@ -74,11 +87,7 @@ scenario_4() {
   echo "scenario 4: connection cut mid-frame both directions (Toxiproxy limit_data, reset_peer)"
   local kind fig=() alive=()
   for kind in ringrpc rpcx-go; do
-    local up listen
-    up=$(free_port) listen=$(free_port)
-    start_server "$kind" "$up"
-    local spid=$started_pid
-    proxy "s4$kind" "$listen" "$up"
+    proxied_server "$kind" "s4$kind"
     # Cuts land inside frames: byte counts that are no multiple of a frame's size.
     load "$kind" "$out/s4-$kind.json" --servers "tcp@127.0.0.1:$listen" --fail failover --select roundrobin \
       --callers 8 --duration-ms 8000 --timeout-ms 2000 \
@@ -94,8 +103,8 @@ scenario_4() {
     fig+=("$(jqr '"ok \(.ok) of \(.calls), wrong \(.wrong_replies), retryable \(.retryable_errors), other errors \(.fatal_errors)"' "$out/s4-$kind.json"), server $( ((alive[-1])) && echo alive || echo DEAD)")
   done
   local j=$out/s4-ringrpc.json
-  verdict "$( ((alive[0])) && jqr '(.wrong_replies == 0 and .ok > 0) | if . then 1 else 0 end' "$j" || echo 0)" \
-    "$(jqr '(.fatal_errors == 0) | if . then 1 else 0 end' "$j")" \
+  verdict "$( ((alive[0])) && holds '.wrong_replies == 0 and .ok > 0' "$j" || echo 0)" \
+    "$(holds '.fatal_errors == 0' "$j")" \
     "no crash, no wrong reply, only retryable errors ($(jqr '.errors | keys | join("; ")' "$j"))"
   row "4 reset mid-frame" "${fig[0]}" "${fig[1]}" "$verdict"
 }
@@ -112,8 +121,8 @@ scenario_6() {
     fig+=("$(jqr '"lost \(.fatal_errors + .retryable_errors) of \(.calls), wrong \(.wrong_replies); recovered \(.events[0].disrupted_ms | floor) ms after the kill"' "$out/s6-$kind.json")")
   done
   local j=$out/s6-ringrpc.json
-  verdict "$(jqr '(.wrong_replies == 0) | if . then 1 else 0 end' "$j")" \
-    "$(jqr '(.fatal_errors + .retryable_errors == 0) | if . then 1 else 0 end' "$j")" \
+  verdict "$(holds '.wrong_replies == 0' "$j")" \
+    "$(holds '.fatal_errors + .retryable_errors == 0' "$j")" \
     "0 lost idempotent calls ($(jqr '.errors | keys | join("; ")' "$j"))"
   row "6 kill -9 1 of 3" "${fig[0]}" "${fig[1]}" "$verdict"
 }
@@ -136,7 +145,7 @@ scenario_7() {
     fig+=("$(jqr '"answered \(.ok), retryable \(.retryable_errors), lost (timeout/other) \(.fatal_errors), wrong \(.wrong_replies)"' "$out/s7-$kind.json"), exit ${codes[-1]}")
   done
   local j=$out/s7-ringrpc.json
-  verdict "$(jqr '(.wrong_replies == 0 and .fatal_errors == 0 and .ok > 0) | if . then 1 else 0 end' "$j")" \
+  verdict "$(holds '.wrong_replies == 0 and .fatal_errors == 0 and .ok > 0' "$j")" \
     "$([[ ${codes[0]} == 0 ]] && echo 1 || echo 0)" \
     "every accepted call answered, only retryable errors, clean exit ($(jqr '.errors | keys | join("; ")' "$j"))"
   row "7 graceful drain" "${fig[0]}" "${fig[1]}" "$verdict"
@@ -157,8 +166,8 @@ scenario_10() {
     fig+=("$(jqr '"\(.connections) conns in \(.churn_ms | floor) ms (\(.failed) failed); fds \(.fds_base) -> \(.fds_after_churn) -> \(.fds_settled); RSS \(.rss_base_kib) -> \(.rss_after_churn_kib) -> \(.rss_settled_kib) KiB"' "$out/s10-$kind.json")")
   done
   local j=$out/s10-ringrpc.json
-  verdict "$(jqr '(.failed == 0 and .fds_settled <= .fds_base) | if . then 1 else 0 end' "$j")" \
-    "$(jqr '(.back_to_baseline) | if . then 1 else 0 end' "$j")" \
+  verdict "$(holds '.failed == 0 and .fds_settled <= .fds_base' "$j")" \
+    "$(holds '.back_to_baseline' "$j")" \
     "fds and RSS back to baseline"
   row "10 10k connections" "${fig[0]}" "${fig[1]}" "$verdict"
 }
@@ -168,11 +177,7 @@ scenario_2() {
   echo "scenario 2: blackhole (Toxiproxy timeout toxic) with 500 ms deadlines and a breaker"
   local kind fig=()
   for kind in ringrpc rpcx-go; do
-    local up listen
-    up=$(free_port) listen=$(free_port)
-    start_server "$kind" "$up"
-    local spid=$started_pid
-    proxy "s2$kind" "$listen" "$up"
+    proxied_server "$kind" "s2$kind"
     load "$kind" "$out/s2-$kind.json" --servers "tcp@127.0.0.1:$listen" --fail failfast --select roundrobin \
       --callers 8 --duration-ms 8000 --timeout-ms 500 --breaker-failures 5 --breaker-open-ms 1000 \
       --event "2000:$(event toxic "s2$kind" hole timeout downstream '{"timeout":0}')" \
@@ -182,8 +187,8 @@ scenario_2() {
     fig+=("$(jqr '"longest call \(.max_call_ms | floor) ms (deadline 500), breaker-open errors \([.errors | to_entries[] | select(.key | test("breaker")) | .value] | add // 0), wrong \(.wrong_replies); first success \(.events[1].first_ok_ms // "none" | if type == "number" then floor else . end) ms after heal"' "$out/s2-$kind.json")")
   done
   local j=$out/s2-ringrpc.json
-  verdict "$(jqr '(.wrong_replies == 0) | if . then 1 else 0 end' "$j")" \
-    "$(jqr '(.max_call_ms <= 550 and ([.errors | to_entries[] | select(.key | test("breaker")) | .value] | add // 0) > 0 and .events[1].first_ok_ms != null) | if . then 1 else 0 end' "$j")" \
+  verdict "$(holds '.wrong_replies == 0' "$j")" \
+    "$(holds '.max_call_ms <= 550 and ([.errors | to_entries[] | select(.key | test("breaker")) | .value] | add // 0) > 0 and .events[1].first_ok_ms != null' "$j")" \
     "calls end within deadline + 10 %, breaker opens, closes after heal"
   row "2 blackhole + deadlines" "${fig[0]}" "${fig[1]}" "$verdict"
 }
@@ -193,11 +198,7 @@ scenario_5() {
   echo "scenario 5: Toxiproxy slicer (1-3 byte segments, 20 us apart) in both directions"
   local kind fig=()
   for kind in ringrpc rpcx-go; do
-    local up listen
-    up=$(free_port) listen=$(free_port)
-    start_server "$kind" "$up"
-    local spid=$started_pid
-    proxy "s5$kind" "$listen" "$up"
+    proxied_server "$kind" "s5$kind"
     toxic "s5$kind" down slicer downstream '{"average_size":2,"size_variation":1,"delay":20}'
     toxic "s5$kind" up slicer upstream '{"average_size":2,"size_variation":1,"delay":20}'
     load "$kind" "$out/s5-$kind.json" --servers "tcp@127.0.0.1:$listen" --fail failfast --select roundrobin \
@@ -207,8 +208,8 @@ scenario_5() {
     fig+=("$(jqr '"ok \(.ok) of \(.calls), wrong \(.wrong_replies), errors \(.fatal_errors + .retryable_errors), p99 \(.p99_ms | floor) ms"' "$out/s5-$kind.json")")
   done
   local j=$out/s5-ringrpc.json
-  verdict "$(jqr '(.wrong_replies == 0 and .ok > 0) | if . then 1 else 0 end' "$j")" \
-    "$(jqr '(.fatal_errors + .retryable_errors == 0) | if . then 1 else 0 end' "$j")" \
+  verdict "$(holds '.wrong_replies == 0 and .ok > 0' "$j")" \
+    "$(holds '.fatal_errors + .retryable_errors == 0' "$j")" \
     "every reply exact, no errors"
   row "5 slicer" "${fig[0]}" "${fig[1]}" "$verdict"
 }
@@ -230,7 +231,7 @@ scenario_9() {
     fig+=("$(jqr '"first success \(.events[1].first_ok_ms // "none" | if type == "number" then floor else . end) ms after the restart began, failed \(.fatal_errors + .retryable_errors) of \(.calls), wrong \(.wrong_replies)"' "$out/s9-$kind.json")")
   done
   local j=$out/s9-ringrpc.json
-  verdict "$(jqr '(.wrong_replies == 0 and .events[1].first_ok_ms != null) | if . then 1 else 0 end' "$j")" 1 \
+  verdict "$(holds '.wrong_replies == 0 and .events[1].first_ok_ms != null' "$j")" 1 \
     "clients reconnect and calls resume"
   row "9 restart same port" "${fig[0]}" "${fig[1]}" "$verdict"
 }
@@ -240,11 +241,8 @@ scenario_3() {
   echo "scenario 3: 50 ms +- 10 ms latency (Toxiproxy) and 2 % loss (nftables), 1 caller vs 32 pipelined"
   local kind fig=()
   for kind in ringrpc rpcx-go; do
-    local up listen callers part=()
-    up=$(free_port) listen=$(free_port)
-    start_server "$kind" "$up"
-    local spid=$started_pid
-    proxy "s3$kind" "$listen" "$up"
+    local callers part=()
+    proxied_server "$kind" "s3$kind"
     toxic "s3$kind" lat latency downstream '{"latency":50,"jitter":10}'
     lossy "$listen" 2
     for callers in 1 32; do
@@ -258,7 +256,7 @@ scenario_3() {
     fig+=("${part[0]}; ${part[1]}")
   done
   local j=$out/s3-ringrpc-c32.json
-  verdict "$(jqr '(.wrong_replies == 0 and .ok > 0) | if . then 1 else 0 end' "$j")" \
+  verdict "$(holds '.wrong_replies == 0 and .ok > 0' "$j")" \
     "$(jq -s '(map(.ok == .calls) | all) | if . then 1 else 0 end' "$out/s3-ringrpc-c1.json" "$j")" \
     "every call succeeds despite loss"
   row "3 latency + 2 % loss" "${fig[0]}" "${fig[1]}" "$verdict"

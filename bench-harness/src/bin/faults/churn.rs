@@ -3,15 +3,16 @@
 //! (`/proc/<pid>/fd`, `VmRSS`) until they are back near their baseline or the settle
 //! time runs out. Owns those figures; never signals or configures the server.
 
+use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use ringrpc_client::tokio::Client;
 use ringrpc_client::Serde;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::cell::Cell;
+
+use crate::{MulArgs, MulReply};
 
 #[derive(clap::Args)]
 pub struct ChurnArgs {
@@ -31,21 +32,6 @@ pub struct ChurnArgs {
     /// RSS within this many KiB of the baseline counts as back.
     #[arg(long, default_value_t = 8192)]
     rss_slack_kib: u64,
-}
-
-#[derive(Serialize)]
-struct MulArgs {
-    #[serde(rename = "A")]
-    a: i64,
-    #[serde(rename = "B")]
-    b: i64,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct MulReply {
-    #[serde(rename = "C")]
-    c: i64,
 }
 
 /// Open fds and resident KiB of `pid`.

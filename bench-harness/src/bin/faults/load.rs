@@ -15,8 +15,9 @@ use ringrpc_client::fail::{FailMode, FailPolicy};
 use ringrpc_client::select::SelectMode;
 use ringrpc_client::xclient::{TokioTransport, XClient, XClientOptions};
 use ringrpc_client::{CallOptions, Serde};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+use crate::{MulArgs, MulReply};
 
 /// At most this many call records are kept (about 40 MB); later calls are only counted.
 const MAX_RECORDS: usize = 2_000_000;
@@ -56,23 +57,8 @@ pub struct LoadArgs {
     events: Vec<String>,
 }
 
-#[derive(Serialize)]
-struct MulArgs {
-    #[serde(rename = "A")]
-    a: i64,
-    #[serde(rename = "B")]
-    b: i64,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct MulReply {
-    #[serde(rename = "C")]
-    c: i64,
-}
-
 /// How one call ended.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 enum Outcome {
     Ok,
     WrongReply,
@@ -302,4 +288,70 @@ fn figures(
         "max_call_ms": records.iter().map(|r| r.end_ms - r.start_ms).fold(0.0, f64::max),
         "events": per_event,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: LoadArgs,
+    }
+
+    #[test]
+    fn events_are_ordered_by_offset_and_keep_colons_in_the_command() {
+        let events = parse_events(&["5000:heal".into(), "2000:nft add rule a:b".into()]).unwrap();
+        assert_eq!(
+            events,
+            vec![
+                (2000, "nft add rule a:b".to_owned()),
+                (5000, "heal".to_owned())
+            ]
+        );
+        assert!(parse_events(&["soon:heal".into()]).is_err());
+        assert!(parse_events(&["heal".into()]).is_err());
+    }
+
+    #[test]
+    fn error_kinds_group_errors_that_differ_in_numbers_only() {
+        assert_eq!(
+            error_kind("tcp@127.0.0.1:4001: call timed out after 1000 ms"),
+            error_kind("tcp@127.0.0.1:4002: call timed out after 1000 ms"),
+        );
+        assert_eq!(error_kind(&"x".repeat(200)).len(), 80);
+    }
+
+    #[test]
+    fn a_fault_disrupts_until_the_last_slow_or_failed_call_ends() {
+        let args = Wrap::parse_from(["load", "--servers", "tcp@a:1", "--slow-ms", "100"]).args;
+        let record = |start_ms, end_ms, outcome| Record {
+            start_ms,
+            end_ms,
+            outcome,
+        };
+        let tally = Tally {
+            records: vec![
+                record(0.0, 10.0, Outcome::Ok),
+                record(950.0, 1950.0, Outcome::Fatal), // in flight when the fault hit
+                record(1100.0, 1400.0, Outcome::Ok),   // slow
+                record(1500.0, 1510.0, Outcome::Ok),
+                record(3000.0, 3010.0, Outcome::WrongReply),
+            ],
+            ..Tally::default()
+        };
+        let events = [(1000, "fault".to_owned()), (2500, "heal".to_owned())];
+        let f = figures(&args, &events, &[1000.0, 2500.0], &tally);
+        assert_eq!(f["calls"], 5);
+        assert_eq!(f["wrong_replies"], 1);
+        assert_eq!(f["fatal_errors"], 1);
+        assert_eq!(f["events"][0]["calls"], 2);
+        assert_eq!(f["events"][0]["failed"], 0);
+        assert_eq!(f["events"][0]["disrupted_ms"], 950.0);
+        assert_eq!(f["events"][0]["first_ok_ms"], 400.0);
+        assert_eq!(f["events"][1]["failed"], 1);
+        assert_eq!(f["max_call_ms"], 1000.0);
+    }
 }

@@ -13,6 +13,24 @@ mod load;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use serde::{Deserialize, Serialize};
+
+/// `{"A":int,"B":int}`: the argument of `Arith.Mul` (the call every scenario makes).
+#[derive(Serialize)]
+struct MulArgs {
+    #[serde(rename = "A")]
+    a: i64,
+    #[serde(rename = "B")]
+    b: i64,
+}
+
+/// `{"C":int}`: the reply of `Arith.Mul`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MulReply {
+    #[serde(rename = "C")]
+    c: i64,
+}
 
 #[derive(Parser)]
 #[command(about = "ringrpc fault-injection driver (client side of scripts/faults.sh)")]
