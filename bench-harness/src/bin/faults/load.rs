@@ -162,24 +162,36 @@ async fn caller(
             Err(e) if e.is_retryable() => Outcome::Retryable,
             Err(_) => Outcome::Fatal,
         };
-        let mut tally = tally.borrow_mut();
-        if let Err(e) = &result {
-            *tally.errors.entry(error_kind(&e.to_string())).or_default() += 1;
+        let end_ms = started.elapsed().as_secs_f64() * 1e3;
+        tally
+            .borrow_mut()
+            .add(&result.map(drop), start_ms, end_ms, outcome);
+        if outcome != Outcome::Ok {
+            // A failing call returns at once; pace the retry loop so it cannot spin.
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        if tally.records.len() < MAX_RECORDS {
-            let end_ms = started.elapsed().as_secs_f64() * 1e3;
-            tally.records.push(Record {
+    }
+}
+
+impl Tally {
+    fn add<E: std::fmt::Display>(
+        &mut self,
+        result: &Result<(), E>,
+        start_ms: f64,
+        end_ms: f64,
+        outcome: Outcome,
+    ) {
+        if let Err(e) = result {
+            *self.errors.entry(error_kind(&e.to_string())).or_default() += 1;
+        }
+        if self.records.len() < MAX_RECORDS {
+            self.records.push(Record {
                 start_ms,
                 end_ms,
                 outcome,
             });
         } else {
-            tally.dropped += 1;
-        }
-        if outcome != Outcome::Ok {
-            // A failing call returns at once; pace the retry loop so it cannot spin.
-            drop(tally);
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            self.dropped += 1;
         }
     }
 }
