@@ -12,12 +12,14 @@
 //! [`glommio::Client`] (single-threaded, Rc-based, for glommio executors; feature
 //! `glommio`). Its methods: `call`, `call_with`, `call_response`, `oneway`, `send`,
 //! `send_oneway`, `next_push`, `close`. [`Error::is_retryable`] is what fail modes read.
+//! Hooks into calls, connections and node selection: [`plugin`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod breaker;
 pub mod discovery;
 pub mod fail;
+pub mod plugin;
 pub mod runtime;
 pub mod select;
 pub mod xclient;

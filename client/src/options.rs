@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use ringrpc_codec::{Limits, SerializeType};
 
 use crate::message::Request;
+use crate::plugin::{ClientPlugin, Plugins};
 
 /// Settings of one client connection. Built with [`ClientOptions::new`] and its setters
 /// (`ClientOptions::new().timeout(..).max_in_flight(..)`), or by changing the fields of
@@ -40,6 +41,9 @@ pub struct ClientOptions {
     /// server that stops answering (or reading) costs the client. None (no limit), as
     /// rpcx-go.
     pub max_in_flight: Option<usize>,
+    /// Hooks run around every call and connection (and, on an XClient over
+    /// `ClientTransport`, around node selection); none by default.
+    pub plugins: Plugins,
 }
 
 impl Default for ClientOptions {
@@ -56,6 +60,7 @@ impl Default for ClientOptions {
             limits: Limits::default(),
             push_queue_max: 1024,
             max_in_flight: None,
+            plugins: Plugins::new(),
         }
     }
 }
@@ -129,6 +134,18 @@ impl ClientOptions {
     /// Caps the calls waiting for their reply at once (see the field).
     pub fn max_in_flight(mut self, calls: usize) -> Self {
         self.max_in_flight = Some(calls);
+        self
+    }
+
+    /// Registers `plugin` after the ones already registered.
+    pub fn plugin(mut self, plugin: impl ClientPlugin) -> Self {
+        self.plugins = self.plugins.with(plugin);
+        self
+    }
+
+    /// Sets [`plugins`](Self::plugins).
+    pub fn plugins(mut self, plugins: Plugins) -> Self {
+        self.plugins = plugins;
         self
     }
 

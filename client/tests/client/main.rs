@@ -26,5 +26,7 @@ mod metadata;
 mod oneway;
 mod payload_codecs;
 mod pipelining;
+mod plugins;
 mod push;
+mod trace_go;
 mod unix_socket;

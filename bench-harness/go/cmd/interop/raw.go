@@ -28,7 +28,7 @@ type rawConn struct {
 
 func (e *env) rawDial(ctx context.Context) (*rawConn, error) {
 	d := net.Dialer{Timeout: 2 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", e.addr)
+	c, err := d.DialContext(ctx, e.network, e.addr)
 	if err != nil {
 		return nil, err
 	}

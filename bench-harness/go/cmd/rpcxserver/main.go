@@ -2,7 +2,10 @@
 // services of the project. It is the reference that cmd/interop checks and
 // the rpcx-go baseline of the benchmarks.
 //
-//	GOMAXPROCS=1 go run ./cmd/rpcxserver -addr 127.0.0.1:8973 [-auth TOKEN] [-log]
+//	GOMAXPROCS=1 go run ./cmd/rpcxserver -addr 127.0.0.1:8973 [-auth TOKEN] [-cors] [-log]
+//
+// The port also serves rpcx-go's HTTP gateway and JSON-RPC 2.0 (cmd/httpdiff
+// compares them with another server's).
 //
 // Services:
 //
@@ -136,6 +139,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8973", "listen `address`")
 	auth := flag.String("auth", "", "if set, accept only requests whose __AUTH metadata equals this `token`")
 	verbose := flag.Bool("log", false, "keep rpcx's own logging (off by default)")
+	cors := flag.Bool("cors", false, "answer CORS from any origin on the gateway and JSON-RPC (SetCORS(AllowAllCORSOptions()))")
 	flag.Parse()
 
 	if !*verbose {
@@ -147,6 +151,9 @@ func main() {
 	}
 
 	s := server.NewServer()
+	if *cors {
+		s.SetCORS(server.AllowAllCORSOptions())
+	}
 	if *auth != "" {
 		token := *auth
 		s.AuthFunc = func(_ context.Context, _ *protocol.Message, got string) error {

@@ -61,8 +61,19 @@ impl TestServer {
     }
 
     fn rpcx_go(token: Option<&str>) -> Self {
-        let bin =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bench-harness/go/bin/rpcxserver");
+        let mut args = vec!["-addr", "127.0.0.1:0"];
+        if let Some(token) = token {
+            args.extend(["-auth", token]);
+        }
+        Self::go_peer("rpcxserver", &args)
+    }
+
+    /// Runs the Go program `bench-harness/go/bin/<name>` with `args`; it must print
+    /// `<name> listening on <host:port>` first.
+    pub fn go_peer(name: &str, args: &[&str]) -> Self {
+        let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../bench-harness/go/bin")
+            .join(name);
         assert!(
             bin.exists(),
             "{} is missing: build the Go peers with `cd bench-harness/go && go build -o bin/ ./cmd/...` \
@@ -71,12 +82,9 @@ impl TestServer {
         );
         let mut command = Command::new(&bin);
         command
-            .args(["-addr", "127.0.0.1:0"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        if let Some(token) = token {
-            command.args(["-auth", token]);
-        }
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
@@ -91,10 +99,11 @@ impl TestServer {
         });
         let line = first_line
             .recv_timeout(Duration::from_secs(20))
-            .expect("rpcxserver printed no `listening` line within 20 s");
+            .unwrap_or_else(|_| panic!("{name} printed no `listening` line within 20 s"));
         let addr = line
-            .strip_prefix("rpcxserver listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from rpcxserver: {line:?}"));
+            .strip_prefix(&format!("{name} listening on "))
+            .unwrap_or_else(|| panic!("unexpected first line from {name}: {line:?}"))
+            .to_owned();
         Self {
             addr: format!("tcp@{addr}"),
             child: Some(child),

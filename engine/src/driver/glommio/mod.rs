@@ -112,7 +112,7 @@ async fn run(plan: ShardPlan, ready: mpsc::Sender<Result<(), StartError>>) {
 
     let accept = glommio::spawn_local(accept_loop(shard.clone(), listener));
     while next_command(&mut control).await == Command::SweepIdle {
-        shard.conns.borrow_mut().sweep_idle();
+        shard.conns.borrow_mut().sweep(Instant::now());
     }
     accept.cancel().await;
     drain(&shard, config.drain_timeout).await;
