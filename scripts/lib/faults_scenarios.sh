@@ -36,6 +36,13 @@ three_servers() {
   keys="tcp@127.0.0.1:${ports[0]},tcp@127.0.0.1:${ports[1]},tcp@127.0.0.1:${ports[2]}"
 }
 
+# one_server KIND: a server on a fresh port; the port in $port, the pid in $spid.
+one_server() {
+  port=$(free_port)
+  start_server "$1" "$port"
+  spid=$started_pid
+}
+
 # proxied_server KIND NAME: a server behind a Toxiproxy proxy NAME; the proxy's port in
 # $listen, the server's pid in $spid.
 proxied_server() {
@@ -132,10 +139,7 @@ scenario_7() {
   echo "scenario 7: graceful drain (SIGTERM) of the only server under load"
   local kind fig=() codes=()
   for kind in ringrpc rpcx-go; do
-    local port
-    port=$(free_port)
-    start_server "$kind" "$port"
-    local spid=$started_pid
+    one_server "$kind"
     # Failfast: a call the server accepted must come back answered; the rest must fail
     # retryably (connection refused or closed), never by timeout.
     load "$kind" "$out/s7-$kind.json" --servers "tcp@127.0.0.1:$port" --fail failfast --select roundrobin \
@@ -156,10 +160,7 @@ scenario_10() {
   echo "scenario 10: 10,000 connections opened and closed at full speed"
   local kind fig=()
   for kind in ringrpc rpcx-go; do
-    local port
-    port=$(free_port)
-    start_server "$kind" "$port"
-    local spid=$started_pid
+    one_server "$kind"
     "$bin/ringrpc-faults" churn --addr "127.0.0.1:$port" --pid "$spid" --count 10000 --parallel 64 \
       >"$out/s10-$kind.json" 2>>"$work/driver.log"
     stop_pid "$spid"
@@ -219,10 +220,7 @@ scenario_9() {
   echo "scenario 9: server killed and restarted on the same port"
   local kind fig=()
   for kind in ringrpc rpcx-go; do
-    local port
-    port=$(free_port)
-    start_server "$kind" "$port"
-    local spid=$started_pid
+    one_server "$kind"
     load "$kind" "$out/s9-$kind.json" --servers "tcp@127.0.0.1:$port" --fail failover --select roundrobin \
       --callers 8 --duration-ms 6000 --timeout-ms 1000 \
       --event "2000:kill -9 $spid" --event "2500:$(event restart_server "$kind" "$port")"
