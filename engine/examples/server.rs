@@ -9,6 +9,9 @@
 //! `Arith.Mul`, `Arith.Add`, `Echo.Echo`, `Hello.Say` (the benchmark workload) and the
 //! behaviour checks `Test.Sleep`, `Test.Fail`, `Test.Meta`, `Test.Push`. Prints one line
 //! when ready and shuts down gracefully on SIGINT or SIGTERM.
+//!
+//! TLS: `--tls-cert server.crt --tls-key server.key [--tls-client-ca ca.crt]` serves TLS
+//! only (mTLS with a client CA); SIGHUP reads the files again (new connections get them).
 
 #[path = "server/services.rs"]
 mod services;
@@ -18,8 +21,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use ringrpc_engine::{Driver, Server, ServerConfig};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use ringrpc_engine::{Driver, Server, ServerConfig, TlsConfig};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 #[global_allocator]
@@ -61,6 +64,15 @@ struct Args {
     /// Registration metadata of every service, a URL query such as `weight=2&group=a`.
     #[arg(long, default_value = "")]
     metadata: String,
+    /// Serve TLS with this PEM certificate chain (needs --tls-key). SIGHUP reloads it.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Require client certificates signed by a CA in this PEM file (mTLS).
+    #[arg(long, requires = "tls_cert")]
+    tls_client_ca: Option<std::path::PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -74,7 +86,7 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
-    let config = ServerConfig::default()
+    let mut config = ServerConfig::default()
         .listen(args.listen)
         .shards(args.shards)
         .driver(args.driver)
@@ -83,8 +95,16 @@ fn main() -> anyhow::Result<()> {
             (args.idle_timeout_secs > 0).then(|| Duration::from_secs(args.idle_timeout_secs)),
         )
         .drain_timeout(Duration::from_secs(args.drain_timeout_secs));
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let mut tls = TlsConfig::from_pem_files(cert, key);
+        if let Some(ca) = &args.tls_client_ca {
+            tls = tls.client_ca_path(ca);
+        }
+        config = config.tls(tls);
+    }
     // Register signal handlers before the shards start, so no signal is missed.
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM, SIGHUP]).context("installing signal handlers")?;
     let auth = args.auth.clone();
     let server = Server::start(config, move |registry| {
         services::register(registry, auth.clone())
@@ -101,8 +121,16 @@ fn main() -> anyhow::Result<()> {
         None => None,
     };
 
-    if let Some(signal) = signals.forever().next() {
+    for signal in signals.forever() {
+        if signal == SIGHUP {
+            match server.reload_tls() {
+                Ok(()) => eprintln!("ringrpc: SIGHUP, TLS certificate reloaded"),
+                Err(e) => eprintln!("ringrpc: SIGHUP, TLS certificate not reloaded: {e}"),
+            }
+            continue;
+        }
         eprintln!("ringrpc: signal {signal}, shutting down");
+        break;
     }
     // Leave the registry first, so clients stop picking this server before it drains.
     if let Some(registrar) = registrar {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use ringrpc_codec::Limits;
 
 use crate::driver::{Driver, UringConfig};
+use crate::tls::TlsConfig;
 
 /// How a [`crate::Server`] runs. Start from `ServerConfig::default()` and chain setters:
 ///
@@ -68,6 +69,8 @@ pub struct ServerConfig {
     pub driver: Driver,
     /// Settings of the io_uring driver (ignored by the glommio one).
     pub uring: UringConfig,
+    /// TLS on every connection (both drivers). Default `None`: plain TCP, as rpcx-go.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +90,7 @@ impl Default for ServerConfig {
             backlog: 1024,
             driver: Driver::default(),
             uring: UringConfig::default(),
+            tls: None,
         }
     }
 }
@@ -187,6 +191,13 @@ impl ServerConfig {
     #[must_use]
     pub fn uring(mut self, uring: UringConfig) -> Self {
         self.uring = uring;
+        self
+    }
+
+    /// Serves TLS only, with `tls`.
+    #[must_use]
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
         self
     }
 }

@@ -27,6 +27,7 @@ use crate::driver::{self, Driver};
 use crate::error::StartError;
 use crate::runtime::{self, Command, ControlSender, Setup, ShardCounters, ShardPlan};
 use crate::services::{ServicePaths, Services};
+use crate::tls::{TlsError, TlsShared};
 
 /// A running server: its shard threads and the means to stop them. Dropping it shuts the
 /// server down gracefully, like [`Server::shutdown`].
@@ -37,6 +38,7 @@ pub struct Server {
     controls: Arc<Vec<ControlSender>>,
     ticker: Option<Ticker>,
     service_paths: ServicePaths,
+    tls: Option<TlsShared>,
 }
 
 struct ShardHandle {
@@ -79,7 +81,9 @@ impl Server {
     {
         let service_paths = ServicePaths::default();
         let setup: Setup = Arc::new(service_paths.recording(setup));
-        let start_on = |driver| Self::start_on(driver, &config, &setup, service_paths.clone());
+        let tls = config.tls.as_ref().map(TlsShared::load).transpose()?;
+        let start_on =
+            |driver| Self::start_on(driver, &config, &setup, service_paths.clone(), tls.clone());
         match config.driver {
             Driver::Auto => match start_on(Driver::Uring) {
                 Err(StartError::Uring { reason, fix, .. }) => {
@@ -103,6 +107,7 @@ impl Server {
         config: &ServerConfig,
         setup: &Setup,
         service_paths: ServicePaths,
+        tls: Option<TlsShared>,
     ) -> Result<Self, StartError> {
         if config.shards == 0 {
             return Err(StartError::Config("shards must be at least 1".to_owned()));
@@ -126,6 +131,7 @@ impl Server {
             controls: controls.clone(),
             ticker: None,
             service_paths,
+            tls: tls.clone(),
         };
         let plans = listeners.into_iter().zip(cpus).zip(receivers);
         for (id, ((listener, cpu), control)) in plans.enumerate() {
@@ -138,6 +144,7 @@ impl Server {
                 setup: setup.clone(),
                 control,
                 counters: counters.clone(),
+                tls: tls.clone(),
             };
             let (ready_tx, ready_rx) = mpsc::channel();
             let spawned = driver::spawn_shard(driver, plan, ready_tx);
@@ -183,6 +190,25 @@ impl Server {
     /// example server builds its etcd `Registration` from them).
     pub fn service_paths(&self) -> Vec<String> {
         self.service_paths.to_vec()
+    }
+
+    /// Reads the TLS certificate, key and client CA files again: connections accepted from
+    /// now on use them, connections already open keep theirs. On an error (a file that does
+    /// not parse, a key that does not match) nothing changes. The example server calls it
+    /// on SIGHUP.
+    pub fn reload_tls(&self) -> Result<(), TlsError> {
+        let tls = self.tls.as_ref().ok_or(TlsError::NotConfigured)?;
+        tls.reload()?;
+        for (shard, control) in self.controls.iter().enumerate() {
+            control
+                .send(Command::ReloadTls)
+                .map_err(|e| TlsError::Shard {
+                    shard,
+                    reason: e.to_string(),
+                })?;
+        }
+        tracing::info!("TLS configuration reloaded");
+        Ok(())
     }
 
     /// Connection counters of every shard, in shard order.

@@ -81,7 +81,8 @@ impl Link {
         }
     }
 
-    fn wake(&self) {
+    /// Wakes the driver (the TLS handshake timer uses it).
+    pub(crate) fn wake(&self) {
         if let Some(waker) = self.waker.borrow().as_ref() {
             waker.wake_by_ref();
         }

@@ -23,9 +23,9 @@ use super::executor::ConnId;
 use super::ops::{self, Op};
 use super::outbox::Outbox;
 use super::shard::Shard;
-use crate::conn::Connection;
 use crate::runtime::policy::{close_step, CloseStep, IdleWatch, Linger};
 use crate::runtime::Opened;
+use crate::tls::Transport;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Recv {
@@ -43,7 +43,7 @@ pub(super) enum Phase {
 
 pub(super) struct ConnSlot {
     fd: OwnedFd,
-    pub(super) conn: Connection,
+    pub(super) conn: Transport,
     waker: Waker,
     span: tracing::Span,
     peer: String,
