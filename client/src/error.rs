@@ -60,6 +60,16 @@ pub enum Error {
         /// The socket error.
         cause: Arc<io::Error>,
     },
+    /// The TLS handshake failed on something the client or the server refused (an unknown
+    /// CA, an expired certificate, a name mismatch, a missing client certificate), or the
+    /// TLS options cannot be used. Final: retrying meets the same certificates.
+    #[error("TLS with {addr} failed: {reason}")]
+    Tls {
+        /// The server's key.
+        addr: String,
+        /// What was refused, as rustls says it.
+        reason: String,
+    },
     /// Connecting took longer than `ClientOptions::connect_timeout`.
     #[error("connect to {addr} timed out after {timeout_ms} ms")]
     ConnectTimeout {
@@ -112,6 +122,7 @@ impl Error {
         match self {
             Error::Connect { .. } | Error::ConnectTimeout { .. } | Error::Disconnected(_) => true,
             Error::InvalidAddress { .. }
+            | Error::Tls { .. }
             | Error::Timeout { .. }
             | Error::Service { .. }
             | Error::Encode(_)

@@ -12,6 +12,7 @@
 //! [`glommio::Client`] (single-threaded, Rc-based, for glommio executors; feature
 //! `glommio`). Its methods: `call`, `call_with`, `call_response`, `oneway`, `send`,
 //! `send_oneway`, `next_push`, `close`. [`Error::is_retryable`] is what fail modes read.
+//! TLS: [`TlsOptions`] in [`ClientOptions::tls`], on every runtime (`tls.rs`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -29,6 +30,7 @@ mod error;
 mod message;
 mod options;
 mod race;
+mod tls;
 mod typed;
 
 #[cfg(feature = "glommio")]
@@ -43,3 +45,4 @@ pub use message::{Push, Reply, Request, Response};
 pub use options::{CallOptions, ClientOptions};
 pub use ringrpc_codec::payload::{DecodePayload, EncodePayload, Payload, Proto, Serde};
 pub use ringrpc_codec::{Limits, Metadata, SerializeType};
+pub use tls::TlsOptions;

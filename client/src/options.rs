@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use ringrpc_codec::{Limits, SerializeType};
 
 use crate::message::Request;
+use crate::tls::TlsOptions;
 
 /// Settings of one client connection. Built with [`ClientOptions::new`] and its setters
 /// (`ClientOptions::new().timeout(..).max_in_flight(..)`), or by changing the fields of
@@ -40,6 +41,8 @@ pub struct ClientOptions {
     /// server that stops answering (or reading) costs the client. None (no limit), as
     /// rpcx-go.
     pub max_in_flight: Option<usize>,
+    /// TLS on the connection (rpcx-go's `Option.TLSConfig`). None: plain TCP, as rpcx-go.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for ClientOptions {
@@ -56,6 +59,7 @@ impl Default for ClientOptions {
             limits: Limits::default(),
             push_queue_max: 1024,
             max_in_flight: None,
+            tls: None,
         }
     }
 }
@@ -69,6 +73,12 @@ impl ClientOptions {
     /// Sets [`serialize_type`](Self::serialize_type).
     pub fn serialize_type(mut self, serialize_type: SerializeType) -> Self {
         self.serialize_type = serialize_type;
+        self
+    }
+
+    /// Sets [`tls`](Self::tls): every connection opens with a TLS handshake.
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = Some(tls);
         self
     }
 

@@ -27,4 +27,5 @@ mod oneway;
 mod payload_codecs;
 mod pipelining;
 mod push;
+mod tls;
 mod unix_socket;

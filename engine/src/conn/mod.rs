@@ -17,6 +17,9 @@
 //!    replies produced by one read leave in one send;
 //! 4. calls [`Connection::handle_link`] whenever the link wakes it.
 //!
+//! Drivers hold the core through `crate::tls::Transport`, which has these same methods and,
+//! when the server has TLS, decrypts before `handle_*` and encrypts after `poll_transmit*`.
+//!
 //! Read first: [`Connection`] (the state diagram), then [`Link`].
 
 mod call;

@@ -414,7 +414,10 @@ fn bytes_after_the_peers_close_notify_are_dropped_and_reading_ends() {
     }
     wire.extend_from_slice(&[0x17, 0x03, 0x03, 0x00, 0x05, 1, 2, 3, 4, 5]);
     server.handle_received(&wire);
-    assert!(server.is_read_closed(), "the peer's close_notify is its end of stream");
+    assert!(
+        server.is_read_closed(),
+        "the peer's close_notify is its end of stream"
+    );
     pump(&mut client, &mut server).unwrap();
     assert!(server.is_closed());
     assert!(matches!(server.take_cause(), Some(CloseCause::PeerClosed)));

@@ -30,6 +30,7 @@ import (
 
 	"github.com/ringrpc/ringrpc/bench-harness/go/internal/api"
 	"github.com/ringrpc/ringrpc/bench-harness/go/internal/benchmsg"
+	"github.com/ringrpc/ringrpc/bench-harness/go/internal/tlsconf"
 	pb "github.com/ringrpc/ringrpc/bench-harness/go/proto"
 	rlog "github.com/smallnest/rpcx/log"
 	"github.com/smallnest/rpcx/protocol"
@@ -136,6 +137,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8973", "listen `address`")
 	auth := flag.String("auth", "", "if set, accept only requests whose __AUTH metadata equals this `token`")
 	verbose := flag.Bool("log", false, "keep rpcx's own logging (off by default)")
+	tlsFlags := tlsconf.ServerFlags()
 	flag.Parse()
 
 	if !*verbose {
@@ -146,7 +148,16 @@ func main() {
 		os.Exit(1)
 	}
 
-	s := server.NewServer()
+	tlsConfig, err := tlsFlags.Config()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rpcxserver: %v\n", err)
+		os.Exit(1)
+	}
+	var opts []server.OptionFn
+	if tlsConfig != nil {
+		opts = append(opts, server.WithTLSConfig(tlsConfig))
+	}
+	s := server.NewServer(opts...)
 	if *auth != "" {
 		token := *auth
 		s.AuthFunc = func(_ context.Context, _ *protocol.Message, got string) error {
