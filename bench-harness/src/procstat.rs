@@ -3,11 +3,11 @@
 
 use std::fs;
 
-/// USER_HZ: the unit of the times in /proc/<pid>/stat and /proc/stat.
+/// USER_HZ: the unit of the times in `/proc/<pid>/stat` and `/proc/stat`.
 pub const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
 /// utime+stime of a process, all its threads (exited ones included), from
-/// /proc/<pid>/stat; `None` if the process is gone.
+/// `/proc/<pid>/stat`; `None` if the process is gone.
 pub fn process_ticks(pid: u32) -> Option<u64> {
     parse_stat_ticks(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }

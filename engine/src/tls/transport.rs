@@ -12,7 +12,7 @@ use crate::conn::{Call, Connection, Link};
 use crate::error::CloseCause;
 
 /// One accepted connection as a driver holds it: the sans-IO connection core, alone or
-/// behind a TLS [`Session`]. It has the core's driver-facing methods, with the same
+/// behind a TLS session (`tls/session.rs`). It has the core's driver-facing methods, with the same
 /// meaning, so a driver moves bytes the same way with or without TLS (`crate::conn` says
 /// how). With TLS, the bytes in and out are ciphertext and the core sees plaintext.
 pub struct Transport {
