@@ -85,6 +85,9 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
+step "cargo doc (API docs are part of the product: no broken links, every public item documented)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --all-features --quiet
+
 step "cargo test (unit, integration, benches once, examples built)"
 cargo test --workspace --all-features --all-targets
 

@@ -3,7 +3,7 @@
 
 use std::fs;
 
-/// USER_HZ: the unit of the times in `/proc/<pid>/stat` and `/proc/stat`.
+/// USER_HZ: the unit of the times in `/proc/<pid>/stat` and /proc/stat.
 pub const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
 /// utime+stime of a process, all its threads (exited ones included), from

@@ -46,3 +46,9 @@ pub use options::{CallOptions, ClientOptions};
 pub use ringrpc_codec::payload::{DecodePayload, EncodePayload, Payload, Proto, Serde};
 pub use ringrpc_codec::{Limits, Metadata, SerializeType};
 pub use tls::TlsOptions;
+
+/// The README's Rust blocks, compiled (not run: they talk to servers) by `cargo test --doc`,
+/// so the README cannot drift from the API.
+#[cfg(all(doctest, feature = "glommio", feature = "etcd"))]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -34,8 +34,9 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8972")]
     listen: SocketAddr,
-    /// I/O driver of the shards: `uring` (raw io_uring, Linux 6.1+) or `glommio`.
-    #[arg(long, default_value = "uring")]
+    /// I/O driver of the shards: `auto` (io_uring where the kernel allows it, else glommio
+    /// with a warning), `uring` (raw io_uring, Linux 6.1+; fails if unavailable) or `glommio`.
+    #[arg(long, default_value = "auto")]
     driver: Driver,
     /// Number of shards (one thread and one executor each).
     #[arg(long, default_value_t = 2)]
