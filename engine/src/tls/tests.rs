@@ -75,10 +75,7 @@ fn client(pki: &TestPki, ca: &std::path::Path, with_cert: bool) -> ClientConnect
 fn pump(client: &mut ClientConnection, server: &mut Transport) -> Result<(), rustls::Error> {
     let mut cx = Context::from_waker(Waker::noop());
     for _ in 0..64 {
-        let mut wire = Vec::new();
-        while client.wants_write() {
-            client.write_tls(&mut wire).unwrap();
-        }
+        let wire = client_bytes(client);
         let moved_in = !wire.is_empty();
         let half = wire.len() / 2;
         server.handle_chunk(Bytes::copy_from_slice(&wire[..half]));
@@ -128,13 +125,32 @@ fn server_config(pki: &TestPki) -> TlsConfig {
     TlsConfig::from_pem_files(&pki.server_cert, &pki.server_key)
 }
 
-#[test]
-fn calls_go_through_tls_on_both_input_paths() {
-    let pki = pki("echo");
-    let shard = shard_for(&server_config(&pki));
+/// A connection whose handshake is done, on a shard configured by `configure`: the PKI,
+/// the shard, the server's side and the client.
+fn handshaken(
+    name: &str,
+    configure: impl FnOnce(TlsConfig) -> TlsConfig,
+) -> (TestPki, ShardTls, Transport, ClientConnection) {
+    let pki = pki(name);
+    let shard = shard_for(&configure(server_config(&pki)));
     let (mut server, _) = accept(&shard);
     let mut client = client(&pki, &pki.ca, false);
     pump(&mut client, &mut server).unwrap();
+    (pki, shard, server, client)
+}
+
+/// Everything the client has to send.
+fn client_bytes(client: &mut ClientConnection) -> Vec<u8> {
+    let mut wire = Vec::new();
+    while client.wants_write() {
+        client.write_tls(&mut wire).unwrap();
+    }
+    wire
+}
+
+#[test]
+fn calls_go_through_tls_on_both_input_paths() {
+    let (_pki, _shard, mut server, mut client) = handshaken("echo", |config| config);
     assert!(!client.is_handshaking());
     for seq in 1..=3 {
         client
@@ -201,11 +217,7 @@ fn a_wrong_ca_or_an_expired_certificate_fails_the_client_clearly() {
     let mut doubtful = client(&pki, &pki.other_ca, false);
     let error = pump(&mut doubtful, &mut server).unwrap_err().to_string();
     assert!(error.contains("UnknownIssuer"), "{error}");
-    let mut alert = Vec::new();
-    while doubtful.wants_write() {
-        doubtful.write_tls(&mut alert).unwrap();
-    }
-    server.handle_received(&alert);
+    server.handle_received(&client_bytes(&mut doubtful));
     assert!(server.is_closed(), "the server hears the client's alert");
     let cause = server.take_cause().unwrap().to_string();
     assert!(
@@ -221,6 +233,12 @@ fn a_wrong_ca_or_an_expired_certificate_fails_the_client_clearly() {
     let mut careful = client(&pki, &pki.ca, false);
     let error = pump(&mut careful, &mut server).unwrap_err().to_string();
     assert!(error.contains("expired"), "{error}");
+    server.handle_received(&client_bytes(&mut careful));
+    let cause = server.take_cause().expect("closed").to_string();
+    assert!(
+        cause.contains("CertificateExpired"),
+        "the server says why: {cause}"
+    );
 }
 
 #[test]
@@ -271,22 +289,16 @@ fn connections_over_the_handshake_cap_are_closed_at_once() {
 
 #[test]
 fn encrypted_output_stays_bounded_and_pauses_reading() {
-    let pki = pki("bound");
     let max = 8 << 10;
-    let shard = shard_for(&server_config(&pki).out_buffer_max_bytes(max));
-    let (mut server, _) = accept(&shard);
-    let mut client = client(&pki, &pki.ca, false);
-    pump(&mut client, &mut server).unwrap();
+    let (_pki, _shard, mut server, mut client) =
+        handshaken("bound", |config| config.out_buffer_max_bytes(max));
     for seq in 1..=16 {
         client
             .writer()
             .write_all(&echo_request(seq, &[1; 4000]))
             .unwrap();
     }
-    let mut wire = Vec::new();
-    while client.wants_write() {
-        client.write_tls(&mut wire).unwrap();
-    }
+    let wire = client_bytes(&mut client);
     server.handle_received(&wire);
     let mut cx = Context::from_waker(Waker::noop());
     while let Some(call) = server.poll_call(Instant::now) {
@@ -307,11 +319,7 @@ fn encrypted_output_stays_bounded_and_pauses_reading() {
 
 #[test]
 fn a_closing_connection_sends_close_notify() {
-    let pki = pki("notify");
-    let shard = shard_for(&server_config(&pki));
-    let (mut server, _) = accept(&shard);
-    let mut client = client(&pki, &pki.ca, false);
-    pump(&mut client, &mut server).unwrap();
+    let (_pki, _shard, mut server, mut client) = handshaken("notify", |config| config);
     server.link().request(crate::conn::Control::Drain);
     server.handle_link();
     assert!(!server.is_closed(), "close_notify not taken yet");
@@ -377,11 +385,7 @@ fn reload_serves_the_new_certificate_to_new_connections_only() {
 
 #[test]
 fn the_key_schedule_stays_reachable_after_the_handshake() {
-    let pki = pki("secrets");
-    let shard = shard_for(&server_config(&pki));
-    let (mut server, _) = accept(&shard);
-    let mut client = client(&pki, &pki.ca, false);
-    pump(&mut client, &mut server).unwrap();
+    let (_pki, _shard, mut server, mut client) = handshaken("secrets", |config| config);
     let session = server.take_session().expect("a TLS connection");
     let secrets = session.extract_secrets();
     assert!(
@@ -402,16 +406,9 @@ fn pem_errors_name_the_file() {
 
 #[test]
 fn bytes_after_the_peers_close_notify_are_dropped_and_reading_ends() {
-    let pki = pki("peer-notify");
-    let shard = shard_for(&server_config(&pki));
-    let (mut server, _) = accept(&shard);
-    let mut client = client(&pki, &pki.ca, false);
-    pump(&mut client, &mut server).unwrap();
+    let (_pki, _shard, mut server, mut client) = handshaken("peer-notify", |config| config);
     client.send_close_notify();
-    let mut wire = Vec::new();
-    while client.wants_write() {
-        client.write_tls(&mut wire).unwrap();
-    }
+    let mut wire = client_bytes(&mut client);
     wire.extend_from_slice(&[0x17, 0x03, 0x03, 0x00, 0x05, 1, 2, 3, 4, 5]);
     server.handle_received(&wire);
     assert!(
