@@ -33,7 +33,7 @@
 //! - `driver/`: [`Driver`], `driver/uring/` (one ring and one loop per shard) and
 //!   `driver/glommio/` (one glommio executor per shard).
 //! - `time.rs`: [`sleep`], a handler timer that works on either driver.
-//! - `tls/`: [`TlsConfig`] and TLS on either driver, sans IO: [`Transport`] is the
+//! - `tls/`: [`TlsConfig`] and TLS on either driver, sans IO: `Transport` is the
 //!   connection as drivers hold it (the core, behind rustls when the server has TLS).
 //! - `registry/`: registration in etcd in rpcx-etcd's layout, on a control-plane thread.
 //! - `server.rs`: [`Server`], the cross-thread handle (start, stats, shutdown).
@@ -72,7 +72,7 @@ pub use time::{sleep, Sleep};
 #[cfg(feature = "test-certs")]
 #[doc(hidden)]
 pub use tls::test_certs;
-pub use tls::{TlsConfig, TlsError, Transport};
+pub use tls::{TlsConfig, TlsError};
 
 /// The codec, re-exported so handler authors name payload types from one place.
 pub use ringrpc_codec as codec;

@@ -2,7 +2,7 @@
 //! connection core, written once for both drivers.
 //!
 //! What it owns: [`TlsConfig`] (certificate, key, client CA, ALPN, bounds) and loading it
-//! into rustls; [`Transport`], the connection as every driver holds it (the core, behind a
+//! into rustls; `Transport`, the connection as every driver holds it (the core, behind a
 //! TLS session when the server has TLS); the per-connection [`session::Session`]; the
 //! per-shard state (`shard.rs`: the configuration new connections get, reload, the
 //! handshake cap and timers). What it never does: touch a socket or a clock (the shard's
@@ -15,7 +15,7 @@
 //! each record but leaves that state machine to us. The copy is small next to the AEAD
 //! and the syscall (README "TLS").
 //!
-//! Read first: [`Transport`], then `session.rs`.
+//! Read first: `Transport` (`transport.rs`), then `session.rs`.
 
 mod config;
 mod session;
@@ -28,4 +28,4 @@ mod transport;
 
 pub use config::{TlsConfig, TlsError};
 pub(crate) use shard::{spawn_handshake_timer, ShardTls, TlsShared};
-pub use transport::Transport;
+pub(crate) use transport::Transport;

@@ -385,7 +385,7 @@ fn reload_serves_the_new_certificate_to_new_connections_only() {
 
 #[test]
 fn the_key_schedule_stays_reachable_after_the_handshake() {
-    let (_pki, _shard, mut server, mut client) = handshaken("secrets", |config| config);
+    let (_pki, _shard, mut server, _client) = handshaken("secrets", |config| config);
     let session = server.take_session().expect("a TLS connection");
     let secrets = session.extract_secrets();
     assert!(

@@ -15,7 +15,7 @@ use crate::error::CloseCause;
 /// behind a TLS session (`tls/session.rs`). It has the core's driver-facing methods, with the same
 /// meaning, so a driver moves bytes the same way with or without TLS (`crate::conn` says
 /// how). With TLS, the bytes in and out are ciphertext and the core sees plaintext.
-pub struct Transport {
+pub(crate) struct Transport {
     core: Connection,
     tls: Option<Box<Session>>,
 }
