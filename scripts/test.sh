@@ -33,6 +33,8 @@ fi
 need_pkgs=()
 command -v protoc >/dev/null 2>&1 || need_pkgs+=(protobuf-compiler)
 command -v etcd >/dev/null 2>&1 || need_pkgs+=(etcd-server)
+# The engine's HTTP gateway tests call the server with curl.
+command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 if ((${#need_pkgs[@]})); then
   step "apt-get install ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -105,9 +105,22 @@ pub enum Error {
     /// a service error: not retried).
     #[error("cannot decode the reply payload: {0}")]
     Decode(PayloadError),
+    /// A client plugin refused the call or the connection (not retried).
+    #[error("refused by a client plugin: {message}")]
+    Refused {
+        /// The plugin's reason.
+        message: String,
+    },
 }
 
 impl Error {
+    /// The error of a plugin's refusal.
+    pub(crate) fn refused(refusal: crate::plugin::Refusal) -> Self {
+        Error::Refused {
+            message: refusal.message().to_owned(),
+        }
+    }
+
     /// Whole milliseconds from `since` to `deadline`, rounded up, for `Timeout`'s message:
     /// a 100 ms timeout reads "100 ms" even if a few µs passed before the call was queued.
     pub(crate) fn timeout_ms(deadline: Instant, since: Instant) -> u64 {
@@ -127,7 +140,8 @@ impl Error {
             | Error::Service { .. }
             | Error::Encode(_)
             | Error::Frame(_)
-            | Error::Decode(_) => false,
+            | Error::Decode(_)
+            | Error::Refused { .. } => false,
         }
     }
 

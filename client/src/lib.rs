@@ -13,12 +13,14 @@
 //! `glommio`). Its methods: `call`, `call_with`, `call_response`, `oneway`, `send`,
 //! `send_oneway`, `next_push`, `close`. [`Error::is_retryable`] is what fail modes read.
 //! TLS: [`TlsOptions`] in [`ClientOptions::tls`], on every runtime (`tls.rs`).
+//! Hooks into calls, connections and node selection: [`plugin`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod breaker;
 pub mod discovery;
 pub mod fail;
+pub mod plugin;
 pub mod runtime;
 pub mod select;
 pub mod xclient;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use ringrpc_codec::{Limits, SerializeType};
 
 use crate::message::Request;
+use crate::plugin::{ClientPlugin, Plugins};
 use crate::tls::TlsOptions;
 
 /// Settings of one client connection. Built with [`ClientOptions::new`] and its setters
@@ -43,6 +44,9 @@ pub struct ClientOptions {
     pub max_in_flight: Option<usize>,
     /// TLS on the connection (rpcx-go's `Option.TLSConfig`). None: plain TCP, as rpcx-go.
     pub tls: Option<TlsOptions>,
+    /// Hooks run around every call and connection (and, on an XClient over
+    /// `ClientTransport`, around node selection); none by default.
+    pub plugins: Plugins,
 }
 
 impl Default for ClientOptions {
@@ -60,6 +64,7 @@ impl Default for ClientOptions {
             push_queue_max: 1024,
             max_in_flight: None,
             tls: None,
+            plugins: Plugins::new(),
         }
     }
 }
@@ -139,6 +144,18 @@ impl ClientOptions {
     /// Caps the calls waiting for their reply at once (see the field).
     pub fn max_in_flight(mut self, calls: usize) -> Self {
         self.max_in_flight = Some(calls);
+        self
+    }
+
+    /// Registers `plugin` after the ones already registered.
+    pub fn plugin(mut self, plugin: impl ClientPlugin) -> Self {
+        self.plugins = self.plugins.with(plugin);
+        self
+    }
+
+    /// Sets [`plugins`](Self::plugins).
+    pub fn plugins(mut self, plugins: Plugins) -> Self {
+        self.plugins = plugins;
         self
     }
 

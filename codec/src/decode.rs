@@ -6,7 +6,6 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::compress::gunzip;
 use crate::error::DecodeError;
 use crate::frame::{Frame, Layout};
 use crate::header::{CompressType, Header, HEADER_LEN, MAGIC};
@@ -54,34 +53,51 @@ pub fn decode(src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, Deco
     if src.len() < len {
         return Ok(None);
     }
-    let layout = Layout::parse(src.get(..len).unwrap_or_default())?;
+    let layout = Layout::parse(src.get(..len).unwrap_or_default(), limits)?;
     let raw = src.split_to(len).freeze();
-    finish(raw, layout, limits).map(Some)
+    finish(raw, layout, limits, true).map(Some)
 }
 
 /// Decodes one complete frame already cut to length (`raw.len()` is exactly 16 + L).
 pub fn decode_frame(raw: Bytes, limits: &Limits) -> Result<Frame, DecodeError> {
-    match frame_len(&raw, limits)? {
+    let layout = check_cut(&raw, limits)?;
+    finish(raw, layout, limits, true)
+}
+
+/// Like [`decode_frame`], but a gzip payload is left compressed: [`Frame::is_compressed`]
+/// says so and [`Frame::inflate`] inflates it. A server decides first whether the frame
+/// deserves the work (a heartbeat is echoed as received; an unauthenticated request is
+/// refused) and how much memory the connection may spend on it.
+pub fn decode_frame_compressed(raw: Bytes, limits: &Limits) -> Result<Frame, DecodeError> {
+    let layout = check_cut(&raw, limits)?;
+    finish(raw, layout, limits, false)
+}
+
+/// Checks a frame cut to length and parses its sections.
+fn check_cut(raw: &Bytes, limits: &Limits) -> Result<Layout, DecodeError> {
+    match frame_len(raw, limits)? {
         Some(len) if len == raw.len() => {}
         _ => {
             return Err(DecodeError::PayloadLenMismatch {
-                declared: Header::peek(&raw).map_or(0, |h| h.body_len()),
+                declared: Header::peek(raw).map_or(0, |h| h.body_len()),
                 actual: raw.len().saturating_sub(HEADER_LEN),
             })
         }
     }
-    let layout = Layout::parse(&raw)?;
-    finish(raw, layout, limits)
+    Layout::parse(raw, limits)
 }
 
-fn finish(raw: Bytes, layout: Layout, limits: &Limits) -> Result<Frame, DecodeError> {
+fn finish(
+    raw: Bytes,
+    layout: Layout,
+    limits: &Limits,
+    inflate: bool,
+) -> Result<Frame, DecodeError> {
     let compress = Header::peek(&raw).map_or(Ok(CompressType::None), |h| h.compress_type())?;
-    let payload = match compress {
-        CompressType::None => raw.slice(layout.payload.clone()),
-        CompressType::Gzip => gunzip(
-            raw.get(layout.payload.clone()).unwrap_or_default(),
-            limits.max_decompressed_bytes,
-        )?,
-    };
-    Ok(Frame::new(raw, layout, payload))
+    let wire = raw.slice(layout.payload.clone());
+    let mut frame = Frame::new(raw, layout, wire, compress == CompressType::Gzip);
+    if inflate {
+        frame.inflate(limits.max_decompressed_bytes)?;
+    }
+    Ok(frame)
 }

@@ -57,6 +57,12 @@ pub enum DecodeError {
         /// The section length.
         section_len: usize,
     },
+    /// The metadata section holds more records than [`crate::Limits`]`::max_metadata_count`.
+    #[error("too many metadata records: more than {max}")]
+    TooManyMetadata {
+        /// The limit.
+        max: usize,
+    },
     /// A text section is not UTF-8.
     #[error("{section} is not valid UTF-8")]
     InvalidUtf8 {

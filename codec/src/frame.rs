@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use crate::error::{DecodeError, Section};
 use crate::header::{Header, HEADER_LEN};
+use crate::limits::Limits;
 
 /// Byte ranges of the four sections inside a frame (PROTOCOL.md §1.4), all validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +28,7 @@ impl Layout {
     ///
     /// Stricter than rpcx-go (PROTOCOL.md §2.1, §13.2): inner lengths must add up to the
     /// total exactly and metadata records must be complete; stock Go peers always comply.
-    pub(crate) fn parse(frame: &[u8]) -> Result<Self, DecodeError> {
+    pub(crate) fn parse(frame: &[u8], limits: &Limits) -> Result<Self, DecodeError> {
         let mut cursor = Cursor {
             frame,
             offset: HEADER_LEN,
@@ -51,7 +52,10 @@ impl Layout {
             let bytes = frame.get(range.clone()).unwrap_or_default();
             std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 { section })?;
         }
-        validate_metadata(frame.get(metadata.clone()).unwrap_or_default())?;
+        validate_metadata(
+            frame.get(metadata.clone()).unwrap_or_default(),
+            limits.max_metadata_count,
+        )?;
         Ok(Self {
             service_path,
             service_method,
@@ -101,9 +105,15 @@ impl Cursor<'_> {
 
 /// Checks a metadata section record by record with rpcx-go's bounds (PROTOCOL.md §2.2): the
 /// key must leave room for the value's length word, the value must end inside the section.
-fn validate_metadata(section: &[u8]) -> Result<(), DecodeError> {
+/// More than `max_count` records is an error, found after looking at `max_count + 1`.
+fn validate_metadata(section: &[u8], max_count: usize) -> Result<(), DecodeError> {
     let mut records = MetadataRecords { section, offset: 0 };
+    let mut count = 0usize;
     while let Some(record) = records.next_record() {
+        count += 1;
+        if count > max_count {
+            return Err(DecodeError::TooManyMetadata { max: max_count });
+        }
         let (key, value) = record?;
         for bytes in [key, value] {
             std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 {
@@ -257,15 +267,34 @@ pub struct Frame {
     raw: Bytes,
     layout: Layout,
     payload: Bytes,
+    /// The payload still holds gzip bytes ([`crate::decode_frame_compressed`]).
+    compressed: bool,
 }
 
 impl Frame {
-    pub(crate) fn new(raw: Bytes, layout: Layout, payload: Bytes) -> Self {
+    pub(crate) fn new(raw: Bytes, layout: Layout, payload: Bytes, compressed: bool) -> Self {
         Self {
             raw,
             layout,
             payload,
+            compressed,
         }
+    }
+
+    /// Whether [`Frame::payload`] still holds the gzip bytes of a frame decoded with
+    /// [`crate::decode_frame_compressed`] (until [`Frame::inflate`]).
+    pub fn is_compressed(&self) -> bool {
+        self.compressed
+    }
+
+    /// Inflates the payload of a frame decoded with [`crate::decode_frame_compressed`], to
+    /// at most `max_bytes` (reading stops at `max_bytes + 1`); a no-op for any other frame.
+    pub fn inflate(&mut self, max_bytes: usize) -> Result<(), DecodeError> {
+        if self.compressed {
+            self.payload = crate::compress::gunzip(&self.payload, max_bytes)?;
+            self.compressed = false;
+        }
+        Ok(())
     }
 
     /// The fixed part, read in place from the received bytes.
@@ -299,8 +328,9 @@ impl Frame {
         )
     }
 
-    /// The payload, decompressed if the frame was gzip'ed. Without compression this is a
-    /// slice of the received buffer: no byte was copied.
+    /// The payload, decompressed if the frame was gzip'ed (unless it was decoded with
+    /// [`crate::decode_frame_compressed`] and not inflated yet). Without compression this
+    /// is a slice of the received buffer: no byte was copied.
     pub fn payload(&self) -> &Bytes {
         &self.payload
     }
@@ -370,7 +400,11 @@ mod tests {
         let mut section = record(b"k", b"1");
         section.extend(record(b"", b""));
         section.extend(record(b"k", b"2"));
-        validate_metadata(&section).unwrap();
+        validate_metadata(&section, 3).unwrap();
+        assert_eq!(
+            validate_metadata(&section, 2),
+            Err(DecodeError::TooManyMetadata { max: 2 })
+        );
         let metadata = Metadata::new(&section);
         assert_eq!(metadata.iter().count(), 3);
         assert_eq!(metadata.get("k"), Some("2"));
@@ -383,7 +417,7 @@ mod tests {
         let mut section = record(b"key", b"value");
         section.extend_from_slice(&[0, 0, 0, 1, b'x', 0, 0]);
         assert_eq!(
-            validate_metadata(&section),
+            validate_metadata(&section, usize::MAX),
             Err(DecodeError::MetadataKvMissing {
                 offset: 16,
                 section_len: 23
@@ -395,7 +429,7 @@ mod tests {
     fn metadata_value_past_section_end_is_rejected() {
         let section = [0, 0, 0, 1, b'k', 0, 0, 0, 9, b'v'];
         assert!(matches!(
-            validate_metadata(&section),
+            validate_metadata(&section, usize::MAX),
             Err(DecodeError::MetadataKvMissing { .. })
         ));
     }

@@ -25,7 +25,7 @@ mod limits;
 pub mod payload;
 mod response;
 
-pub use decode::{decode, decode_frame, frame_len};
+pub use decode::{decode, decode_frame, decode_frame_compressed, frame_len};
 pub use encode::{encode_frame, encode_frame_head, encode_request, NO_METADATA};
 pub use error::{DecodeError, EncodeError, PayloadError, Section};
 pub use frame::{Frame, Metadata, MetadataIter};

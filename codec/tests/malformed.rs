@@ -191,3 +191,72 @@ fn unknown_serialize_type_is_a_payload_error_with_rpcx_text() {
     let err = frame.header().serialize_type().unwrap_err();
     assert_eq!(err.to_string(), "can not find codec for 7");
 }
+
+fn with_metadata(count: usize) -> Vec<u8> {
+    let keys: Vec<String> = (0..count).map(|i| format!("k{i}")).collect();
+    let mut buf = BytesMut::new();
+    encode_frame(
+        &mut buf,
+        &Header::request(1, SerializeType::Json),
+        "Echo",
+        "Echo",
+        keys.iter().map(|k| (k.as_str(), "v")),
+        b"",
+    )
+    .unwrap();
+    buf.to_vec()
+}
+
+#[test]
+fn metadata_over_the_record_limit_is_refused() {
+    let limits = Limits::default().max_metadata_count(8);
+    let ok = decode(&mut BytesMut::from(&with_metadata(8)[..]), &limits);
+    assert_eq!(ok.unwrap().unwrap().metadata().iter().count(), 8);
+    assert_eq!(
+        decode(&mut BytesMut::from(&with_metadata(9)[..]), &limits),
+        Err(DecodeError::TooManyMetadata { max: 8 })
+    );
+    let many = with_metadata(Limits::DEFAULT_MAX_METADATA_COUNT + 1);
+    assert_eq!(
+        decode_err(&many),
+        DecodeError::TooManyMetadata {
+            max: Limits::DEFAULT_MAX_METADATA_COUNT
+        }
+    );
+}
+
+#[test]
+fn a_frame_decoded_compressed_inflates_only_when_asked() {
+    let plain = vec![7u8; 64 << 10];
+    let mut zipped = BytesMut::new();
+    gzip(&plain, &mut zipped).unwrap();
+    let mut header = Header::request(1, SerializeType::None);
+    header.set_compress_type(CompressType::Gzip);
+    let mut wire = BytesMut::new();
+    encode_frame(&mut wire, &header, "Echo", "Echo", NO_METADATA, &zipped).unwrap();
+    let raw = wire.freeze();
+
+    let mut frame =
+        ringrpc_codec::decode_frame_compressed(raw.clone(), &Limits::default()).unwrap();
+    assert!(frame.is_compressed());
+    assert_eq!(
+        frame.payload(),
+        &frame.wire_payload(),
+        "still the gzip bytes"
+    );
+    assert_eq!(
+        frame.clone().inflate(1024),
+        Err(DecodeError::DecompressedTooLarge { max: 1024 })
+    );
+    frame.inflate(plain.len()).unwrap();
+    assert!(!frame.is_compressed());
+    assert_eq!(&frame.payload()[..], &plain[..]);
+    frame.inflate(0).unwrap();
+    assert_eq!(
+        frame.payload().len(),
+        plain.len(),
+        "inflating twice is a no-op"
+    );
+    let eager = ringrpc_codec::decode_frame(raw, &Limits::default()).unwrap();
+    assert_eq!(eager.payload(), frame.payload());
+}

@@ -3,7 +3,12 @@
 //! ```text
 //! cargo run --release -p ringrpc-engine --example server -- --listen 127.0.0.1:8972 --shards 2
 //! cargo run --release -p ringrpc-engine --example server -- --driver uring
+//! cargo run --release -p ringrpc-engine --example server -- --listen unix@/tmp/ringrpc.sock
+//! cargo run --release -p ringrpc-engine --example server -- --listen tcp@[::1]:8972
 //! ```
+//!
+//! The port also serves the HTTP gateway and JSON-RPC 2.0 (`curl -H 'X-RPCX-ServiceMethod:
+//! Mul' -H 'X-RPCX-SerializeType: 1' -d '{"A":3,"B":4}' http://127.0.0.1:8972/Arith`).
 //!
 //! Services (the same as the Go reference server in bench-harness/go/cmd/rpcxserver):
 //! `Arith.Mul`, `Arith.Add`, `Echo.Echo`, `Hello.Say` (the benchmark workload) and the
@@ -16,12 +21,13 @@
 #[path = "server/services.rs"]
 mod services;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use ringrpc_engine::{Driver, Server, ServerConfig, TlsConfig};
+use ringrpc_engine::{
+    CorsOptions, Driver, HttpConfig, ListenAddr, Server, ServerConfig, TlsConfig,
+};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -31,9 +37,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser, Debug)]
 #[command(about = "ringrpc example server (rpcx wire protocol)")]
 struct Args {
-    /// Address to listen on.
+    /// Where to listen: `host:port`, `tcp@host:port`, `tcp@[::1]:port` or `unix@/path`.
     #[arg(long, default_value = "127.0.0.1:8972")]
-    listen: SocketAddr,
+    listen: ListenAddr,
     /// I/O driver of the shards: `auto` (io_uring where the kernel allows it, else glommio
     /// with a warning), `uring` (raw io_uring, Linux 6.1+; fails if unavailable) or `glommio`.
     #[arg(long, default_value = "auto")]
@@ -74,6 +80,15 @@ struct Args {
     /// Require client certificates signed by a CA in this PEM file (mTLS).
     #[arg(long, requires = "tls_cert")]
     tls_client_ca: Option<std::path::PathBuf>,
+    /// Do not serve the HTTP gateway (rpcx-go's DisableHTTPGateway).
+    #[arg(long)]
+    disable_gateway: bool,
+    /// Do not serve JSON-RPC 2.0 (rpcx-go's DisableJSONRPC).
+    #[arg(long)]
+    disable_jsonrpc: bool,
+    /// Answer CORS requests from any origin (rpcx-go's `SetCORS(AllowAllCORSOptions())`).
+    #[arg(long)]
+    cors_allow_all: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -87,8 +102,13 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
+    let http = HttpConfig::default()
+        .gateway(!args.disable_gateway)
+        .jsonrpc(!args.disable_jsonrpc)
+        .cors(args.cors_allow_all.then(CorsOptions::allow_all));
     let mut config = ServerConfig::default()
-        .listen(args.listen)
+        .listen(args.listen.clone())
+        .http(http)
         .shards(args.shards)
         .driver(args.driver)
         .cpus(args.cpus.clone())
@@ -111,11 +131,11 @@ fn main() -> anyhow::Result<()> {
         services::register(registry, auth.clone())
     })
     .context("starting the server")?;
-    println!(
-        "ringrpc listening on {} ({} shards)",
-        server.local_addr(),
-        args.shards
-    );
+    let shown = match server.listen_addr() {
+        ListenAddr::Tcp(addr) => addr.to_string(),
+        other => other.to_string(),
+    };
+    println!("ringrpc listening on {shown} ({} shards)", args.shards);
 
     let registrar = match &args.registry {
         Some(url) => Some(registry::register(url, &args, &server)?),
@@ -155,13 +175,16 @@ mod registry {
         server: &Server,
     ) -> anyhow::Result<ringrpc_engine::registry::EtcdRegistrar> {
         use ringrpc_engine::registry::{EtcdRegistrar, Registration};
-        let listen = server.local_addr();
+        let listen = server.listen_addr();
         let address = match &args.advertise {
             Some(address) => address.clone(),
-            None if listen.ip().is_unspecified() => {
+            None if listen
+                .as_tcp()
+                .is_some_and(|addr| addr.ip().is_unspecified()) =>
+            {
                 anyhow::bail!("listening on {listen}: say with --advertise what clients dial")
             }
-            None => format!("tcp@{listen}"),
+            None => listen.to_string(),
         };
         let registration = Registration::new(url.base_path.clone(), address.clone())
             .services(server.service_paths(), &args.metadata);

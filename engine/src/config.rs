@@ -6,12 +6,13 @@
 //! its setters (`ServerConfig::default().listen(addr).shards(2)`), so a field added later does
 //! not break a caller. The fields stay public to read and to change in place.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use ringrpc_codec::Limits;
 
 use crate::driver::{Driver, UringConfig};
+use crate::http::HttpConfig;
+use crate::runtime::listen_addr::ListenAddr;
 use crate::tls::TlsConfig;
 
 /// How a [`crate::Server`] runs. Start from `ServerConfig::default()` and chain setters:
@@ -29,9 +30,10 @@ use crate::tls::TlsConfig;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServerConfig {
-    /// Address every shard listens on (SO_REUSEPORT). Port 0 picks a free port; every shard
-    /// then binds the port the first one got. Default `127.0.0.1:8972`.
-    pub listen: SocketAddr,
+    /// Where the shards listen: a TCP address (IPv4 or IPv6; every shard binds it with
+    /// SO_REUSEPORT; port 0 picks a free port that every shard then binds) or a Unix socket
+    /// path (one socket shared by the shards). Default `127.0.0.1:8972`.
+    pub listen: ListenAddr,
     /// Number of shards (executor threads). Default 1.
     pub shards: usize,
     /// CPU of each shard (`cpus[i]` for shard `i`). Empty: shard `i` runs on CPU
@@ -42,22 +44,43 @@ pub struct ServerConfig {
     /// limits. Default 16 MiB each.
     pub limits: Limits,
     /// Requests of one connection whose handlers are still running. At the limit the
-    /// connection stops reading until replies drain, so memory stays bounded. Default 1024.
+    /// connection stops reading until replies drain. Default 1024.
     pub max_inflight_per_conn: usize,
+    /// Request bytes one connection may hold in running requests (each frame as received
+    /// plus its inflated payload). At the budget the connection stops reading until replies
+    /// drain, so it holds at most this plus the one frame that crossed it. A gzip payload
+    /// never inflates past it either. Default 16 MiB.
+    pub max_inflight_bytes_per_conn: usize,
+    /// Request bytes all connections of one shard may hold in running requests. At the
+    /// budget every connection of the shard stops reading until replies drain. Default
+    /// 256 MiB.
+    pub max_inflight_bytes_per_shard: usize,
     /// Open connections per shard. Connections over the limit are accepted and closed at
     /// once. Default 16384.
     pub max_conns_per_shard: usize,
     /// A connection with nothing in flight that receives nothing for this long is closed
     /// (it is noticed between 1x and 2x this time). `None`: never. Default 300 s.
+    ///
+    /// Only complete frames and output the peer took count as activity: bytes trickled in
+    /// without completing a frame do not keep a connection open.
     pub idle_timeout: Option<Duration>,
+    /// A frame whose first bytes arrived must be complete within this time, or the
+    /// connection is closed (a slow sender). Noticed within a quarter of the shortest
+    /// timeout after it passed. `None`: never. Default 30 s.
+    pub frame_timeout: Option<Duration>,
+    /// A connection with output waiting whose peer takes none of it for this long is
+    /// closed and its output dropped (a slow reader). Noticed like `frame_timeout`.
+    /// `None`: never. Default 30 s.
+    pub send_timeout: Option<Duration>,
     /// On shutdown, how long in-flight requests may run before their connections are
     /// dropped. Default 10 s.
     pub drain_timeout: Duration,
     /// Output buffered before a connection sends it even in the middle of a batch, and above
     /// which it stops reading until the peer takes its replies. Default 256 KiB.
     pub flush_threshold_bytes: usize,
-    /// Bytes of server pushes a connection buffers before [`crate::Pusher::push`] waits for
-    /// the peer to read. Default 1 MiB.
+    /// Output bytes a connection may hold unsent (queued pushes, replies, and the bytes a
+    /// send in progress holds) before [`crate::Pusher::push`] waits for the peer to read.
+    /// Default 1 MiB.
     pub push_buffer_max_bytes: usize,
     /// glommio's registered I/O memory per shard. Sockets do not use it; it only has to fit
     /// RLIMIT_MEMLOCK together with the other shards. Default 512 KiB.
@@ -71,18 +94,24 @@ pub struct ServerConfig {
     pub uring: UringConfig,
     /// TLS on every connection (both drivers). Default `None`: plain TCP, as rpcx-go.
     pub tls: Option<TlsConfig>,
+    /// The HTTP side of the port: gateway, JSON-RPC, CORS and their limits.
+    pub http: HttpConfig,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8972)),
+            listen: ListenAddr::from(([127, 0, 0, 1], 8972)),
             shards: 1,
             cpus: Vec::new(),
             limits: Limits::default(),
             max_inflight_per_conn: 1024,
+            max_inflight_bytes_per_conn: 16 << 20,
+            max_inflight_bytes_per_shard: 256 << 20,
             max_conns_per_shard: 16384,
             idle_timeout: Some(Duration::from_secs(300)),
+            frame_timeout: Some(Duration::from_secs(30)),
+            send_timeout: Some(Duration::from_secs(30)),
             drain_timeout: Duration::from_secs(10),
             flush_threshold_bytes: 256 << 10,
             push_buffer_max_bytes: 1 << 20,
@@ -91,14 +120,16 @@ impl Default for ServerConfig {
             driver: Driver::default(),
             uring: UringConfig::default(),
             tls: None,
+            http: HttpConfig::default(),
         }
     }
 }
 
 impl ServerConfig {
-    /// Sets the address every shard listens on.
+    /// Sets where the shards listen (a `SocketAddr`, `([127, 0, 0, 1], 8972)`, or a
+    /// [`ListenAddr`] such as `"unix@/run/app.sock".parse()?`).
     #[must_use]
-    pub fn listen(mut self, listen: impl Into<SocketAddr>) -> Self {
+    pub fn listen(mut self, listen: impl Into<ListenAddr>) -> Self {
         self.listen = listen.into();
         self
     }
@@ -128,6 +159,34 @@ impl ServerConfig {
     #[must_use]
     pub fn max_inflight_per_conn(mut self, max: usize) -> Self {
         self.max_inflight_per_conn = max;
+        self
+    }
+
+    /// Sets how many request bytes one connection may hold in running requests.
+    #[must_use]
+    pub fn max_inflight_bytes_per_conn(mut self, bytes: usize) -> Self {
+        self.max_inflight_bytes_per_conn = bytes;
+        self
+    }
+
+    /// Sets how many request bytes one shard may hold in running requests.
+    #[must_use]
+    pub fn max_inflight_bytes_per_shard(mut self, bytes: usize) -> Self {
+        self.max_inflight_bytes_per_shard = bytes;
+        self
+    }
+
+    /// Sets how long a frame may take to arrive once it began (`None`: for ever).
+    #[must_use]
+    pub fn frame_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.frame_timeout = timeout;
+        self
+    }
+
+    /// Sets how long output may wait without the peer taking any (`None`: for ever).
+    #[must_use]
+    pub fn send_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.send_timeout = timeout;
         self
     }
 
@@ -200,6 +259,13 @@ impl ServerConfig {
         self.tls = Some(tls);
         self
     }
+
+    /// Sets the HTTP side of the port (gateway, JSON-RPC, CORS, HTTP limits).
+    #[must_use]
+    pub fn http(mut self, http: HttpConfig) -> Self {
+        self.http = http;
+        self
+    }
 }
 
 /// The part of the configuration a connection reads on every frame, shared by all
@@ -211,10 +277,14 @@ pub struct ConnConfig {
     pub limits: Limits,
     /// `ServerConfig::max_inflight_per_conn`.
     pub max_inflight: usize,
+    /// `ServerConfig::max_inflight_bytes_per_conn`.
+    pub max_inflight_bytes: usize,
     /// `ServerConfig::flush_threshold_bytes`.
     pub flush_threshold_bytes: usize,
     /// `ServerConfig::push_buffer_max_bytes`.
     pub push_buffer_max_bytes: usize,
+    /// `ServerConfig::http`.
+    pub http: HttpConfig,
 }
 
 impl ConnConfig {
@@ -223,8 +293,10 @@ impl ConnConfig {
         Self {
             limits: config.limits,
             max_inflight: config.max_inflight_per_conn.max(1),
+            max_inflight_bytes: config.max_inflight_bytes_per_conn.max(1),
             flush_threshold_bytes: config.flush_threshold_bytes.max(1),
             push_buffer_max_bytes: config.push_buffer_max_bytes.max(1),
+            http: config.http.clone(),
         }
     }
 }
@@ -246,7 +318,7 @@ mod tests {
             .shards(3)
             .flush_threshold_bytes(4096)
             .uring(UringConfig::default().buffer_count(64));
-        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 0)));
+        assert_eq!(config.listen, "127.0.0.1:0".parse().unwrap());
         assert_eq!(config.shards, 3);
         assert_eq!(config.flush_threshold_bytes, 4096);
         assert_eq!(config.uring.buffer_count, 64);
@@ -261,16 +333,18 @@ mod tests {
     fn connection_bounds_are_at_least_one() {
         let config = ServerConfig::default()
             .max_inflight_per_conn(0)
+            .max_inflight_bytes_per_conn(0)
             .flush_threshold_bytes(0)
             .push_buffer_max_bytes(0);
         let conn = ConnConfig::from_server(&config);
         assert_eq!(
             (
                 conn.max_inflight,
+                conn.max_inflight_bytes,
                 conn.flush_threshold_bytes,
                 conn.push_buffer_max_bytes
             ),
-            (1, 1, 1)
+            (1, 1, 1, 1)
         );
     }
 }

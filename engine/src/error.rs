@@ -21,7 +21,7 @@ pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         /// The address asked for.
-        addr: std::net::SocketAddr,
+        addr: crate::ListenAddr,
         /// What the OS said.
         source: io::Error,
     },
@@ -236,6 +236,10 @@ pub enum PushError {
     /// The push does not fit a frame (a section over the 32-bit lengths).
     #[error("cannot encode the push: {0}")]
     Encode(#[from] ringrpc_codec::EncodeError),
+    /// The request came over HTTP (the gateway or JSON-RPC): its connection carries no
+    /// rpcx frames, so nothing can be pushed on it.
+    #[error("server pushes need an rpcx connection; this one speaks HTTP")]
+    Http,
 }
 
 /// Why a connection ended. The driver logs it once: a `warn!` for the causes that mean
@@ -292,6 +296,18 @@ pub enum CloseCause {
         /// The limit.
         max: usize,
     },
+    /// An HTTP connection ended: asked by the client, a refused request, or a head that
+    /// did not arrive in time.
+    #[error("HTTP: {0}")]
+    Http(#[from] crate::http::HttpClose),
+    /// A frame had begun to arrive and was not complete within
+    /// `ServerConfig::frame_timeout` (a slow sender).
+    #[error("frame not complete within the frame timeout")]
+    FrameTimeout,
+    /// Output was waiting and the peer took none of it for `ServerConfig::send_timeout`
+    /// (a slow reader); what was left unsent is dropped.
+    #[error("peer took no output within the send timeout")]
+    SendTimeout,
     /// Accepted over `ServerConfig::max_conns_per_shard` and closed at once.
     #[error("over the limit of {max} connections per shard")]
     TooManyConnections {
@@ -305,6 +321,7 @@ impl CloseCause {
     pub fn is_error(&self) -> bool {
         match self {
             Self::PeerClosed | Self::Idle | Self::Shutdown => false,
+            Self::Http(close) => *close != crate::http::HttpClose::Done,
             Self::Io(e) => !matches!(
                 e.kind(),
                 io::ErrorKind::ConnectionReset
@@ -315,6 +332,8 @@ impl CloseCause {
             | Self::Decode(_)
             | Self::Auth(_)
             | Self::Encode(_)
+            | Self::FrameTimeout
+            | Self::SendTimeout
             | Self::TooManyConnections { .. }
             | Self::NotTls { .. }
             | Self::Tls(_)

@@ -223,11 +223,14 @@ impl<T> Response<T> {
         self
     }
 
-    /// Copies every record of `metadata` (typically the request's) into the response.
-    pub fn with_metadata_from(self, metadata: Metadata<'_>) -> Self {
-        metadata
-            .iter()
-            .fold(self, |response, (k, v)| response.with_metadata(k, v))
+    /// Copies every record of `metadata` (typically the request's) into the response, with
+    /// [`Self::with_metadata`]'s rule (a key set again keeps its place and takes the later
+    /// value), in time linear in the number of records.
+    pub fn with_metadata_from(mut self, metadata: Metadata<'_>) -> Self {
+        self.metadata
+            .extend(metadata.iter().map(|(k, v)| (k.to_owned(), v.to_owned())));
+        merge_duplicates(&mut self.metadata);
+        self
     }
 
     /// The reply payload.
@@ -238,5 +241,83 @@ impl<T> Response<T> {
     /// The response metadata records, in the order they were set.
     pub fn metadata(&self) -> &[(String, String)] {
         &self.metadata
+    }
+}
+
+/// Records this short are merged by comparing every pair: cheaper than hashing.
+const MERGE_SCAN_MAX: usize = 16;
+
+/// Leaves one record per key, at the place of its first occurrence, with the value of its
+/// last (Go's map assignment, in the order keys were first set). Linear time: keys are
+/// hashed once when there are more than a few.
+fn merge_duplicates(records: &mut Vec<(String, String)>) {
+    let mut moves: Vec<(usize, usize)> = Vec::new();
+    if records.len() <= MERGE_SCAN_MAX {
+        for later in 1..records.len() {
+            if let Some(first) = (0..later).find(|&i| records[i].0 == records[later].0) {
+                moves.push((later, first));
+            }
+        }
+    } else {
+        let mut first: std::collections::HashMap<&str, usize> =
+            std::collections::HashMap::with_capacity(records.len());
+        for (i, (key, _)) in records.iter().enumerate() {
+            match first.entry(key.as_str()) {
+                std::collections::hash_map::Entry::Occupied(at) => moves.push((i, *at.get())),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(i);
+                }
+            }
+        }
+    }
+    if moves.is_empty() {
+        return;
+    }
+    let mut keep = vec![true; records.len()];
+    for (later, first) in moves {
+        records[first].1 = std::mem::take(&mut records[later].1);
+        keep[later] = false;
+    }
+    let mut index = 0;
+    records.retain(|_| {
+        index += 1;
+        keep[index - 1]
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys_values(response: &Response) -> Vec<(&str, &str)> {
+        response
+            .metadata()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn merged_metadata_keeps_first_places_and_last_values() {
+        for filler in [0usize, 40] {
+            let mut records = vec![("a", "1"), ("b", "2"), ("a", "3"), ("c", "4"), ("a", "5")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect::<Vec<_>>();
+            records.extend((0..filler).map(|i| (format!("k{i}"), i.to_string())));
+            records.push(("b".to_owned(), "6".to_owned()));
+            let mut merged = records.clone();
+            merge_duplicates(&mut merged);
+            let one_by_one = records
+                .iter()
+                .fold(Response::new(Bytes::new()), |r, (k, v)| {
+                    r.with_metadata(k.as_str(), v.as_str())
+                });
+            assert_eq!(merged, one_by_one.metadata(), "filler {filler}");
+            assert_eq!(
+                &keys_values(&one_by_one)[..3],
+                [("a", "5"), ("b", "6"), ("c", "4")]
+            );
+        }
     }
 }

@@ -27,6 +27,8 @@
 //! - `conn/`: the sans-IO `Connection` and the `Link` handlers use to reach it. Public only
 //!   for the engine's own benches and tests, hidden from these docs: not a stable API.
 //! - `push.rs`: [`Pusher`], server-initiated messages (PROTOCOL.md §4.14).
+//! - `http/`: the HTTP side of the rpcx port (PROTOCOL.md §7.2–§9): the gateway, JSON-RPC
+//!   2.0, CORS, [`HttpRoute`]s, configured by [`HttpConfig`].
 //! - `run_call.rs`: a handler call run to its end or its deadline, on either driver.
 //! - `runtime/`: the driver-neutral shard runtime: shard plan and setup, control commands,
 //!   listeners, the sans-IO shard policy, the timer queue, [`spawn`].
@@ -49,6 +51,7 @@ pub mod conn;
 mod driver;
 mod error;
 mod handler;
+mod http;
 mod inflight;
 mod push;
 pub mod registry;
@@ -63,7 +66,11 @@ pub use config::ServerConfig;
 pub use driver::{Driver, UringConfig};
 pub use error::{CloseCause, HandlerError, HandlerErrorKind, PushError, StartError};
 pub use handler::{Handler, Request, Response};
+pub use http::{
+    CorsOptions, HttpClose, HttpConfig, HttpReject, HttpRequest, HttpResponse, HttpRoute,
+};
 pub use push::Pusher;
+pub use runtime::listen_addr::ListenAddr;
 pub use runtime::spawn::spawn;
 pub use server::{Server, ShardStats};
 pub use services::{AuthFn, ServiceBuilder, Services};

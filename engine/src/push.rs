@@ -27,7 +27,9 @@ impl Pusher {
 
     /// Queues one push. Pushes and replies leave in the order they were produced, so pushes
     /// made by a handler reach the client before that handler's reply. Waits while the
-    /// connection holds more unsent output than `ServerConfig::push_buffer_max_bytes`.
+    /// connection holds more unsent output than `ServerConfig::push_buffer_max_bytes`,
+    /// counting every byte the kernel has not taken (queued pushes, replies, a send in
+    /// progress), so a client that never reads holds at most that plus one push.
     pub async fn push<K, V>(
         &self,
         service_path: &str,

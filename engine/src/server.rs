@@ -25,6 +25,8 @@ use std::time::Duration;
 use crate::config::ServerConfig;
 use crate::driver::{self, Driver};
 use crate::error::StartError;
+use crate::runtime::listen_addr::ListenAddr;
+use crate::runtime::listener::SocketFile;
 use crate::runtime::{self, Command, ControlSender, Setup, ShardCounters, ShardPlan};
 use crate::services::{ServicePaths, Services};
 use crate::tls::{TlsError, TlsShared};
@@ -32,13 +34,15 @@ use crate::tls::{TlsError, TlsShared};
 /// A running server: its shard threads and the means to stop them. Dropping it shuts the
 /// server down gracefully, like [`Server::shutdown`].
 pub struct Server {
-    local_addr: SocketAddr,
+    listen_addr: ListenAddr,
     driver: Driver,
     shards: Vec<ShardHandle>,
     controls: Arc<Vec<ControlSender>>,
     ticker: Option<Ticker>,
     service_paths: ServicePaths,
     tls: Option<TlsShared>,
+    /// A Unix listener's socket file, removed once the shards have stopped.
+    socket_file: Option<SocketFile>,
 }
 
 struct ShardHandle {
@@ -47,7 +51,8 @@ struct ShardHandle {
     thread: Option<JoinHandle<()>>,
 }
 
-/// The thread that asks every shard for an idle sweep once per idle timeout.
+/// The thread that asks every shard for a sweep (idle, frame and send timeouts) once per
+/// `policy::sweep_period`.
 struct Ticker {
     stop: mpsc::Sender<()>,
     thread: JoinHandle<()>,
@@ -67,6 +72,18 @@ pub struct ShardStats {
     pub connections_rejected: u64,
     /// Connections open now.
     pub connections_open: usize,
+    /// Request bytes held by running requests now (`max_inflight_bytes_per_shard`).
+    pub inflight_bytes: usize,
+    /// The most `inflight_bytes` ever was.
+    pub inflight_bytes_peak: usize,
+    /// Output bytes the kernel has not taken yet, over all connections, now.
+    pub unsent_bytes: usize,
+    /// The most `unsent_bytes` ever was.
+    pub unsent_bytes_peak: usize,
+    /// Capacity of the connections' own receive buffers now.
+    pub recv_buffer_bytes: usize,
+    /// The most `recv_buffer_bytes` ever was.
+    pub recv_buffer_bytes_peak: usize,
 }
 
 impl Server {
@@ -113,8 +130,8 @@ impl Server {
             return Err(StartError::Config("shards must be at least 1".to_owned()));
         }
         let cpus = shard_cpus(config)?;
-        let (local_addr, listeners) =
-            runtime::bind_all(config.listen, config.shards, config.backlog)?;
+        let bound = runtime::bind_all(&config.listen, config.shards, config.backlog)?;
+        let listeners = bound.sockets;
         let mut senders = Vec::new();
         let mut receivers = Vec::new();
         for _ in 0..config.shards {
@@ -125,13 +142,14 @@ impl Server {
         }
         let controls = Arc::new(senders);
         let mut server = Server {
-            local_addr,
+            listen_addr: bound.local,
             driver,
             shards: Vec::new(),
             controls: controls.clone(),
             ticker: None,
             service_paths,
             tls: tls.clone(),
+            socket_file: bound.file,
         };
         let plans = listeners.into_iter().zip(cpus).zip(receivers);
         for (id, ((listener, cpu), control)) in plans.enumerate() {
@@ -168,16 +186,28 @@ impl Server {
                 }
             }
         }
-        if let Some(idle) = config.idle_timeout {
-            server.ticker = Some(Ticker::start(idle, controls)?);
+        if let Some(period) = runtime::watch::sweep_period(config) {
+            server.ticker = Some(Ticker::start(period, controls)?);
         }
-        tracing::info!(addr = %local_addr, shards = config.shards, ?driver, "ringrpc listening");
+        let addr = &server.listen_addr;
+        tracing::info!(%addr, shards = config.shards, ?driver, "ringrpc listening");
         Ok(server)
     }
 
-    /// The address the shards listen on (with the port chosen if the config said 0).
+    /// The TCP address the shards listen on (with the port chosen if the config said 0).
+    /// A server on a Unix socket has none and returns the unspecified `0.0.0.0:0`: use
+    /// [`Server::listen_addr`] there.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.listen_addr
+            .as_tcp()
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Where the shards listen, TCP or Unix (a TCP port 0 replaced by the port chosen);
+    /// its `Display` is the address an rpcx client dials (`tcp@127.0.0.1:8972`,
+    /// `unix@/run/app.sock`).
+    pub fn listen_addr(&self) -> &ListenAddr {
+        &self.listen_addr
     }
 
     /// The driver the shards run on: [`Driver::Uring`] or [`Driver::Glommio`] (what
@@ -216,12 +246,23 @@ impl Server {
         self.shards
             .iter()
             .enumerate()
-            .map(|(shard, handle)| ShardStats {
-                shard,
-                cpu: handle.cpu,
-                connections_accepted: handle.counters.accepted.load(Ordering::Relaxed),
-                connections_rejected: handle.counters.rejected.load(Ordering::Relaxed),
-                connections_open: handle.counters.open.load(Ordering::Relaxed),
+            .map(|(shard, handle)| {
+                let bytes = &handle.counters.bytes;
+                let load =
+                    |counter: &std::sync::atomic::AtomicUsize| counter.load(Ordering::Relaxed);
+                ShardStats {
+                    shard,
+                    cpu: handle.cpu,
+                    connections_accepted: handle.counters.accepted.load(Ordering::Relaxed),
+                    connections_rejected: handle.counters.rejected.load(Ordering::Relaxed),
+                    connections_open: handle.counters.open.load(Ordering::Relaxed),
+                    inflight_bytes: load(&bytes.inflight_bytes),
+                    inflight_bytes_peak: load(&bytes.inflight_bytes_peak),
+                    unsent_bytes: load(&bytes.unsent_bytes),
+                    unsent_bytes_peak: load(&bytes.unsent_bytes_peak),
+                    recv_buffer_bytes: load(&bytes.recv_buffer_bytes),
+                    recv_buffer_bytes_peak: load(&bytes.recv_buffer_bytes_peak),
+                }
             })
             .collect()
     }
@@ -248,6 +289,8 @@ impl Server {
                 }
             }
         }
+        // Every shard has closed its listener: the socket file can go.
+        self.socket_file = None;
     }
 }
 
@@ -260,19 +303,19 @@ impl Drop for Server {
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
-            .field("local_addr", &self.local_addr)
+            .field("listen_addr", &self.listen_addr)
             .field("shards", &self.shards.len())
             .finish()
     }
 }
 
 impl Ticker {
-    fn start(idle: Duration, controls: Arc<Vec<ControlSender>>) -> Result<Self, StartError> {
+    fn start(period: Duration, controls: Arc<Vec<ControlSender>>) -> Result<Self, StartError> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("ringrpc-idle".to_owned())
             .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(idle) {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
                     for control in controls.iter() {
                         let _ = control.send(Command::SweepIdle);
                     }

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use ringrpc_codec::Frame;
 
 use crate::handler::Handler;
+use crate::http::HttpRoute;
 use crate::inflight::{ErasedHandler, Registered};
 
 /// The auth hook: given the request and its `__AUTH` token (empty if absent), accept it or
@@ -39,6 +40,7 @@ pub struct Services {
     shard: usize,
     services: HashMap<String, HashMap<String, Rc<dyn ErasedHandler>>>,
     auth: Option<Box<AuthFn>>,
+    http_routes: Vec<Box<dyn HttpRoute>>,
 }
 
 /// What a lookup found.
@@ -128,6 +130,17 @@ impl Services {
         self.auth.as_deref()
     }
 
+    /// Adds an HTTP endpoint of one's own on the rpcx port ([`HttpRoute`]); routes are
+    /// tried in the order added, after the gateway and JSON-RPC.
+    pub fn add_http_route(&mut self, route: impl HttpRoute + 'static) -> &mut Self {
+        self.http_routes.push(Box::new(route));
+        self
+    }
+
+    pub(crate) fn http_routes(&self) -> &[Box<dyn HttpRoute>] {
+        &self.http_routes
+    }
+
     pub(crate) fn lookup(&self, service_path: &str, service_method: &str) -> Lookup<'_> {
         let Some(methods) = self.services.get(service_path) else {
             return Lookup::NoService;
@@ -177,6 +190,7 @@ impl std::fmt::Debug for Services {
             .field("shard", &self.shard)
             .field("methods", &names)
             .field("auth", &self.auth.is_some())
+            .field("http_routes", &self.http_routes.len())
             .finish()
     }
 }

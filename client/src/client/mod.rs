@@ -18,10 +18,13 @@ mod tests;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tracing::Instrument;
+
 use crate::conn::{Connection, Stats};
 use crate::error::{Disconnect, Error};
 use crate::message::{Push, Reply, Request};
 use crate::options::ClientOptions;
+use crate::plugin::OutgoingCall;
 use crate::runtime::Runtime;
 use crate::ServerAddr;
 pub use shared::Shared;
@@ -84,8 +87,15 @@ impl<R: Runtime> ClientBuilder<R> {
     /// Connects and spawns the connection's reader and writer tasks on the current
     /// runtime (for tokio: a runtime with I/O and time enabled).
     pub async fn connect(self) -> Result<Client<R>, Error> {
-        let addr = ServerAddr::parse(&self.addr)?;
-        let stream = tasks::connect::<R>(&addr, &self.options).await?;
+        let plugins = &self.options.plugins;
+        let dialled = match ServerAddr::parse(&self.addr) {
+            Ok(addr) => tasks::connect::<R>(&addr, &self.options)
+                .await
+                .map(|stream| (addr, stream)),
+            Err(error) => Err(error),
+        };
+        let (addr, stream) = dialled.inspect_err(|error| plugins.conn_failed(&self.addr, error))?;
+        plugins.conn_opened(&addr)?;
         let conn = Connection::new(self.options, R::now(), unix_nanos());
         let shared = R::share(Shared::new(conn, addr, self.push_handler));
         R::spawn_tasks(stream, shared.clone());
@@ -116,8 +126,31 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Sends a request whose payload is already serialized and waits for the reply. The
-    /// connection-level primitive the typed calls and governance build on.
+    /// connection-level primitive the typed calls and governance build on. Runs the call
+    /// hooks of the client's plugins around it.
     pub async fn send(&self, request: &Request<'_>) -> Result<Reply, Error> {
+        let plugins = &self.handle.shared.options.plugins;
+        if plugins.is_empty() {
+            return self.send_unhooked(request).await;
+        }
+        let started = R::now();
+        let mut call = OutgoingCall::new(self.server_addr(), request, false);
+        let (hooks, allowed) = plugins.before_call(&mut call);
+        let result = match allowed {
+            Ok(()) => {
+                let sent = call.request(request);
+                self.send_unhooked(&sent)
+                    .instrument(hooks.span.clone())
+                    .await
+            }
+            Err(refused) => Err(refused),
+        };
+        hooks.after_call(&call, result.as_ref().map(Some), R::now() - started);
+        result
+    }
+
+    /// [`Self::send`] without the plugins.
+    async fn send_unhooked(&self, request: &Request<'_>) -> Result<Reply, Error> {
         let shared = &*self.handle.shared;
         let mut request = *request;
         // With `max_in_flight`, a slot is held until this call is over (or dropped), and
@@ -138,12 +171,25 @@ impl<R: Runtime> Client<R> {
         result.unwrap_or_else(|| Err(shared.lost()))
     }
 
-    /// Queues a oneway request (no reply is expected).
+    /// Queues a oneway request (no reply is expected). Runs the call hooks of the
+    /// client's plugins around it; it ends when queued.
     pub fn send_oneway(&self, request: &Request<'_>) -> Result<(), Error> {
         let shared = &self.handle.shared;
-        shared
-            .with_conn(|conn| conn.handle_oneway(request, R::now()))
-            .map(drop)
+        let queue = |request: &Request<'_>| {
+            shared
+                .with_conn(|conn| conn.handle_oneway(request, R::now()))
+                .map(drop)
+        };
+        let plugins = &shared.options.plugins;
+        if plugins.is_empty() {
+            return queue(request);
+        }
+        let started = R::now();
+        let mut call = OutgoingCall::new(self.server_addr(), request, true);
+        let (hooks, allowed) = plugins.before_call(&mut call);
+        let result = allowed.and_then(|()| hooks.span.in_scope(|| queue(&call.request(request))));
+        hooks.after_call(&call, result.as_ref().map(|()| None), R::now() - started);
+        result
     }
 
     /// The next message the server pushed; `None` once the connection is closed and the

@@ -216,12 +216,19 @@ impl<R: Runtime> Shared<R> {
         .await
     }
 
-    /// The writer stopped: releases every `close` waiting for it.
+    /// The writer stopped: releases every `close` waiting for it, and tells the plugins
+    /// the connection is closed.
     pub(crate) fn finish_writer(&self) {
-        let closers = R::with_lock(&self.state, |state| {
+        let (closers, reason) = R::with_lock(&self.state, |state| {
             state.parked.writer_done = true;
-            std::mem::take(&mut state.parked.closers)
+            let closers = std::mem::take(&mut state.parked.closers);
+            (closers, state.conn.close_reason())
         });
+        // Before the closers return: `close` comes back after the plugins heard of it.
+        if !self.options.plugins.is_empty() {
+            let reason = reason.unwrap_or(Disconnect::Closed);
+            self.options.plugins.conn_closed(&self.addr, &reason);
+        }
         closers.into_iter().for_each(Waker::wake);
     }
 

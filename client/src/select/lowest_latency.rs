@@ -22,15 +22,53 @@ const ALPHA: f64 = 0.3;
 /// Picks the allowed server with the lowest moving-average latency.
 #[derive(Debug, Clone, Default)]
 pub struct LowestLatency {
-    average_ns: HashMap<String, f64>,
+    averages: LatencyAverages,
 }
 
 impl LowestLatency {
     /// The current average of `server_key`, if it was measured.
     pub fn average(&self, server_key: &str) -> Option<Duration> {
+        self.averages.average(server_key)
+    }
+}
+
+/// Moving averages of observed call latencies by server key; a call the server did not
+/// answer counts as at least [`FAILURE_PENALTY`]. Shared by the latency-driven modes.
+#[derive(Debug, Clone, Default)]
+pub(super) struct LatencyAverages {
+    average_ns: HashMap<String, f64>,
+}
+
+impl LatencyAverages {
+    /// The average of `server_key` in nanoseconds, if it was measured.
+    pub(super) fn average_ns(&self, server_key: &str) -> Option<f64> {
+        self.average_ns.get(server_key).copied()
+    }
+
+    /// The average of `server_key`, if it was measured.
+    pub(super) fn average(&self, server_key: &str) -> Option<Duration> {
+        self.average_ns(server_key)
+            .map(|ns| Duration::from_nanos(ns as u64))
+    }
+
+    /// Forgets servers no longer listed.
+    pub(super) fn retain(&mut self, instances: &[Instance]) {
         self.average_ns
-            .get(server_key)
-            .map(|&ns| Duration::from_nanos(ns as u64))
+            .retain(|key, _| instances.iter().any(|i| i.key() == key));
+    }
+
+    /// Adds one observation.
+    pub(super) fn observe(&mut self, server_key: &str, latency: Duration, answered: bool) {
+        let latency = if answered {
+            latency
+        } else {
+            latency.max(FAILURE_PENALTY)
+        };
+        let sample = latency.as_nanos() as f64;
+        self.average_ns
+            .entry(server_key.to_owned())
+            .and_modify(|avg| *avg += ALPHA * (sample - *avg))
+            .or_insert(sample);
     }
 }
 
@@ -40,7 +78,7 @@ impl Select for LowestLatency {
         if allowed.is_empty() {
             return None;
         }
-        let average = |i: usize| self.average_ns.get(pick.instances[i].key()).copied();
+        let average = |i: usize| self.averages.average_ns(pick.instances[i].key());
         let unmeasured: Vec<usize> = allowed
             .iter()
             .copied()
@@ -60,21 +98,11 @@ impl Select for LowestLatency {
     }
 
     fn update(&mut self, instances: &[Instance]) {
-        self.average_ns
-            .retain(|key, _| instances.iter().any(|i| i.key() == key));
+        self.averages.retain(instances);
     }
 
     fn observe(&mut self, server_key: &str, latency: Duration, answered: bool) {
-        let latency = if answered {
-            latency
-        } else {
-            latency.max(FAILURE_PENALTY)
-        };
-        let sample = latency.as_nanos() as f64;
-        self.average_ns
-            .entry(server_key.to_owned())
-            .and_modify(|avg| *avg += ALPHA * (sample - *avg))
-            .or_insert(sample);
+        self.averages.observe(server_key, latency, answered);
     }
 }
 

@@ -11,8 +11,10 @@
 //! latencies) key it by server key, so a list update or an excluded server does not
 //! shuffle it.
 
+mod closest;
 mod consistent_hash;
 mod lowest_latency;
+mod network_quality;
 mod random;
 mod round_robin;
 mod weighted_round_robin;
@@ -21,8 +23,10 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use closest::{Closest, GeoPoint, EARTH_RADIUS_M};
 pub use consistent_hash::{fnv1a_64, ConsistentHash};
 pub use lowest_latency::LowestLatency;
+pub use network_quality::{weight_of_rtt, NetworkQuality};
 pub use random::Random;
 pub use round_robin::RoundRobin;
 pub use weighted_round_robin::WeightedRoundRobin;
@@ -157,17 +161,32 @@ pub enum SelectMode {
     ConsistentHash,
     /// Lowest measured latency (no rpcx equivalent; rpcx's `WeightedICMP`, 3, pings instead).
     LowestLatency,
+    /// Smooth weighted round robin on weights from measured call round-trip times, with
+    /// rpcx-go's RTT → weight table (rpcx `WeightedICMP`, 3, which pings with ICMP instead).
+    NetworkQuality,
+    /// The server nearest to the client's position, from metadata `latitude` and
+    /// `longitude` (rpcx `Closest`, 5); the position is `XClientOptions::position`.
+    Closest,
 }
 
 impl SelectMode {
-    /// A fresh selector for this mode.
+    /// A fresh selector for this mode ([`Closest`] at latitude 0, longitude 0, rpcx-go's
+    /// default; see [`Self::selector_at`]).
     pub fn selector(self) -> Box<dyn Select + Send> {
+        self.selector_at(GeoPoint::default())
+    }
+
+    /// A fresh selector for this mode, for a client at `position` (only [`Closest`] reads
+    /// it).
+    pub fn selector_at(self, position: GeoPoint) -> Box<dyn Select + Send> {
         match self {
             Self::Random => Box::new(Random),
             Self::RoundRobin => Box::new(RoundRobin::default()),
             Self::WeightedRoundRobin => Box::new(WeightedRoundRobin::default()),
             Self::ConsistentHash => Box::new(ConsistentHash::default()),
             Self::LowestLatency => Box::new(LowestLatency::default()),
+            Self::NetworkQuality => Box::new(NetworkQuality::default()),
+            Self::Closest => Box::new(Closest::new(position)),
         }
     }
 
@@ -179,6 +198,8 @@ impl SelectMode {
             Self::WeightedRoundRobin => "weighted_round_robin",
             Self::ConsistentHash => "consistent_hash",
             Self::LowestLatency => "lowest_latency",
+            Self::NetworkQuality => "network_quality",
+            Self::Closest => "closest",
         }
     }
 }
@@ -214,12 +235,14 @@ impl FromStr for SelectMode {
             "weightedroundrobin" | "weighted" => Self::WeightedRoundRobin,
             "consistenthash" | "hash" => Self::ConsistentHash,
             "lowestlatency" | "latency" => Self::LowestLatency,
+            "networkquality" | "weightedicmp" => Self::NetworkQuality,
+            "closest" | "geo" => Self::Closest,
             _ => {
                 return Err(UnknownMode {
                     kind: "select",
                     name: s.to_owned(),
                     expected: "random, round_robin, weighted_round_robin, consistent_hash, \
-                               lowest_latency",
+                               lowest_latency, network_quality, closest",
                 })
             }
         })
@@ -289,6 +312,8 @@ pub(crate) mod tests {
             SelectMode::WeightedRoundRobin,
             SelectMode::ConsistentHash,
             SelectMode::LowestLatency,
+            SelectMode::NetworkQuality,
+            SelectMode::Closest,
         ] {
             assert_eq!(mode.name().parse::<SelectMode>(), Ok(mode));
         }
@@ -297,15 +322,30 @@ pub(crate) mod tests {
             "round-robin".parse::<SelectMode>(),
             Ok(SelectMode::RoundRobin)
         );
-        assert!("closest".parse::<SelectMode>().is_err());
+        assert_eq!(
+            "WeightedICMP".parse::<SelectMode>(),
+            Ok(SelectMode::NetworkQuality)
+        );
+        assert_eq!("Closest".parse::<SelectMode>(), Ok(SelectMode::Closest));
+        assert!("nearest".parse::<SelectMode>().is_err());
     }
 
     #[test]
     fn every_mode_respects_exclusion_and_empty_lists() {
-        let list = instances(&["", "", ""]);
+        let located = "latitude=1&longitude=2";
+        let list = instances(&[located, located, located]);
         let excluded = [true, false, true];
         let mut rng = fastrand::Rng::with_seed(1);
-        for mode in ["random", "round_robin", "weighted", "hash", "latency"] {
+        let modes = [
+            "random",
+            "round_robin",
+            "weighted",
+            "hash",
+            "latency",
+            "network_quality",
+            "closest",
+        ];
+        for mode in modes {
             let mut select = mode.parse::<SelectMode>().unwrap().selector();
             select.update(&list);
             for key in 0..50 {

@@ -18,38 +18,46 @@ pub struct WeightedRoundRobin {
 
 impl Select for WeightedRoundRobin {
     fn select(&mut self, pick: &Pick<'_>, _rng: &mut fastrand::Rng) -> Option<usize> {
-        let weighted = pick
-            .allowed_indices()
-            .any(|i| pick.instances[i].weight() > 0);
-        let weight = |i: usize| match pick.instances[i].weight() {
-            0 if !weighted => 1,
-            w => i64::from(w),
-        };
-        let mut total = 0;
-        let mut best: Option<(usize, i64)> = None;
-        for i in pick.allowed_indices() {
-            let w = weight(i);
-            total += w;
-            let current = self
-                .current
-                .entry(pick.instances[i].key().to_owned())
-                .or_insert(0);
-            *current += w;
-            if best.is_none_or(|(_, max)| *current > max) {
-                best = Some((i, *current));
-            }
-        }
-        let (chosen, _) = best?;
-        if let Some(current) = self.current.get_mut(pick.instances[chosen].key()) {
-            *current -= total;
-        }
-        Some(chosen)
+        smooth_pick(&mut self.current, pick, |i| pick.instances[i].weight())
     }
 
     fn update(&mut self, instances: &[Instance]) {
         self.current
             .retain(|key, _| instances.iter().any(|i| i.key() == key));
     }
+}
+
+/// One smooth weighted round robin pick over the allowed servers of `pick`, with the
+/// current weights in `current` (by server key) and each server's weight from `weight`
+/// (by index). Weight 0 is used only when every allowed server has weight 0.
+pub(super) fn smooth_pick(
+    current: &mut HashMap<String, i64>,
+    pick: &Pick<'_>,
+    weight: impl Fn(usize) -> u32,
+) -> Option<usize> {
+    let weighted = pick.allowed_indices().any(|i| weight(i) > 0);
+    let weight = |i: usize| match weight(i) {
+        0 if !weighted => 1,
+        w => i64::from(w),
+    };
+    let mut total = 0;
+    let mut best: Option<(usize, i64)> = None;
+    for i in pick.allowed_indices() {
+        let w = weight(i);
+        total += w;
+        let value = current
+            .entry(pick.instances[i].key().to_owned())
+            .or_insert(0);
+        *value += w;
+        if best.is_none_or(|(_, max)| *value > max) {
+            best = Some((i, *value));
+        }
+    }
+    let (chosen, _) = best?;
+    if let Some(value) = current.get_mut(pick.instances[chosen].key()) {
+        *value -= total;
+    }
+    Some(chosen)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! A call goes: refresh the server list from the [`ServerWatch`] (never blocks) → exclude
 //! servers behind an open breaker (and, on Failover, those that already failed this call) →
 //! [`Select`](crate::select::Select) picks one → its cached connection, dialled once if
-//! missing → the fail mode decides what a failure means ([`crate::fail`]). Every outcome
+//! missing (the transport's plugins see the candidates and the pick) → the fail mode decides what a failure means ([`crate::fail`]). Every outcome
 //! feeds that server's breaker and the selector (lowest-latency measures this way). A
 //! connection that failed is dropped from the cache and redialled on next use. The whole
 //! call, retries included, is bounded by the call's deadline.
@@ -81,7 +81,7 @@ impl<T: Transport> XClient<T> {
         options: XClientOptions,
     ) -> Self {
         let inner = Inner {
-            servers: Servers::new(watch, &options),
+            servers: Servers::new(watch, &options, transport.plugins()),
             pool: Pool::default(),
         };
         Self {
@@ -266,7 +266,11 @@ impl<T: Transport> XClient<T> {
     fn pick(&self, avoid: &[String], hash: u64) -> Result<String, XError<T::Error>> {
         let now = self.transport.now();
         let service_path = self.service_path.clone();
-        match self.lock().servers.pick(avoid, hash, now) {
+        match self
+            .lock()
+            .servers
+            .pick(&self.service_path, avoid, hash, now)
+        {
             Ok(key) => Ok(key),
             Err(NoPick::NoServer) => Err(XError::NoServer { service_path }),
             Err(NoPick::BreakerOpen) => Err(XError::BreakerOpen { service_path }),

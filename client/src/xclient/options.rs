@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::breaker::BreakerConfig;
 use crate::fail::FailPolicy;
-use crate::select::SelectMode;
+use crate::select::{GeoPoint, SelectMode};
 use crate::SerializeType;
 
 /// Settings of an XClient. Defaults follow rpcx-go's where it has one. Built with
@@ -25,6 +25,9 @@ pub struct XClientOptions {
     pub serialize_type: SerializeType,
     /// Seed of the selection RNG; `None` seeds from the OS.
     pub seed: Option<u64>,
+    /// This client's position, for [`SelectMode::Closest`]. Latitude 0, longitude 0, as
+    /// rpcx-go's until `ConfigGeoSelector` is called.
+    pub position: GeoPoint,
 }
 
 impl Default for XClientOptions {
@@ -36,6 +39,7 @@ impl Default for XClientOptions {
             timeout: None,
             serialize_type: SerializeType::MsgPack,
             seed: None,
+            position: GeoPoint::default(),
         }
     }
 }
@@ -73,6 +77,12 @@ impl XClientOptions {
     /// Sets [`serialize_type`](Self::serialize_type).
     pub fn serialize_type(mut self, serialize_type: SerializeType) -> Self {
         self.serialize_type = serialize_type;
+        self
+    }
+
+    /// Sets [`position`](Self::position) (rpcx-go's `ConfigGeoSelector`).
+    pub fn position(mut self, latitude: f64, longitude: f64) -> Self {
+        self.position = GeoPoint::new(latitude, longitude);
         self
     }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::XClientOptions;
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::discovery::{ServerList, ServerWatch};
+use crate::plugin::{Candidates, Plugins};
 use crate::select::{Instance, Pick, Select};
 
 /// How an attempt ended, as the breaker and the selector see it.
@@ -35,11 +36,13 @@ pub(super) struct Servers {
     rng: fastrand::Rng,
     breaker: Option<BreakerConfig>,
     breakers: HashMap<String, Breaker>,
+    /// Node selection hooks.
+    plugins: Plugins,
 }
 
 impl Servers {
-    pub(super) fn new(watch: ServerWatch, options: &XClientOptions) -> Self {
-        let mut selector = options.select.selector();
+    pub(super) fn new(watch: ServerWatch, options: &XClientOptions, plugins: Plugins) -> Self {
+        let mut selector = options.select.selector_at(options.position);
         let list = watch.current().clone();
         selector.update(&list);
         let rng = options
@@ -52,6 +55,7 @@ impl Servers {
             rng,
             breaker: options.breaker,
             breakers: HashMap::new(),
+            plugins,
         }
     }
 
@@ -74,9 +78,11 @@ impl Servers {
     }
 
     /// Picks a server for an attempt at `now`: not in `avoid`, not behind an open
-    /// breaker. The pick becomes the breaker's probe if it was open.
+    /// breaker, not excluded by a plugin. The pick becomes the breaker's probe if it was
+    /// open.
     pub(super) fn pick(
         &mut self,
+        service_path: &str,
         avoid: &[String],
         hash: u64,
         now: Instant,
@@ -87,16 +93,29 @@ impl Servers {
         }
         let breakers = &self.breakers;
         let blocked = |s: &Instance| breakers.get(s.key()).is_some_and(|b| !b.ready(now));
-        let excluded: Vec<bool> = servers
+        let mut excluded: Vec<bool> = servers
             .iter()
             .map(|s| avoid.iter().any(|a| a == s.key()) || blocked(s))
             .collect();
-        let pick = Pick {
-            instances: &servers,
-            excluded: &excluded,
-            key: hash,
+        let picked = if self.plugins.is_empty() {
+            let pick = Pick {
+                instances: &servers,
+                excluded: &excluded,
+                key: hash,
+            };
+            self.selector.select(&pick, &mut self.rng)
+        } else {
+            let mut candidates = Candidates::new(service_path, &servers, &mut excluded, hash);
+            self.plugins.before_select(&mut candidates);
+            let pick = Pick {
+                instances: &servers,
+                excluded: candidates.excluded(),
+                key: hash,
+            };
+            let picked = self.selector.select(&pick, &mut self.rng);
+            picked.map(|index| self.plugins.after_select(&candidates, index))
         };
-        let Some(index) = self.selector.select(&pick, &mut self.rng) else {
+        let Some(index) = picked else {
             return Err(if servers.iter().all(blocked) {
                 NoPick::BreakerOpen
             } else {

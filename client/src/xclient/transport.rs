@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use crate::fail::Retryable;
+use crate::plugin::Plugins;
 use crate::runtime::Runtime;
 use crate::select::Instance;
 use crate::{Client, ClientOptions, Error, Reply, Request};
@@ -34,6 +35,11 @@ pub trait Transport {
     /// The clock [`sleep`](Self::sleep) runs on: deadlines, breakers and latencies are
     /// measured with it (a test transport can make it virtual).
     fn now(&self) -> Instant;
+    /// The plugins whose node selection hooks the XClient runs (read once, when it is
+    /// made). None by default.
+    fn plugins(&self) -> Plugins {
+        Plugins::new()
+    }
 }
 
 /// Connections with a [`Client`] on runtime `R`; `options` apply to every connection.
@@ -110,5 +116,11 @@ impl<R: Runtime> Transport for ClientTransport<R> {
 
     fn now(&self) -> Instant {
         R::now()
+    }
+
+    /// The connections' plugins: one registration covers calls, connections and
+    /// selection.
+    fn plugins(&self) -> Plugins {
+        self.options.plugins.clone()
     }
 }

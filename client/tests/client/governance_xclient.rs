@@ -415,6 +415,49 @@ async fn lowest_latency_prefers_the_fast_server() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn closest_follows_the_clients_position_and_fails_over_to_the_next() {
+    // Beijing, Shanghai, New York; the client is in Hangzhou.
+    let discovery = three([
+        "latitude=39.90&longitude=116.41",
+        "latitude=31.23&longitude=121.47",
+        "latitude=40.71&longitude=-74.01",
+    ]);
+    let options = options(SelectMode::Closest, FailMode::Failover).position(30.27, 120.15);
+    let (x, servers) = xclient(&discovery, options);
+    for _ in 0..20 {
+        call(&x).await.unwrap();
+    }
+    assert_eq!((servers.calls(A), servers.calls(B)), (0, 20));
+    servers.set(B, Behaviour::Down);
+    call(&x).await.unwrap();
+    assert_eq!((servers.calls(A), servers.calls(C)), (1, 0), "next nearest");
+}
+
+#[tokio::test(start_paused = true)]
+async fn network_quality_weights_servers_by_measured_rtt() {
+    let discovery = three(["", "", ""]);
+    let (x, servers) = xclient(
+        &discovery,
+        options(SelectMode::NetworkQuality, FailMode::Failfast),
+    );
+    // rpcx-go's weights: 150 ms → 51, 2 ms → 191, 1 s → 0 (used only if alone).
+    servers.set(A, Behaviour::Slow(Duration::from_millis(150)));
+    servers.set(B, Behaviour::Slow(Duration::from_millis(2)));
+    servers.set(C, Behaviour::Slow(Duration::from_secs(1)));
+    for _ in 0..(242 * 4) {
+        call(&x).await.unwrap();
+    }
+    let (a, b, c) = (servers.calls(A), servers.calls(B), servers.calls(C));
+    // C's first answer drops its weight to 0; the credit it had built up before that
+    // (smooth round robin's current weight) may still win it one more call.
+    assert!(c <= 2, "C {c}");
+    assert!(
+        (190..=215).contains(&a) && (750..=780).contains(&b),
+        "A {a} B {b}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn broadcast_needs_all_and_fork_needs_one() {
     let discovery = three(["", "", ""]);
     let (x, servers) = xclient(&discovery, options(SelectMode::Random, FailMode::Failfast));

@@ -26,6 +26,8 @@ mod metadata;
 mod oneway;
 mod payload_codecs;
 mod pipelining;
+mod plugins;
 mod push;
 mod tls;
+mod trace_go;
 mod unix_socket;

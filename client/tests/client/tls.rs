@@ -16,7 +16,7 @@ use ringrpc_client::{ClientOptions, Error, Serde, TlsOptions};
 use ringrpc_engine::test_certs::TestPki;
 use ringrpc_engine::{Driver, TlsConfig};
 
-use crate::support::server::go_peer;
+use crate::support::server::go_bin;
 use crate::support::types::{Args, ArithReply};
 use crate::support::{self, TestServer};
 
@@ -46,19 +46,11 @@ fn with_cert(pki: &TestPki) -> ClientOptions {
 }
 
 /// `-tls-cert`, `-tls-key` and, for mTLS, `-tls-client-ca` of the rpcx-go server.
-fn go_server_args<'a>(
-    cert: &'a Path,
-    key: &'a Path,
-    client_ca: Option<&'a Path>,
-) -> Vec<&'a OsStr> {
-    let mut args = vec![
-        OsStr::new("-tls-cert"),
-        cert.as_os_str(),
-        OsStr::new("-tls-key"),
-        key.as_os_str(),
-    ];
+fn go_server_args<'a>(cert: &'a Path, key: &'a Path, client_ca: Option<&'a Path>) -> Vec<&'a str> {
+    let text = |path: &'a Path| path.to_str().expect("a UTF-8 temporary path");
+    let mut args = vec!["-tls-cert", text(cert), "-tls-key", text(key)];
     if let Some(ca) = client_ca {
-        args.extend([OsStr::new("-tls-client-ca"), ca.as_os_str()]);
+        args.extend(["-tls-client-ca", text(ca)]);
     }
     args
 }
@@ -141,7 +133,7 @@ for_each_driver! {
 
 /// Runs rpcx-go's interop checker over TLS against `addr`; its stdout, and whether it passed.
 fn go_interop(addr: &str, extra: &[&OsStr]) -> (String, bool) {
-    let output = Command::new(go_peer("interop"))
+    let output = Command::new(go_bin("interop"))
         .args(["-addr", addr.strip_prefix("tcp@").unwrap_or(addr)])
         // The 4 MiB payload and the 1000-call concurrency checks run in the plain interop
         // stage; here they would only make the run longer.

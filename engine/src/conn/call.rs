@@ -17,6 +17,8 @@ pub struct Call {
     pub(super) slot: Box<dyn InFlight>,
     pub(super) deadline: Option<Instant>,
     pub(super) span: tracing::Span,
+    /// Request bytes the call holds (frame and inflated payload) against the budgets.
+    pub(super) held_bytes: usize,
 }
 
 impl Call {

@@ -1,32 +1,32 @@
 //! [`Connection`]: one rpcx connection as a state machine over bytes.
 
-use std::fmt::Write as _;
 use std::io;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
-use ringrpc_codec::payload::SerializeType;
-use ringrpc_codec::{
-    encode_heartbeat_reply, frame_len, EncodeError, Frame, Reply, AUTH_KEY, NO_METADATA,
-};
+use ringrpc_codec::{frame_len, Reply, NO_METADATA};
 
-use super::call::{server_timeout, Call, Completion, Timeout};
+use super::call::{Call, Completion};
+use super::http::Proto;
 use super::input;
 use super::link::{Control, Link};
 use super::DEADLINE_EXCEEDED;
 use crate::config::ConnConfig;
 use crate::error::CloseCause;
-use crate::handler::Request;
-use crate::inflight::{ErasedHandler, Outcome};
-use crate::services::{Lookup, Services};
+use crate::inflight::Outcome;
+use crate::services::Services;
 
 /// Smallest and largest read the connection asks for; it adapts between them.
 const READ_MIN: usize = 4 << 10;
 const READ_MAX: usize = 64 << 10;
 /// Largest read asked for to complete a known, partially received frame.
 const READ_FRAME_MAX: usize = 256 << 10;
+/// Request bytes (frames as received plus inflated payloads) one `poll_call` batch handles
+/// before it hands the shard back to its other connections (and wakes its driver to come
+/// back): a peer pipelining large or inflating frames cannot hold the shard for long.
+const BATCH_WORK_MAX_BYTES: usize = 1 << 20;
 
 /// One rpcx connection, sans IO: bytes in through [`Connection::handle_read`], handler
 /// calls out through [`Connection::poll_call`], replies in through
@@ -38,8 +38,9 @@ const READ_FRAME_MAX: usize = 256 << 10;
 ///            ┌──────────┐
 ///  accept ──▶│   Open   │◀─┐ replies drain below the limits
 ///            └──────────┘  │
-///              │  │  │     │ in-flight == max_inflight or output >= flush_threshold:
-///              │  │  └─────┘ stop reading (wants_read() == false), keep sending
+///              │  │  │     │ in-flight count or bytes (own or shard's) at their budget,
+///              │  │  └─────┘ or output >= flush_threshold: stop reading
+///              │  │          (wants_read() == false), keep sending
 ///              │  │
 ///              │  │ EOF from peer, Drain (shutdown) or IdleCheck with nothing to do
 ///              │  ▼
@@ -51,29 +52,42 @@ const READ_FRAME_MAX: usize = 256 << 10;
 ///            ┌──────────┐  output already encoded is sent (e.g. the   ┌──────────┐
 ///            │ Closing  │─ auth error reply); completions dropped ───▶│  Closed  │
 ///            └──────────┘                                             └──────────┘
-///   bad frame, auth failure, encode failure -> Closing;   socket error -> Closed
+///   bad frame, auth failure, encode failure, frame timeout -> Closing;
+///   socket error, send timeout -> Closed (unsent output dropped)
 /// ```
 ///
 /// The driver closes the socket once [`Connection::is_closed`] and logs
 /// [`Connection::take_cause`] once.
 pub struct Connection {
-    state: State,
-    services: Rc<Services>,
-    config: Rc<ConnConfig>,
-    link: Rc<Link>,
-    recv: BytesMut,
+    pub(super) state: State,
+    /// rpcx or HTTP, decided by the first byte (`http.rs`).
+    pub(super) proto: Proto,
+    pub(super) services: Rc<Services>,
+    pub(super) config: Rc<ConnConfig>,
+    pub(super) link: Rc<Link>,
+    pub(super) recv: BytesMut,
     /// Unparsed rest of the last buffer a driver lent with `handle_chunk` (see `input.rs`).
-    chunk: Bytes,
+    pub(super) chunk: Bytes,
     read_size: usize,
-    out: BytesMut,
-    scratch: BytesMut,
-    text: String,
-    inflight_count: usize,
+    pub(super) out: BytesMut,
+    pub(super) scratch: BytesMut,
+    pub(super) text: String,
+    pub(super) inflight_count: usize,
+    /// Request bytes held by the calls in flight (`Call::held_bytes` summed).
+    pub(super) held_bytes: usize,
+    /// Bytes taken with `poll_transmit_owned` that the kernel has not taken yet.
+    owned_unsent: usize,
+    /// Receive buffer capacity last reported to the shard.
+    recv_capacity: usize,
+    /// Closed without sending what was left (a driver's send in flight may be cancelled).
+    output_dropped: bool,
+    /// Request bytes handled in the current `poll_call` batch (`BATCH_WORK_MAX_BYTES`).
+    pub(super) batch_work_bytes: usize,
     cause: Option<CloseCause>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+pub(super) enum State {
     Open,
     Draining,
     Closing,
@@ -84,6 +98,7 @@ impl Connection {
     pub fn new(services: Rc<Services>, config: Rc<ConnConfig>, link: Rc<Link>) -> Self {
         Self {
             state: State::Open,
+            proto: Proto::Unknown,
             services,
             config,
             link,
@@ -95,6 +110,11 @@ impl Connection {
             scratch: BytesMut::new(),
             text: String::new(),
             inflight_count: 0,
+            held_bytes: 0,
+            owned_unsent: 0,
+            recv_capacity: 0,
+            output_dropped: false,
+            batch_work_bytes: 0,
             cause: None,
         }
     }
@@ -116,7 +136,9 @@ impl Connection {
         let filled = self.recv.len();
         let mut want = self.read_size;
         if let Ok(Some(len)) = frame_len(&self.recv, &self.config.limits) {
-            want = want.max(len.saturating_sub(filled).min(READ_FRAME_MAX));
+            // A partial frame: read up to as much again as arrived (the buffer doubles with
+            // the bytes received, never sized from the length a header announces).
+            want = want.max(len.saturating_sub(filled).min(filled).min(READ_FRAME_MAX));
         }
         // The buffer only lends initialized memory; zeroing `want` bytes costs far less than
         // the syscall that fills them.
@@ -127,11 +149,11 @@ impl Connection {
             _ => 0,
         };
         self.recv.truncate(filled + n);
+        self.publish_recv();
         match result {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(0)) => self.handle_read_closed(),
             Poll::Ready(Ok(_)) => {
-                self.link.touch();
                 if n == want && want == self.read_size {
                     self.read_size = (self.read_size * 2).min(READ_MAX);
                 } else if n < self.read_size / 4 {
@@ -149,16 +171,16 @@ impl Connection {
     /// as no unparsed complete frame is left in it (see `input.rs`).
     pub fn handle_chunk(&mut self, chunk: Bytes) {
         if !chunk.is_empty() {
-            self.link.touch();
             input::push_chunk(&mut self.recv, &mut self.chunk, chunk);
+            self.publish_recv();
         }
     }
 
     /// Bytes received into a buffer the driver must reuse at once: they are copied.
     pub fn handle_received(&mut self, bytes: &[u8]) {
         if !bytes.is_empty() {
-            self.link.touch();
             input::push_copy(&mut self.recv, &mut self.chunk, bytes);
+            self.publish_recv();
         }
     }
 
@@ -167,12 +189,33 @@ impl Connection {
         self.begin_drain(CloseCause::PeerClosed);
     }
 
-    /// Whether the driver should read now. False while paused by the in-flight or output
-    /// limits (memory stays bounded) and once draining or closing.
+    /// Whether the driver should read now. False while paused by the in-flight (count or
+    /// bytes, the connection's or the shard's) or output limits (memory stays bounded) and
+    /// once draining or closing.
     pub fn wants_read(&self) -> bool {
-        self.state == State::Open
-            && self.inflight_count < self.config.max_inflight
+        self.state == State::Open && self.own_room() && !self.link.bounds().is_full()
+    }
+
+    /// Whether this connection's own budgets leave room for one more request.
+    fn own_room(&self) -> bool {
+        self.inflight_count < self.config.max_inflight
+            && self.held_bytes < self.config.max_inflight_bytes
             && self.out.len() < self.config.flush_threshold_bytes
+            && self.proto.wants_read()
+    }
+
+    /// [`Self::own_room`] and room in the shard's budget; a connection paused by the shard
+    /// is listed to be woken when the shard has room again.
+    fn has_room(&self) -> bool {
+        if !self.own_room() {
+            return false;
+        }
+        let bounds = self.link.bounds();
+        if bounds.is_full() {
+            bounds.wait_for_room(&self.link);
+            return false;
+        }
+        true
     }
 
     /// The next request that needs its handler run. Heartbeats, errors before dispatch and
@@ -181,18 +224,47 @@ impl Connection {
     /// `now` is the driver's clock, read only for a request that carries `__ServerTimeout`
     /// (its deadline is `now() + timeout`), so requests without one cost no clock read and
     /// tests pass a fixed time.
+    ///
+    /// After `BATCH_WORK_MAX_BYTES` of requests in one batch it returns `None` early and
+    /// wakes the driver, which serves the shard's other connections before coming back.
     pub fn poll_call(&mut self, now: impl Fn() -> Instant) -> Option<Call> {
+        let call = self.next_call(&now);
+        if call.is_none() {
+            self.batch_work_bytes = 0;
+        }
+        self.publish_recv();
+        call
+    }
+
+    fn next_call(&mut self, now: &impl Fn() -> Instant) -> Option<Call> {
+        match self.poll_proto() {
+            None => {
+                self.update_state();
+                return None;
+            }
+            Some(Proto::Http(_)) => return self.poll_http(now),
+            Some(_) => {}
+        }
         loop {
-            if !matches!(self.state, State::Open | State::Draining)
-                || self.inflight_count >= self.config.max_inflight
-                || self.out.len() >= self.config.flush_threshold_bytes
-            {
+            if !matches!(self.state, State::Open | State::Draining) {
+                return None;
+            }
+            if !self.has_room() {
+                // Paused by our own budgets: a frame left unfinished is not the peer's fault.
+                self.link.set_receiving(false);
+                return None;
+            }
+            if self.batch_work_bytes >= BATCH_WORK_MAX_BYTES {
+                self.link.wake();
                 return None;
             }
             let frame =
                 match input::next_frame(&mut self.recv, &mut self.chunk, &self.config.limits) {
                     Ok(Some(frame)) => frame,
                     Ok(None) => {
+                        let partial = !self.recv.is_empty() || !self.chunk.is_empty();
+                        self.link
+                            .set_receiving(partial && self.state == State::Open);
                         self.update_state();
                         return None;
                     }
@@ -201,97 +273,11 @@ impl Connection {
                         return None;
                     }
                 };
+            self.link.count_frame();
             tracing::trace!(seq = frame.seq(), len = frame.as_bytes().len(), "frame");
-            if let Some(call) = self.route(frame, &now) {
+            if let Some(call) = self.route(frame, now) {
                 return Some(call);
             }
-        }
-    }
-
-    /// Decides what one request becomes, in rpcx-go's order (PROTOCOL.md §4.2–4.7): answered
-    /// here (heartbeat, error reply, auth failure) or a started [`Call`] (`start`).
-    fn route(&mut self, frame: Frame, now: &impl Fn() -> Instant) -> Option<Call> {
-        buffer(&mut self.out);
-        let header = *frame.header();
-        if header.is_heartbeat() {
-            encode_heartbeat_reply(&frame, &mut self.out);
-            return None;
-        }
-        let services = Rc::clone(&self.services);
-        if !self.authorize(&services, &frame) {
-            return None;
-        }
-        let (path, method) = (frame.service_path(), frame.service_method());
-        let handler = match services.lookup(path, method) {
-            Lookup::Found(handler) => handler,
-            Lookup::NoService => {
-                self.reply_error(&frame, format_args!("rpcx: can't find service {path}"));
-                return None;
-            }
-            Lookup::NoMethod => {
-                self.reply_error(&frame, format_args!("rpcx: can't find method {method}"));
-                return None;
-            }
-        };
-        let serialize_type = match SerializeType::from_wire(header.serialize_bits()) {
-            Ok(serialize_type) => serialize_type,
-            Err(e) => {
-                self.reply_error(&frame, format_args!("{e}"));
-                return None;
-            }
-        };
-        let deadline = match server_timeout(&frame, now) {
-            Timeout::None => None,
-            Timeout::At(deadline) => Some(deadline),
-            Timeout::Expired => {
-                self.reply_error(&frame, format_args!("{DEADLINE_EXCEEDED}"));
-                return None;
-            }
-        };
-        Some(self.start(frame, handler, serialize_type, deadline))
-    }
-
-    /// Runs the auth hook, if any (PROTOCOL.md §4.3): a refused request gets the hook's text
-    /// as an error reply, then the connection closes.
-    fn authorize(&mut self, services: &Services, frame: &Frame) -> bool {
-        let Some(auth) = services.auth() else {
-            return true;
-        };
-        let token = frame.metadata().get(AUTH_KEY).unwrap_or("");
-        match auth(frame, token) {
-            Ok(()) => true,
-            Err(text) => {
-                self.reply_error(frame, format_args!("{text}"));
-                self.close_after_flush(CloseCause::Auth(text));
-                false
-            }
-        }
-    }
-
-    /// Starts the handler of a routed request: the one place handler code is entered.
-    fn start(
-        &mut self,
-        frame: Frame,
-        handler: &Rc<dyn ErasedHandler>,
-        serialize_type: SerializeType,
-        deadline: Option<Instant>,
-    ) -> Call {
-        let header = frame.header();
-        let span = tracing::debug_span!(
-            "req",
-            seq = header.seq(),
-            service_path = frame.service_path(),
-            service_method = frame.service_method()
-        );
-        let request = Request::new(frame.clone(), serialize_type, deadline, self.link.clone());
-        let slot = span.in_scope(|| handler.start(request));
-        self.inflight_count += 1;
-        Call {
-            reply_to: frame,
-            serialize_type,
-            slot,
-            deadline,
-            span,
         }
     }
 
@@ -310,8 +296,6 @@ impl Connection {
     /// Encodes the reply of a finished (or expired) call. Pushes its handler queued go out
     /// first. Oneway requests get nothing (PROTOCOL.md §4.10).
     pub fn handle_completion(&mut self, completion: Completion) {
-        buffer(&mut self.out);
-        self.link.take_pushes(&mut self.out);
         self.inflight_count = self.inflight_count.saturating_sub(1);
         let Completion { call, expired } = completion;
         let Call {
@@ -319,9 +303,23 @@ impl Connection {
             serialize_type,
             mut slot,
             span,
+            held_bytes,
             ..
         } = call;
-        if matches!(self.state, State::Open | State::Draining) && !reply_to.header().is_oneway() {
+        if self.state == State::Closed {
+            // It gave back everything it held when it closed.
+            slot.recycle();
+            return;
+        }
+        debug_assert!(held_bytes <= self.held_bytes, "released more than held");
+        self.held_bytes -= held_bytes.min(self.held_bytes);
+        self.link.bounds().release(held_bytes);
+        buffer(&mut self.out);
+        self.link.take_pushes(&mut self.out);
+        let open = matches!(self.state, State::Open | State::Draining);
+        if open && self.http_completion(slot.as_mut(), serialize_type, expired) {
+            // Answered in HTTP (a oneway gateway call too: rpcx-go answers it, empty).
+        } else if open && !reply_to.header().is_oneway() {
             let _entered = span.enter();
             let reply = Reply::to(&reply_to);
             let result = if expired {
@@ -355,6 +353,7 @@ impl Connection {
     /// shard's requests.
     pub fn handle_link(&mut self) {
         self.link.take_pushes(&mut self.out);
+        self.poll_http_timeout();
         while let Some(completion) = self.link.pop_completion() {
             self.handle_completion(completion);
         }
@@ -365,6 +364,8 @@ impl Connection {
                 let inflight = self.inflight_count;
                 self.close_after_flush(CloseCause::DrainTimeout { inflight });
             }
+            Some(Control::FrameTimeout) => self.close_after_flush(CloseCause::FrameTimeout),
+            Some(Control::SendTimeout) => self.close_now(CloseCause::SendTimeout),
             None => {}
         }
         self.update_state();
@@ -387,23 +388,41 @@ impl Connection {
     /// `n` bytes of [`Connection::poll_transmit`] were sent.
     pub fn handle_sent(&mut self, n: usize) {
         self.out.advance(n.min(self.out.len()));
-        self.link.set_backlog(self.out.len());
+        self.link.count_sent(n);
         self.update_state();
     }
 
     /// Takes every byte waiting to be sent, for a driver whose send completes later and must
-    /// own the bytes meanwhile (io_uring). Counts them as sent: the driver sends all of them
-    /// (the rest of a short send first) before anything taken later, and closes the socket
-    /// only after its last send completed, even if the connection is closed by then.
+    /// own the bytes meanwhile (io_uring): the driver sends all of them (the rest of a short
+    /// send first) before anything taken later, reports each completion with
+    /// [`Connection::handle_sent_owned`], and closes the socket only after its last send
+    /// completed, even if the connection is closed by then.
     pub fn poll_transmit_owned(&mut self) -> Option<Bytes> {
         self.link.take_pushes(&mut self.out);
         if self.out.is_empty() || self.state == State::Closed {
             return None;
         }
         let bytes = self.out.split().freeze();
-        self.link.set_backlog(0);
+        self.owned_unsent += bytes.len();
         self.update_state();
         Some(bytes)
+    }
+
+    /// The kernel took `n` bytes of those [`Connection::poll_transmit_owned`] handed out.
+    pub fn handle_sent_owned(&mut self, n: usize) {
+        if self.state == State::Closed {
+            return;
+        }
+        debug_assert!(n <= self.owned_unsent, "more sent than handed out");
+        self.owned_unsent -= n.min(self.owned_unsent);
+        self.link.count_sent(n);
+        self.update_state();
+    }
+
+    /// Whether the connection closed without sending what was left (socket error, send
+    /// timeout): a driver cancels a send still in flight instead of waiting for it.
+    pub fn is_output_dropped(&self) -> bool {
+        self.state == State::Closed && self.output_dropped
     }
 
     /// The socket failed: nothing more can be sent or received.
@@ -436,7 +455,7 @@ impl Connection {
         self.inflight_count
     }
 
-    fn begin_drain(&mut self, cause: CloseCause) {
+    pub(super) fn begin_drain(&mut self, cause: CloseCause) {
         if self.state == State::Open {
             self.state = State::Draining;
             self.cause.get_or_insert(cause);
@@ -444,7 +463,7 @@ impl Connection {
         }
     }
 
-    fn close_after_flush(&mut self, cause: CloseCause) {
+    pub(super) fn close_after_flush(&mut self, cause: CloseCause) {
         if matches!(self.state, State::Open | State::Draining) {
             self.state = State::Closing;
             self.cause = Some(cause);
@@ -455,17 +474,36 @@ impl Connection {
     fn close_now(&mut self, cause: CloseCause) {
         if self.state != State::Closed {
             self.cause = Some(cause);
+            self.output_dropped = true;
             self.enter_closed();
         }
     }
 
+    /// Closed: gives back every byte the connection held (in-flight budget, receive buffer,
+    /// unsent output) and tells the link.
     fn enter_closed(&mut self) {
         self.state = State::Closed;
-        self.out.clear();
+        self.out = BytesMut::new();
+        self.recv = BytesMut::new();
+        self.chunk = Bytes::new();
+        self.publish_recv();
+        self.owned_unsent = 0;
+        self.link
+            .bounds()
+            .release(std::mem::take(&mut self.held_bytes));
         self.link.close();
     }
 
-    fn update_state(&mut self) {
+    /// Reports a change of the receive buffer's capacity to the shard's counter.
+    fn publish_recv(&mut self) {
+        let capacity = self.recv.capacity();
+        if capacity != self.recv_capacity {
+            self.link.bounds().move_recv(self.recv_capacity, capacity);
+            self.recv_capacity = capacity;
+        }
+    }
+
+    pub(super) fn update_state(&mut self) {
         let done = match self.state {
             State::Draining => {
                 self.inflight_count == 0 && self.out.is_empty() && !self.frame_ready()
@@ -475,28 +513,20 @@ impl Connection {
         };
         if done {
             self.enter_closed();
+        } else if self.state != State::Closed {
+            self.link.set_backlog(self.out.len() + self.owned_unsent);
         }
     }
 
     /// Whether a whole frame is waiting in the receive buffer (a bad one counts: it still
     /// has to be turned into a close).
     fn frame_ready(&self) -> bool {
-        input::frame_ready(&self.recv, &self.chunk, &self.config.limits)
-    }
-
-    /// Answers `frame` with an error reply (status Error and `__rpcx_error__`), unless it
-    /// is oneway.
-    fn reply_error(&mut self, frame: &Frame, message: std::fmt::Arguments<'_>) {
-        if frame.header().is_oneway() {
-            return;
-        }
-        self.text.clear();
-        let _ = self.text.write_fmt(message);
-        tracing::debug!(seq = frame.seq(), error = %self.text, "error reply");
-        let result: Result<(), EncodeError> =
-            Reply::to(frame).encode_error(&mut self.out, &self.text, NO_METADATA, &[]);
-        if let Err(e) = result {
-            self.close_after_flush(CloseCause::Encode(e));
+        match self.proto {
+            // Any byte of HTTP input still has to be looked at (`poll_http`).
+            Proto::Http(_) => !self.recv.is_empty() || !self.chunk.is_empty(),
+            Proto::Unknown | Proto::Rpcx => {
+                input::frame_ready(&self.recv, &self.chunk, &self.config.limits)
+            }
         }
     }
 }
@@ -505,18 +535,29 @@ impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
             .field("state", &self.state)
+            .field("proto", &self.proto)
             .field("recv_len", &self.recv.len())
             .field("out_len", &self.out.len())
             .field("inflight_count", &self.inflight_count)
+            .field("held_bytes", &self.held_bytes)
             .field("cause", &self.cause)
             .finish()
+    }
+}
+
+impl Drop for Connection {
+    /// A connection dropped before it closed (its shard stopped) gives back what it held.
+    fn drop(&mut self) {
+        if self.state != State::Closed {
+            self.enter_closed();
+        }
     }
 }
 
 /// Gives a buffer that has none its first allocation. Its size is also what the buffer
 /// grows back to after `split`s (`BytesMut` remembers it), so replies taken with
 /// `poll_transmit_owned` do not allocate one by one.
-fn buffer(buf: &mut BytesMut) {
+pub(super) fn buffer(buf: &mut BytesMut) {
     if buf.capacity() == 0 {
         *buf = BytesMut::with_capacity(READ_MAX);
     }

@@ -9,10 +9,15 @@
 //! As soon as a chunk holds no more complete frames its remaining bytes are copied and the
 //! chunk is released, so a connection never keeps a receive buffer for a partial frame.
 //!
+//! The spill grows with the bytes that arrived (doubling), never with the length a header
+//! announces: a peer that sends a 16-byte header promising 16 MiB costs 16 bytes.
+//! Frames come out with gzip payloads still compressed (`decode_frame_compressed`): the
+//! connection inflates only what it will run.
+//!
 //! Invariant: when both are non-empty, the spill's bytes come before the chunk's.
 
 use bytes::{Buf, Bytes, BytesMut};
-use ringrpc_codec::{decode, decode_frame, frame_len, DecodeError, Frame, Limits, HEADER_LEN};
+use ringrpc_codec::{decode_frame_compressed, frame_len, DecodeError, Frame, Limits, HEADER_LEN};
 
 /// Splits the next complete frame off the received bytes; `Ok(None)` while none is complete.
 pub(super) fn next_frame(
@@ -24,10 +29,8 @@ pub(super) fn next_frame(
         if let Some(len) = frame_len(chunk, limits)? {
             if chunk.len() >= len {
                 // The whole frame is in the chunk: decoded in place.
-                return decode_frame(chunk.split_to(len), limits).map(Some);
+                return decode_frame_compressed(chunk.split_to(len), limits).map(Some);
             }
-            // Room for the whole frame at once, not a reallocation per chunk.
-            spill.reserve(len);
         }
         // A partial frame (or nothing): keep its bytes, let the chunk go.
         spill.extend_from_slice(chunk);
@@ -37,7 +40,9 @@ pub(super) fn next_frame(
     loop {
         let want = frame_len(spill, limits)?;
         match want {
-            Some(len) if spill.len() >= len => return decode(spill, limits),
+            Some(len) if spill.len() >= len => {
+                return decode_frame_compressed(spill.split_to(len).freeze(), limits).map(Some)
+            }
             _ => {
                 if !fill(spill, chunk, want.unwrap_or(HEADER_LEN)) {
                     return Ok(None);
@@ -48,9 +53,8 @@ pub(super) fn next_frame(
 }
 
 /// Moves bytes from the chunk to the spill until it holds `upto` bytes; false if the chunk
-/// ran out first.
+/// ran out first. The spill grows by what is moved, not to `upto`.
 fn fill(spill: &mut BytesMut, chunk: &mut Bytes, upto: usize) -> bool {
-    spill.reserve(upto.saturating_sub(spill.len()));
     let n = upto.saturating_sub(spill.len()).min(chunk.len());
     spill.extend_from_slice(&chunk[..n]);
     chunk.advance(n);
@@ -77,6 +81,20 @@ pub(super) fn push_copy(spill: &mut BytesMut, chunk: &mut Bytes, received: &[u8]
         *chunk = Bytes::new();
     }
     spill.extend_from_slice(received);
+}
+
+/// The first byte received and not yet parsed, if any.
+pub(super) fn first_byte(spill: &[u8], chunk: &[u8]) -> Option<u8> {
+    spill.first().or(chunk.first()).copied()
+}
+
+/// Moves a held chunk's bytes to the spill, for input parsed only from contiguous bytes
+/// (HTTP); the chunk is released.
+pub(super) fn take_chunk(spill: &mut BytesMut, chunk: &mut Bytes) {
+    if !chunk.is_empty() {
+        spill.extend_from_slice(chunk);
+        *chunk = Bytes::new();
+    }
 }
 
 /// Whether a complete frame is waiting (a bad one counts: it must still become a close).
@@ -198,6 +216,28 @@ mod tests {
         assert!(
             frame_ready(b"\x07", b"", &limits),
             "a bad frame must still be acted on"
+        );
+    }
+
+    #[test]
+    fn a_header_announcing_a_large_frame_reserves_nothing() {
+        let limits = Limits::default();
+        let (wire, _) = frames(1, 10);
+        let mut header = wire[..HEADER_LEN].to_vec();
+        header[12..16].copy_from_slice(&(limits.max_frame_bytes - 16).to_be_bytes());
+        let (mut spill, mut chunk) = (BytesMut::new(), Bytes::new());
+        push_chunk(&mut spill, &mut chunk, Bytes::from(header));
+        assert!(next_frame(&mut spill, &mut chunk, &limits)
+            .unwrap()
+            .is_none());
+        push_copy(&mut spill, &mut chunk, &[0; 100]);
+        assert!(next_frame(&mut spill, &mut chunk, &limits)
+            .unwrap()
+            .is_none());
+        assert!(
+            spill.capacity() < 4096,
+            "116 bytes arrived, {} reserved",
+            spill.capacity()
         );
     }
 

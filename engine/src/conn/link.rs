@@ -2,9 +2,11 @@
 //! pushers and its shard.
 //!
 //! Handlers that finish away from the driver leave their [`Completion`] here; pushers leave
-//! encoded push frames; the shard leaves a [`Control`] request (drain, idle check, abort).
-//! Each of them then wakes the driver, which empties the mailbox through
-//! [`super::Connection::handle_link`]. Borrows of the cells never outlive one method call.
+//! encoded push frames; the shard leaves a [`Control`] request (drain, idle check, abort,
+//! timeouts). Each of them then wakes the driver, which empties the mailbox through
+//! [`super::Connection::handle_link`]. The connection publishes here what the shard's sweep
+//! reads: frames received, bytes sent, whether a frame is half received, bytes unsent.
+//! Borrows of the cells never outlive one method call.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -16,6 +18,7 @@ use bytes::BytesMut;
 use ringrpc_codec::payload::SerializeType;
 use ringrpc_codec::{encode_frame, Header};
 
+use super::bounds::ShardBounds;
 use super::call::Completion;
 use crate::error::PushError;
 
@@ -26,6 +29,10 @@ pub enum Control {
     IdleCheck,
     /// Stop reading, finish in-flight requests, flush, close (graceful shutdown).
     Drain,
+    /// A frame began to arrive and did not complete within the frame timeout: close now.
+    FrameTimeout,
+    /// Output waited and the peer took none of it within the send timeout: close now.
+    SendTimeout,
     /// Close now, dropping in-flight requests (drain timeout).
     Abort,
 }
@@ -38,17 +45,27 @@ pub struct Link {
     pushes: RefCell<BytesMut>,
     push_waiters: RefCell<Vec<Waker>>,
     push_seq: Rc<Cell<u64>>,
-    push_buffer_max: usize,
+    bounds: Rc<ShardBounds>,
+    /// Unsent output the connection holds (not counting `pushes`).
     backlog: Cell<usize>,
+    /// `backlog` plus queued pushes, as last reported to the shard.
+    unsent: Cell<usize>,
     control: Cell<Option<Control>>,
-    activity: Cell<u64>,
+    frames: Cell<u64>,
+    sent_bytes: Cell<u64>,
+    receiving: Cell<bool>,
+    /// In the shard's list of connections waiting for in-flight room (`ShardBounds`).
+    pub(super) waiting_room: Cell<bool>,
     closed: Cell<bool>,
+    /// An HTTP connection: pushes have no place in its byte stream.
+    pushes_refused: Cell<bool>,
 }
 
 impl Link {
     /// `push_seq` is the shard's push counter: pushes carry their own seq, starting at 1,
-    /// shared by all connections of a shard (rpcx-go shares one per process).
-    pub fn new(peer: Option<SocketAddr>, push_seq: Rc<Cell<u64>>, push_buffer_max: usize) -> Self {
+    /// shared by all connections of a shard (rpcx-go shares one per process); `bounds` are
+    /// the shard's.
+    pub fn new(peer: Option<SocketAddr>, push_seq: Rc<Cell<u64>>, bounds: Rc<ShardBounds>) -> Self {
         Self {
             peer,
             waker: RefCell::new(None),
@@ -56,17 +73,32 @@ impl Link {
             pushes: RefCell::new(BytesMut::new()),
             push_waiters: RefCell::new(Vec::new()),
             push_seq,
-            push_buffer_max,
+            bounds,
             backlog: Cell::new(0),
+            unsent: Cell::new(0),
             control: Cell::new(None),
-            activity: Cell::new(0),
+            frames: Cell::new(0),
+            sent_bytes: Cell::new(0),
+            receiving: Cell::new(false),
+            waiting_room: Cell::new(false),
             closed: Cell::new(false),
+            pushes_refused: Cell::new(false),
         }
     }
 
     /// A link for a connection that is not attached to a shard (tests, benchmarks).
     pub fn detached() -> Rc<Self> {
-        Rc::new(Self::new(None, Rc::new(Cell::new(1)), usize::MAX))
+        Self::detached_with(Rc::new(ShardBounds::unlimited()))
+    }
+
+    /// A link outside any shard, counting against `bounds` (tests).
+    pub fn detached_with(bounds: Rc<ShardBounds>) -> Rc<Self> {
+        Rc::new(Self::new(None, Rc::new(Cell::new(1)), bounds))
+    }
+
+    /// The shard's bounds and byte counters.
+    pub fn bounds(&self) -> &Rc<ShardBounds> {
+        &self.bounds
     }
 
     pub fn peer_addr(&self) -> Option<SocketAddr> {
@@ -81,7 +113,20 @@ impl Link {
         }
     }
 
-    /// Wakes the driver (the TLS handshake timer uses it).
+    /// The driver's waker (a no-op one before the driver set one).
+    pub(crate) fn waker(&self) -> Waker {
+        self.waker
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| Waker::noop().clone())
+    }
+
+    /// Makes every later push fail with [`PushError::Http`] (the connection speaks HTTP).
+    pub(crate) fn refuse_pushes(&self) {
+        self.pushes_refused.set(true);
+    }
+
+    /// Wakes the driver (also the TLS handshake timer, `crate::tls`).
     pub(crate) fn wake(&self) {
         if let Some(waker) = self.waker.borrow().as_ref() {
             waker.wake_by_ref();
@@ -113,14 +158,46 @@ impl Link {
         self.control.take()
     }
 
-    /// Counts a read, for the shard's idle check.
-    pub(crate) fn touch(&self) {
-        self.activity.set(self.activity.get().wrapping_add(1));
+    /// Counts a complete frame received.
+    pub(super) fn count_frame(&self) {
+        self.frames.set(self.frames.get().wrapping_add(1));
     }
 
-    /// A number that changes whenever the connection receives bytes.
+    /// Counts output bytes the kernel took.
+    pub(super) fn count_sent(&self, bytes: usize) {
+        self.sent_bytes
+            .set(self.sent_bytes.get().wrapping_add(bytes as u64));
+    }
+
+    /// Complete frames received so far (wrapping).
+    pub fn frames(&self) -> u64 {
+        self.frames.get()
+    }
+
+    /// Output bytes the kernel took so far (wrapping).
+    pub fn sent_bytes(&self) -> u64 {
+        self.sent_bytes.get()
+    }
+
+    /// A number that changes whenever the connection does something a peer that is still
+    /// there causes: a complete frame received or output taken by the kernel. Bytes that do
+    /// not complete a frame do not count, so trickling them does not keep a connection open.
     pub fn activity(&self) -> u64 {
-        self.activity.get()
+        self.frames.get().wrapping_add(self.sent_bytes.get())
+    }
+
+    /// Whether a frame has begun to arrive and is not complete, while the connection reads.
+    pub fn is_receiving(&self) -> bool {
+        self.receiving.get()
+    }
+
+    pub(super) fn set_receiving(&self, receiving: bool) {
+        self.receiving.set(receiving);
+    }
+
+    /// Output bytes not yet taken by the kernel: the connection's, and queued pushes.
+    pub fn unsent_bytes(&self) -> usize {
+        self.backlog.get() + self.pushes.borrow().len()
     }
 
     pub fn is_closed(&self) -> bool {
@@ -133,15 +210,26 @@ impl Link {
         self.closed.set(true);
         self.completions.borrow_mut().clear();
         self.pushes.borrow_mut().clear();
+        self.receiving.set(false);
+        self.set_backlog(0);
         self.wake_pushers();
     }
 
-    /// Output bytes the connection holds but has not sent, published by the connection so
-    /// pushers can wait for room.
+    /// Output bytes the connection holds but the kernel has not taken (including those a
+    /// driver's send holds), published by the connection so pushers wait for room.
     pub(super) fn set_backlog(&self, backlog: usize) {
         self.backlog.set(backlog);
-        if backlog < self.push_buffer_max {
+        self.report_unsent();
+        if self.unsent.get() < self.bounds.push_buffer_max_bytes() {
             self.wake_pushers();
+        }
+    }
+
+    fn report_unsent(&self) {
+        let unsent = self.unsent_bytes();
+        let old = self.unsent.replace(unsent);
+        if old != unsent {
+            self.bounds.move_unsent(old, unsent);
         }
     }
 
@@ -150,13 +238,17 @@ impl Link {
         waiters.into_iter().for_each(Waker::wake);
     }
 
-    /// Ready when a push may be queued: the connection's unsent output is under the push
-    /// buffer limit. Fails once the connection is closed.
+    /// Ready when a push may be queued: every byte of the connection not yet taken by the
+    /// kernel (queued pushes, replies, a driver's send) is under the push buffer limit.
+    /// Fails once the connection is closed.
     pub(crate) fn poll_push_room(&self, cx: &mut Context<'_>) -> Poll<Result<(), PushError>> {
         if self.closed.get() {
             return Poll::Ready(Err(PushError::Closed));
         }
-        if self.pushes.borrow().len() + self.backlog.get() < self.push_buffer_max {
+        if self.pushes_refused.get() {
+            return Poll::Ready(Err(PushError::Http));
+        }
+        if self.unsent_bytes() < self.bounds.push_buffer_max_bytes() {
             return Poll::Ready(Ok(()));
         }
         self.push_waiters.borrow_mut().push(cx.waker().clone());
@@ -175,6 +267,9 @@ impl Link {
         if self.closed.get() {
             return Err(PushError::Closed);
         }
+        if self.pushes_refused.get() {
+            return Err(PushError::Http);
+        }
         let seq = self.push_seq.get();
         let mut header = Header::request(seq, SerializeType::None);
         header.set_oneway(true);
@@ -188,16 +283,18 @@ impl Link {
             payload,
         )?;
         drop(pushes);
+        self.report_unsent();
         self.push_seq.set(seq.wrapping_add(1).max(1));
         self.wake();
         Ok(())
     }
 
-    /// Moves queued push frames to the end of `out`.
+    /// Moves queued push frames to the end of `out` (still unsent: they join the backlog).
     pub(super) fn take_pushes(&self, out: &mut BytesMut) {
         let mut pushes = self.pushes.borrow_mut();
         if !pushes.is_empty() {
             out.extend_from_slice(&pushes);
+            self.backlog.set(self.backlog.get() + pushes.len());
             pushes.clear();
         }
     }

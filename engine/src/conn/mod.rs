@@ -13,22 +13,37 @@
 //!    that does not comes back, and the driver runs it elsewhere (with its deadline) and
 //!    delivers the [`Completion`] through the [`Link`];
 //! 3. sends [`Connection::poll_transmit`] and reports [`Connection::handle_sent`] (or takes
-//!    the bytes with [`Connection::poll_transmit_owned`] when the send completes later): all
-//!    replies produced by one read leave in one send;
+//!    the bytes with [`Connection::poll_transmit_owned`] when the send completes later, and
+//!    reports what the kernel took with [`Connection::handle_sent_owned`]): all replies
+//!    produced by one read leave in one send;
 //! 4. calls [`Connection::handle_link`] whenever the link wakes it.
+//!
+//! The first byte of a connection decides its protocol (`http.rs`): rpcx frames, or HTTP/1.x
+//! requests (the gateway and JSON-RPC, `crate::http`), whose calls go through the same
+//! routing and handlers as frames.
+//!
+//! Every byte a connection holds is bounded (`bounds.rs` keeps the shard's sums): received
+//! bytes grow with what arrived, never with what a header announces; requests in flight
+//! hold at most `max_inflight_bytes_per_conn` (plus the frame that crossed it); output stops
+//! reading at `flush_threshold_bytes`. What a peer does too slowly (a frame never finished,
+//! output never read) the shard's sweep turns into a [`Control`] that closes it.
 //!
 //! Drivers hold the core through `crate::tls::Transport`, which has these same methods and,
 //! when the server has TLS, decrypts before `handle_*` and encrypts after `poll_transmit*`.
 //!
 //! Read first: [`Connection`] (the state diagram), then [`Link`].
 
+mod bounds;
 mod call;
 mod connection;
+mod dispatch;
+mod http;
 mod input;
 mod link;
 
 pub use crate::config::ConnConfig;
 pub use crate::inflight::{InFlight, Outcome};
+pub use bounds::{ByteStats, ShardBounds, Timeouts};
 pub use call::{Call, Completion};
 pub use connection::Connection;
 pub use link::{Control, Link};

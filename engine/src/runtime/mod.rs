@@ -7,10 +7,12 @@
 //! - [`ShardCore`]: a running shard's driver-neutral state (its `Services` built by the
 //!   setup function, connection config, push seq, counters) and the steps every accepted
 //!   connection goes through (admission, opening, closing);
-//! - `policy.rs`: the sans-IO rules (admission, accept back-off, idle sweep, drain and abort
-//!   deadlines, linger, close logging), each written once;
+//! - `policy.rs`: the sans-IO rules (admission, accept back-off, drain and abort
+//!   deadlines, linger, close logging), each written once; `watch.rs`: the sweep's
+//!   per-connection timeouts (idle, frame completion, send progress);
 //! - `control.rs`: the server's commands to a shard over a Unix socket pair;
-//! - `listener.rs`: binding every shard's SO_REUSEPORT listener;
+//! - `listener.rs`: binding every shard's listener (TCP with SO_REUSEPORT, or one shared
+//!   Unix socket), [`listen_addr::ListenAddr`] in `listen_addr.rs`;
 //! - `timers.rs`: the shard's timer queue behind [`crate::sleep`]; `spawn.rs`: the task
 //!   hook behind [`crate::spawn`];
 //! - `memlock.rs`: reading RLIMIT_MEMLOCK for startup errors.
@@ -21,11 +23,13 @@
 //! Read first: `policy.rs`, then [`ShardCore`].
 
 pub(crate) mod control;
+pub(crate) mod listen_addr;
 pub(crate) mod listener;
 pub(crate) mod memlock;
 pub(crate) mod policy;
 pub(crate) mod spawn;
 pub(crate) mod timers;
+pub(crate) mod watch;
 
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -37,7 +41,7 @@ use std::thread::JoinHandle;
 use socket2::Socket;
 
 use crate::config::{ConnConfig, ServerConfig};
-use crate::conn::{Connection, Link};
+use crate::conn::{ByteStats, Connection, Link, ShardBounds, Timeouts};
 use crate::error::CloseCause;
 use crate::services::Services;
 use crate::tls::{ShardTls, TlsShared, Transport};
@@ -47,12 +51,14 @@ pub(crate) use listener::bind_all;
 /// The setup function the server runs once on every shard.
 pub(crate) type Setup = Arc<dyn Fn(&mut Services) + Send + Sync>;
 
-/// Per-shard counters readable from any thread. Updated per connection only.
+/// Per-shard counters readable from any thread. The connection counts are updated per
+/// connection; the byte counts (`ShardBounds`) when a connection's bytes change.
 #[derive(Debug, Default)]
 pub(crate) struct ShardCounters {
     pub accepted: AtomicU64,
     pub rejected: AtomicU64,
     pub open: AtomicUsize,
+    pub bytes: Arc<ByteStats>,
 }
 
 /// Everything a shard thread needs to start.
@@ -84,6 +90,7 @@ pub(crate) struct ShardCore {
     pub id: usize,
     pub services: Rc<Services>,
     pub conn_config: Rc<ConnConfig>,
+    bounds: Rc<ShardBounds>,
     push_seq: Rc<Cell<u64>>,
     counters: Arc<ShardCounters>,
     max_conns: usize,
@@ -113,6 +120,16 @@ impl ShardCore {
             id,
             services: Rc::new(services),
             conn_config: Rc::new(ConnConfig::from_server(config)),
+            bounds: Rc::new(ShardBounds::new(
+                config.max_inflight_bytes_per_shard,
+                config.push_buffer_max_bytes,
+                Timeouts {
+                    idle: config.idle_timeout,
+                    frame: config.frame_timeout,
+                    send: config.send_timeout,
+                },
+                counters.bytes.clone(),
+            )),
             push_seq: Rc::new(Cell::new(1)),
             counters,
             max_conns: config.max_conns_per_shard,
@@ -145,11 +162,7 @@ impl ShardCore {
     pub(crate) fn open(&self, peer: Option<SocketAddr>) -> Opened {
         self.counters.accepted.fetch_add(1, Ordering::Relaxed);
         self.counters.open.fetch_add(1, Ordering::Relaxed);
-        let link = Rc::new(Link::new(
-            peer,
-            self.push_seq.clone(),
-            self.conn_config.push_buffer_max_bytes,
-        ));
+        let link = Rc::new(Link::new(peer, self.push_seq.clone(), self.bounds.clone()));
         let peer = peer.map_or_else(|| "unknown".to_owned(), |peer| peer.to_string());
         let span = tracing::info_span!("conn", shard = self.id, peer = %peer);
         span.in_scope(|| tracing::debug!("accepted"));

@@ -4,7 +4,8 @@
 //! - [`admits`]: the max-connections rule (the shard counts and logs a rejection,
 //!   `ShardCore::admit`).
 //! - [`AcceptBackoff`]: after a failed accept, wait 5 ms doubling to 1 s (PROTOCOL.md §4.1).
-//! - [`IdleWatch`]: whether a connection received nothing between two idle sweeps.
+//! - `watch.rs` (beside this file): the per-connection timeouts of the shard's sweep (idle,
+//!   frame completion, send progress).
 //! - [`Stop`]: graceful shutdown, drain then abort, with their deadlines.
 //! - [`Linger`]: after our FIN, how long and how much unread input is discarded.
 //! - [`close_step`]: the one log line of a closed connection, and whether to linger.
@@ -14,7 +15,6 @@
 
 use std::time::{Duration, Instant};
 
-use crate::conn::{Control, Link};
 use crate::error::CloseCause;
 
 /// After the drain timeout, how long aborted connections get to close.
@@ -71,30 +71,6 @@ impl AcceptBackoff {
     /// Whether the shard may accept at `now`.
     pub(crate) fn is_due(&self, now: Instant) -> bool {
         self.retry_at().is_none_or(|at| now >= at)
-    }
-}
-
-/// One connection as the idle sweep sees it: the link's activity count at the last sweep.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct IdleWatch {
-    seen: u64,
-}
-
-impl IdleWatch {
-    pub(crate) fn new(link: &Link) -> Self {
-        Self {
-            seen: link.activity(),
-        }
-    }
-
-    /// One sweep: a connection that received nothing since the previous one is asked to
-    /// close if it is idle (the connection knows whether requests are in flight).
-    pub(crate) fn sweep(&mut self, link: &Link) {
-        let activity = link.activity();
-        if activity == self.seen {
-            link.request(Control::IdleCheck);
-        }
-        self.seen = activity;
     }
 }
 
@@ -234,7 +210,7 @@ impl Linger {
 pub(crate) enum CloseStep {
     /// Send FIN, then linger ([`Linger`]).
     Linger,
-    /// The socket failed: close it at once.
+    /// The socket failed, or the peer takes nothing: close it at once.
     Reset,
 }
 
@@ -250,7 +226,7 @@ pub(crate) fn close_step(cause: Option<CloseCause>, shard: usize, peer: &str) ->
         None => tracing::debug!("connection closed"),
     }
     match cause {
-        Some(CloseCause::Io(_)) => CloseStep::Reset,
+        Some(CloseCause::Io(_) | CloseCause::SendTimeout) => CloseStep::Reset,
         _ => CloseStep::Linger,
     }
 }
@@ -287,20 +263,6 @@ mod tests {
         backoff.succeeded();
         assert_eq!(backoff.retry_at(), None);
         assert_eq!(backoff.failed(t0, 0, &error), t0 + 5 * MS);
-    }
-
-    #[test]
-    fn idle_sweep_asks_only_connections_that_received_nothing() {
-        let link = Link::detached();
-        let mut watch = IdleWatch::new(&link);
-        link.touch();
-        watch.sweep(&link);
-        assert_eq!(link.take_control(), None, "activity since the last sweep");
-        watch.sweep(&link);
-        assert_eq!(link.take_control(), Some(Control::IdleCheck));
-        link.touch();
-        watch.sweep(&link);
-        assert_eq!(link.take_control(), None);
     }
 
     #[test]

@@ -170,8 +170,13 @@ impl Session {
         }
         if core.is_closed() && !self.finished {
             self.finished = true;
-            self.tls.send_close_notify();
-            self.collect();
+            if core.is_output_dropped() {
+                // Closed without sending what was left (send timeout): nor is the rest here.
+                self.out.clear();
+            } else {
+                self.tls.send_close_notify();
+                self.collect();
+            }
         }
     }
 

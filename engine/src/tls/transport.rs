@@ -145,6 +145,19 @@ impl Transport {
         (!out.is_empty()).then(|| out.split().freeze())
     }
 
+    /// See [`Connection::handle_sent_owned`]. With TLS the core counted its plaintext as
+    /// sent when it was sealed; the ciphertext handed out needs no bookkeeping.
+    pub fn handle_sent_owned(&mut self, n: usize) {
+        if self.tls.is_none() {
+            self.core.handle_sent_owned(n);
+        }
+    }
+
+    /// See [`Connection::is_output_dropped`].
+    pub fn is_output_dropped(&self) -> bool {
+        self.core.is_output_dropped()
+    }
+
     /// See [`Connection::handle_io_error`].
     pub fn handle_io_error(&mut self, error: io::Error) {
         if let Some(tls) = &mut self.tls {
@@ -156,7 +169,8 @@ impl Transport {
     /// See [`Connection::is_closed`]; with TLS, only once the close_notify (or the alert)
     /// was taken by the driver.
     pub fn is_closed(&self) -> bool {
-        self.core.is_closed() && self.tls.as_ref().is_none_or(|tls| tls.is_done())
+        self.core.is_closed()
+            && (self.core.is_output_dropped() || self.tls.as_ref().is_none_or(|tls| tls.is_done()))
     }
 
     /// See [`Connection::is_read_closed`].

@@ -13,7 +13,9 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use ringrpc_engine::codec::payload::Serde;
-use ringrpc_engine::codec::{decode, encode_frame, Frame, Header, Limits};
+use ringrpc_engine::codec::{
+    decode_frame_compressed, encode_frame, frame_len, Frame, Header, Limits,
+};
 use ringrpc_engine::conn::{Call, ConnConfig, Connection, Link};
 use ringrpc_engine::{CloseCause, HandlerError, Request, Response, SerializeType, Services};
 
@@ -203,10 +205,20 @@ fn run<'a>(conn: &mut Connection, chunks: impl IntoIterator<Item = &'a [u8]>) ->
     out
 }
 
+/// The frames the connection sent. Heartbeat replies are echoes of what the peer sent
+/// (never inflated, so possibly not gzip at all); every other gzip payload is inflated.
 pub(crate) fn frames(bytes: &[u8]) -> Vec<Frame> {
+    let limits = Limits::default();
     let mut buf = BytesMut::from(bytes);
     let mut frames = Vec::new();
-    while let Some(frame) = decode(&mut buf, &Limits::default()).unwrap() {
+    while let Some(len) = frame_len(&buf, &limits)
+        .unwrap()
+        .filter(|&len| buf.len() >= len)
+    {
+        let mut frame = decode_frame_compressed(buf.split_to(len).freeze(), &limits).unwrap();
+        if !frame.header().is_heartbeat() {
+            frame.inflate(limits.max_decompressed_bytes).unwrap();
+        }
         frames.push(frame);
     }
     assert!(buf.is_empty(), "output ends on a frame boundary");

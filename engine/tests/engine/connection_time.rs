@@ -176,13 +176,21 @@ fn idle_check_closes_only_a_connection_with_nothing_to_do() {
 
     let mut idle = connection();
     let activity = idle.link().activity();
-    receive(&mut idle, &frame_with(2, "Echo", "Echo", &[], b"hi"));
+    let frame = frame_with(2, "Echo", "Echo", &[], b"hi");
+    receive(&mut idle, &frame[..frame.len() - 1]);
+    assert_eq!(idle.poll_call(|| t0).map(|call| call.seq()), None);
+    assert_eq!(
+        idle.link().activity(),
+        activity,
+        "bytes that complete no frame are not activity"
+    );
+    receive(&mut idle, &frame[frame.len() - 1..]);
+    pump_at(&mut idle, t0, &mut out, &mut parked);
     assert_ne!(
         idle.link().activity(),
         activity,
-        "a read counts for the sweep"
+        "a complete frame counts for the sweep"
     );
-    pump_at(&mut idle, t0, &mut out, &mut parked);
     idle.link().request(Control::IdleCheck);
     pump_at(&mut idle, t0, &mut out, &mut parked);
     assert!(idle.is_closed());

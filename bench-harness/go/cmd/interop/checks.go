@@ -66,7 +66,7 @@ func (e *env) dial(opt client.Option, plugins ...client.Plugin) (*client.Client,
 		}
 		c.Plugins = pc
 	}
-	if err := c.Connect("tcp", e.addr); err != nil {
+	if err := c.Connect(e.network, e.addr); err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	return c, nil
@@ -93,7 +93,7 @@ func (e *env) meta(ctx context.Context, kv map[string]string, res map[string]str
 }
 
 func (e *env) xclient(service string, opt client.Option) (client.XClient, error) {
-	d, err := client.NewPeer2PeerDiscovery("tcp@"+e.addr, "")
+	d, err := client.NewPeer2PeerDiscovery(e.network+"@"+e.addr, "")
 	if err != nil {
 		return nil, err
 	}
@@ -565,7 +565,7 @@ func checkLargePayload(ctx context.Context, e *env) error {
 }
 
 func checkServerPush(ctx context.Context, e *env) error {
-	d, err := client.NewPeer2PeerDiscovery("tcp@"+e.addr, "")
+	d, err := client.NewPeer2PeerDiscovery(e.network+"@"+e.addr, "")
 	if err != nil {
 		return err
 	}
@@ -706,7 +706,7 @@ func checkGoldenReplies(ctx context.Context, e *env) error {
 
 func checkConcurrency(ctx context.Context, e *env) error {
 	const goroutines, calls, pool = 200, 500, 10
-	d, err := client.NewPeer2PeerDiscovery("tcp@"+e.addr, "")
+	d, err := client.NewPeer2PeerDiscovery(e.network+"@"+e.addr, "")
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@
 // -addr behaves like an rpcx-go server running cmd/rpcxserver's services.
 //
 //	go run ./cmd/interop -addr 127.0.0.1:8973 [-auth TOKEN] [-skip a,b] [-v]
+//	go run ./cmd/interop -addr unix@/tmp/ringrpc.sock
+//	go run ./cmd/interop -addr tcp@[::1]:8973
 //
 // Every check prints "PASS name", "FAIL name: reason" or "SKIP name"; the
 // last line is "interop: N passed, M failed" and the exit status is 1 when
@@ -26,8 +28,9 @@ import (
 const budget = 55 * time.Second
 
 type env struct {
-	addr  string
-	token string
+	network string // "tcp" or "unix"
+	addr    string // host:port, or the socket path
+	token   string
 }
 
 type check struct {
@@ -38,7 +41,7 @@ type check struct {
 }
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8973", "server `address`")
+	addr := flag.String("addr", "127.0.0.1:8973", "server `address`: host:port, tcp@host:port, tcp@[::1]:port or unix@/path")
 	token := flag.String("auth", "", "the `token` the server expects in __AUTH; auth checks run only when set")
 	skip := flag.String("skip", "", "comma-separated `names` of checks to skip")
 	verbose := flag.Bool("v", false, "keep rpcx's client logging")
@@ -86,7 +89,15 @@ func main() {
 		}
 	}
 
-	e := &env{addr: *addr, token: *token}
+	network, address, found := strings.Cut(*addr, "@")
+	if !found {
+		network, address = "tcp", *addr
+	}
+	if network != "tcp" && network != "unix" {
+		fmt.Fprintf(os.Stderr, "interop: unknown network %q in -addr (tcp or unix)\n", network)
+		os.Exit(2)
+	}
+	e := &env{network: network, addr: address, token: *token}
 	deadline := time.Now().Add(budget)
 	passed, failed := 0, 0
 	for _, c := range checks {

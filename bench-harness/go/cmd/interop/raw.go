@@ -35,9 +35,9 @@ func (e *env) rawDial(ctx context.Context) (*rawConn, error) {
 	if tlsConfig := client.DefaultOption.TLSConfig; tlsConfig != nil {
 		// Over TLS (-tls-ca) the raw frames go inside TLS, as a Go client's would.
 		td := tls.Dialer{NetDialer: &d, Config: tlsConfig}
-		c, err = td.DialContext(ctx, "tcp", e.addr)
+		c, err = td.DialContext(ctx, e.network, e.addr)
 	} else {
-		c, err = d.DialContext(ctx, "tcp", e.addr)
+		c, err = d.DialContext(ctx, e.network, e.addr)
 	}
 	if err != nil {
 		return nil, err

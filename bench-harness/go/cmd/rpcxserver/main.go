@@ -2,7 +2,10 @@
 // services of the project. It is the reference that cmd/interop checks and
 // the rpcx-go baseline of the benchmarks.
 //
-//	GOMAXPROCS=1 go run ./cmd/rpcxserver -addr 127.0.0.1:8973 [-auth TOKEN] [-log]
+//	GOMAXPROCS=1 go run ./cmd/rpcxserver -addr 127.0.0.1:8973 [-auth TOKEN] [-cors] [-log]
+//
+// The port also serves rpcx-go's HTTP gateway and JSON-RPC 2.0 (cmd/httpdiff
+// compares them with another server's).
 //
 // Services:
 //
@@ -138,6 +141,7 @@ func main() {
 	auth := flag.String("auth", "", "if set, accept only requests whose __AUTH metadata equals this `token`")
 	verbose := flag.Bool("log", false, "keep rpcx's own logging (off by default)")
 	tlsFlags := tlsconf.ServerFlags()
+	cors := flag.Bool("cors", false, "answer CORS from any origin on the gateway and JSON-RPC (SetCORS(AllowAllCORSOptions()))")
 	flag.Parse()
 
 	if !*verbose {
@@ -158,6 +162,9 @@ func main() {
 		opts = append(opts, server.WithTLSConfig(tlsConfig))
 	}
 	s := server.NewServer(opts...)
+	if *cors {
+		s.SetCORS(server.AllowAllCORSOptions())
+	}
 	if *auth != "" {
 		token := *auth
 		s.AuthFunc = func(_ context.Context, _ *protocol.Message, got string) error {

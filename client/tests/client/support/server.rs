@@ -74,21 +74,28 @@ impl TestServer {
     }
 
     /// rpcx-go serving TLS only (`server.WithTLSConfig`), with the Go peer's `-tls-*` flags.
-    pub fn rpcx_go_tls(tls_args: &[&std::ffi::OsStr]) -> Self {
+    pub fn rpcx_go_tls(tls_args: &[&str]) -> Self {
         Self::rpcx_go_with(None, tls_args)
     }
 
-    fn rpcx_go_with(token: Option<&str>, extra: &[&std::ffi::OsStr]) -> Self {
-        let bin = go_peer("rpcxserver");
+    fn rpcx_go_with(token: Option<&str>, extra: &[&str]) -> Self {
+        let mut args = vec!["-addr", "127.0.0.1:0"];
+        if let Some(token) = token {
+            args.extend(["-auth", token]);
+        }
+        args.extend(extra);
+        Self::go_peer("rpcxserver", &args)
+    }
+
+    /// Runs the Go program `bench-harness/go/bin/<name>` with `args`; it must print
+    /// `<name> listening on <host:port>` first.
+    pub fn go_peer(name: &str, args: &[&str]) -> Self {
+        let bin = go_bin(name);
         let mut command = Command::new(&bin);
         command
-            .args(["-addr", "127.0.0.1:0"])
-            .args(extra)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        if let Some(token) = token {
-            command.args(["-auth", token]);
-        }
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
@@ -103,10 +110,11 @@ impl TestServer {
         });
         let line = first_line
             .recv_timeout(Duration::from_secs(20))
-            .expect("rpcxserver printed no `listening` line within 20 s");
+            .unwrap_or_else(|_| panic!("{name} printed no `listening` line within 20 s"));
         let addr = line
-            .strip_prefix("rpcxserver listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from rpcxserver: {line:?}"));
+            .strip_prefix(&format!("{name} listening on "))
+            .unwrap_or_else(|| panic!("unexpected first line from {name}: {line:?}"))
+            .to_owned();
         Self {
             addr: format!("tcp@{addr}"),
             child: Some(child),
@@ -132,8 +140,8 @@ impl TestServer {
     }
 }
 
-/// A Go peer built by `go build -o bin/ ./cmd/...` in bench-harness/go.
-pub fn go_peer(name: &str) -> PathBuf {
+/// A Go program built by `go build -o bin/ ./cmd/...` in bench-harness/go.
+pub fn go_bin(name: &str) -> PathBuf {
     let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../bench-harness/go/bin")
         .join(name);

@@ -114,7 +114,7 @@ async fn run(plan: ShardPlan, ready: mpsc::Sender<Result<(), StartError>>) {
     let accept = glommio::spawn_local(accept_loop(shard.clone(), listener));
     loop {
         match next_command(&mut control).await {
-            Command::SweepIdle => shard.conns.borrow_mut().sweep_idle(),
+            Command::SweepIdle => shard.conns.borrow_mut().sweep(Instant::now()),
             Command::ReloadTls => shard.core.reload_tls(),
             Command::Stop => break,
         }

@@ -5,7 +5,9 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use crate::conn::Link;
-use crate::runtime::policy::IdleWatch;
+use std::time::Instant;
+
+use crate::runtime::watch::ConnWatch;
 
 #[derive(Default)]
 pub(super) struct ConnTable {
@@ -19,13 +21,13 @@ pub(super) struct ConnTable {
 
 struct Entry {
     link: Rc<Link>,
-    idle: IdleWatch,
+    watch: ConnWatch,
 }
 
 impl ConnTable {
     pub fn insert(&mut self, link: Rc<Link>) -> usize {
         let entry = Some(Entry {
-            idle: IdleWatch::new(&link),
+            watch: ConnWatch::new(&link),
             link,
         });
         self.len += 1;
@@ -64,10 +66,10 @@ impl ConnTable {
             .collect()
     }
 
-    /// One idle sweep over every connection (`IdleWatch`).
-    pub fn sweep_idle(&mut self) {
+    /// One sweep over every connection at `now` (`ConnWatch`).
+    pub fn sweep(&mut self, now: Instant) {
         for entry in self.entries.iter_mut().flatten() {
-            entry.idle.sweep(&entry.link);
+            entry.watch.sweep(&entry.link, now);
         }
     }
 

@@ -23,7 +23,8 @@ use super::executor::ConnId;
 use super::ops::{self, Op};
 use super::outbox::Outbox;
 use super::shard::Shard;
-use crate::runtime::policy::{close_step, CloseStep, IdleWatch, Linger};
+use crate::runtime::policy::{close_step, CloseStep, Linger};
+use crate::runtime::watch::ConnWatch;
 use crate::runtime::Opened;
 use crate::tls::Transport;
 
@@ -52,7 +53,8 @@ pub(super) struct ConnSlot {
     outbox: Outbox,
     pub(super) phase: Phase,
     pub(super) queued: bool,
-    idle: IdleWatch,
+    watch: ConnWatch,
+    send_cancelled: bool,
 }
 
 impl ConnSlot {
@@ -61,7 +63,7 @@ impl ConnSlot {
         conn.link().set_waker(&waker);
         Self {
             fd,
-            idle: IdleWatch::new(conn.link()),
+            watch: ConnWatch::new(conn.link()),
             conn,
             waker,
             span,
@@ -71,13 +73,14 @@ impl ConnSlot {
             outbox: Outbox::default(),
             phase: Phase::Serving,
             queued: false,
+            send_cancelled: false,
         }
     }
 
-    /// One idle sweep (`IdleWatch`), for connections still serving.
-    pub(super) fn sweep_idle(&mut self) {
+    /// One sweep at `now` (`ConnWatch`), for connections still serving.
+    pub(super) fn sweep(&mut self, now: Instant) {
         if self.phase == Phase::Serving {
-            self.idle.sweep(self.conn.link());
+            self.watch.sweep(self.conn.link(), now);
         }
     }
 
@@ -149,6 +152,9 @@ impl Shard {
         let Some(slot) = self.conns.get_mut(id) else {
             return;
         };
+        if let Ok(sent) = usize::try_from(result) {
+            slot.conn.handle_sent_owned(sent);
+        }
         match slot.outbox.handle_sent(result) {
             Ok(Some(rest)) => {
                 let entry = ops::send(slot.fd.as_raw_fd(), rest, id);
@@ -157,6 +163,8 @@ impl Shard {
                 if let Err(e) = unsafe { ops::push(&mut self.ring, &entry) } {
                     slot.io_error(e);
                 }
+                // A new send: cancelled again if the connection dropped its output.
+                slot.send_cancelled = false;
             }
             Ok(None) => {}
             Err(e) => slot.io_error(e),
@@ -196,6 +204,13 @@ impl Shard {
         let Some(slot) = self.conns.get_mut(id) else {
             return;
         };
+        if slot.conn.is_output_dropped() && !slot.outbox.is_idle() && !slot.send_cancelled {
+            // Closed without waiting for its output (send timeout, socket error): a send the
+            // peer never takes must not hold the slot.
+            let entry = ops::cancel(ops::user_data(Op::Send, id));
+            // SAFETY: a cancel points to no memory.
+            slot.send_cancelled = unsafe { ops::push(&mut self.ring, &entry) }.is_ok();
+        }
         if matches!(slot.phase, Phase::Lingering(_)) && slot.starved {
             slot.phase = Phase::Closing;
         }

@@ -283,8 +283,9 @@ impl Shard {
         for command in Command::parse(received.map(|n| &buf[..n])) {
             match command {
                 Command::SweepIdle => {
+                    let now = Instant::now();
                     for slot in self.conns.iter_mut() {
-                        slot.sweep_idle();
+                        slot.sweep(now);
                     }
                 }
                 Command::ReloadTls => self.core.reload_tls(),

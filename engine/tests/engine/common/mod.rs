@@ -17,6 +17,8 @@ use ringrpc_engine::{
 };
 use serde::{Deserialize, Serialize};
 
+pub mod measure;
+
 /// Every blocking read of the test client gives up after this long.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -262,7 +264,8 @@ impl FrameClient {
         stream.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
         let limits = Limits::default()
             .max_frame_bytes(64 << 20)
-            .max_decompressed_bytes(64 << 20);
+            .max_decompressed_bytes(64 << 20)
+            .max_metadata_count(usize::MAX);
         Self {
             stream,
             buf: BytesMut::new(),

@@ -1,0 +1,113 @@
+//! Hostile peers, slow readers: a client that never reads cannot grow server memory through
+//! pushes or replies (every unsent byte counts against `push_buffer_max_bytes` and
+//! `flush_threshold_bytes`), and once the kernel takes none of its output for
+//! `send_timeout` its connection is closed and the output dropped.
+//!
+//! Figures: the shard's unsent-bytes counter, close times.
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use ringrpc_engine::SerializeType;
+
+use crate::common::measure::{shard0, wait_for};
+use crate::common::{self, json, request, PushArgs};
+
+/// Frame bytes around a push's payload (header, path, method, one metadata record).
+const PUSH_OVERHEAD: usize = 64;
+
+#[test]
+fn pushes_to_a_client_that_never_reads_stop_at_the_push_buffer() {
+    let push_buffer = 64 << 10;
+    let send_timeout = Duration::from_millis(500);
+    let config = common::test_config(1)
+        .push_buffer_max_bytes(push_buffer)
+        .send_timeout(Some(send_timeout));
+    let server = common::start(config);
+    let payload_len = 8 << 10;
+    let args = json(&PushArgs {
+        count: 1_000_000,
+        payload: "x".repeat(payload_len),
+    });
+    let conn = TcpStream::connect(server.local_addr()).expect("connect");
+    std::io::Write::write_all(
+        &mut &conn,
+        &request(1, SerializeType::Json, "Test", "Push", &[], &args),
+    )
+    .expect("send");
+    let started = Instant::now();
+    wait_for(Duration::from_secs(5), "pushes back up", || {
+        shard0(&server).unsent_bytes >= push_buffer
+    });
+    let took = wait_for(
+        Duration::from_secs(30),
+        "the send timeout closes it",
+        || shard0(&server).connections_open == 0,
+    );
+    let stats = shard0(&server);
+    println!(
+        "hostile slow reader: 1M pushes of {payload_len} B to a client that never reads: \
+         unsent peak {} B (push buffer {push_buffer} B), closed {:?} after the first push \
+         ({took:?} after the backlog, send timeout {send_timeout:?})",
+        stats.unsent_bytes_peak,
+        started.elapsed()
+    );
+    assert!(
+        stats.unsent_bytes_peak <= push_buffer + payload_len + PUSH_OVERHEAD,
+        "unsent peak {} B",
+        stats.unsent_bytes_peak
+    );
+    assert_eq!(stats.unsent_bytes, 0, "dropped with the connection");
+    assert!(took >= send_timeout / 2, "{took:?}");
+    drop(conn);
+}
+
+#[test]
+fn replies_to_a_client_that_never_reads_stop_at_the_flush_threshold() {
+    let flush = 64 << 10;
+    let send_timeout = Duration::from_millis(500);
+    let config = common::test_config(1)
+        .flush_threshold_bytes(flush)
+        .send_timeout(Some(send_timeout));
+    let server = common::start(config);
+    let payload = vec![9u8; 32 << 10];
+    let frame = request(1, SerializeType::None, "Echo", "Echo", &[], &payload);
+    let conn = TcpStream::connect(server.local_addr()).expect("connect");
+    conn.set_nonblocking(true).unwrap();
+    // Pipeline requests without reading until the server stops taking them.
+    let (mut written, mut last_progress) = (0usize, Instant::now());
+    let mut offset = 0;
+    while last_progress.elapsed() < Duration::from_millis(200) {
+        match std::io::Write::write(&mut &conn, &frame[offset..]) {
+            Ok(n) => {
+                written += n;
+                offset = (offset + n) % frame.len();
+                last_progress = Instant::now();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(_) => break,
+        }
+        assert!(written < 1 << 30, "the server never stopped reading");
+    }
+    let took = wait_for(
+        Duration::from_secs(30),
+        "the send timeout closes it",
+        || shard0(&server).connections_open == 0,
+    );
+    let stats = shard0(&server);
+    let reply_len = frame.len();
+    println!(
+        "hostile slow reader: {written} B of pipelined 32 KiB echoes, never read: unsent peak \
+         {} B (flush threshold {flush} B), closed {took:?} after the server stopped reading",
+        stats.unsent_bytes_peak
+    );
+    assert!(
+        stats.unsent_bytes_peak < 2 * (flush + reply_len),
+        "unsent peak {} B",
+        stats.unsent_bytes_peak
+    );
+    assert_eq!(stats.unsent_bytes, 0);
+    drop(conn);
+}
