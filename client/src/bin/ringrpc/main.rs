@@ -46,7 +46,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Call one method and print the reply (payload on stdout, metadata on stderr).
-    Call(call::CallArgs),
+    Call(Box<call::CallArgs>),
     /// List the services and servers under a registry base path.
     List(registry::ViewArgs),
     /// Print servers as they are added, removed or updated, until Ctrl-C.
