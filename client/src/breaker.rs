@@ -18,6 +18,12 @@
 //! The breaker reads no clock: callers pass `now`, so tests step time by hand. A probe whose
 //! outcome never arrives (its call was dropped) is considered lost after `open_for`, and the
 //! next attempt probes again.
+//!
+//! Every state change starts a new *generation*. A call takes the generation when it starts
+//! ([`Breaker::generation`]) and reports its outcome with it; an outcome from an older
+//! generation is ignored. So a slow call that began before the breaker opened cannot close
+//! it by succeeding late, and one that began before a probe closed it cannot count against
+//! the fresh state: only calls made under the current state move it.
 
 use std::time::{Duration, Instant};
 
@@ -76,6 +82,7 @@ pub enum BreakerState {
 pub struct Breaker {
     config: BreakerConfig,
     state: BreakerState,
+    generation: u64,
 }
 
 impl Breaker {
@@ -84,12 +91,23 @@ impl Breaker {
         Self {
             config,
             state: BreakerState::Closed { failures: 0 },
+            generation: 0,
         }
     }
 
     /// The current state.
     pub fn state(&self) -> BreakerState {
         self.state
+    }
+
+    /// The current generation: a call takes it when it starts and reports with it.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn set(&mut self, state: BreakerState) {
+        self.state = state;
+        self.generation += 1;
     }
 
     /// Whether an attempt may start now. Does not change state; see [`Self::handle_attempt`].
@@ -106,28 +124,41 @@ impl Breaker {
     }
 
     /// An attempt starts now (the caller checked [`Self::ready`]); from Open or HalfOpen it
-    /// becomes the probe.
-    pub fn handle_attempt(&mut self, now: Instant) {
+    /// becomes the probe. Returns the generation the attempt reports its outcome with.
+    pub fn handle_attempt(&mut self, now: Instant) -> u64 {
         if !matches!(self.state, BreakerState::Closed { .. }) {
-            self.state = BreakerState::HalfOpen { probe_since: now };
+            self.set(BreakerState::HalfOpen { probe_since: now });
+        }
+        self.generation
+    }
+
+    /// The server answered a call of `generation`; ignored if the state changed since.
+    pub fn handle_success(&mut self, generation: u64) {
+        if generation != self.generation {
+            return;
+        }
+        match self.state {
+            BreakerState::Closed { failures: 0 } => {}
+            // Failures count consecutively within one closed state.
+            BreakerState::Closed { .. } => self.state = BreakerState::Closed { failures: 0 },
+            _ => self.set(BreakerState::Closed { failures: 0 }),
         }
     }
 
-    /// The server answered.
-    pub fn handle_success(&mut self) {
-        self.state = BreakerState::Closed { failures: 0 };
-    }
-
-    /// The server did not answer.
-    pub fn handle_failure(&mut self, now: Instant) {
-        self.state = match self.state {
+    /// The server did not answer a call of `generation`; ignored if the state changed
+    /// since.
+    pub fn handle_failure(&mut self, generation: u64, now: Instant) {
+        if generation != self.generation {
+            return;
+        }
+        match self.state {
             BreakerState::Closed { failures } if failures + 1 < self.config.failure_threshold => {
-                BreakerState::Closed {
+                self.state = BreakerState::Closed {
                     failures: failures + 1,
-                }
+                };
             }
-            _ => BreakerState::Open { since: now },
-        };
+            _ => self.set(BreakerState::Open { since: now }),
+        }
     }
 }
 
@@ -144,13 +175,14 @@ mod tests {
     fn consecutive_failures_open_it_and_a_success_resets_the_count() {
         let t0 = Instant::now();
         let mut b = Breaker::new(CONFIG);
-        b.handle_failure(t0);
-        b.handle_failure(t0);
-        b.handle_success();
-        b.handle_failure(t0);
-        b.handle_failure(t0);
+        let g = b.generation();
+        b.handle_failure(g, t0);
+        b.handle_failure(g, t0);
+        b.handle_success(g);
+        b.handle_failure(g, t0);
+        b.handle_failure(g, t0);
         assert!(b.ready(t0), "2 consecutive failures keep it closed");
-        b.handle_failure(t0);
+        b.handle_failure(g, t0);
         assert_eq!(b.state(), BreakerState::Open { since: t0 });
         assert!(!b.ready(t0 + Duration::from_millis(99)));
     }
@@ -159,13 +191,13 @@ mod tests {
     fn half_open_probe_closes_it_on_success() {
         let t0 = Instant::now();
         let mut b = Breaker::new(CONFIG);
-        (0..3).for_each(|_| b.handle_failure(t0));
+        (0..3).for_each(|_| b.handle_failure(0, t0));
         let t1 = t0 + CONFIG.open_for;
         assert!(b.ready(t1));
-        b.handle_attempt(t1);
+        let probe = b.handle_attempt(t1);
         assert_eq!(b.state(), BreakerState::HalfOpen { probe_since: t1 });
         assert!(!b.ready(t1), "only one probe at a time");
-        b.handle_success();
+        b.handle_success(probe);
         assert_eq!(b.state(), BreakerState::Closed { failures: 0 });
     }
 
@@ -173,10 +205,10 @@ mod tests {
     fn failed_probe_reopens_it_and_a_lost_probe_is_retried() {
         let t0 = Instant::now();
         let mut b = Breaker::new(CONFIG);
-        (0..3).for_each(|_| b.handle_failure(t0));
+        (0..3).for_each(|_| b.handle_failure(0, t0));
         let t1 = t0 + CONFIG.open_for;
-        b.handle_attempt(t1);
-        b.handle_failure(t1);
+        let probe = b.handle_attempt(t1);
+        b.handle_failure(probe, t1);
         assert_eq!(b.state(), BreakerState::Open { since: t1 });
         let t2 = t1 + CONFIG.open_for;
         b.handle_attempt(t2);
@@ -185,5 +217,29 @@ mod tests {
             b.ready(t2 + CONFIG.open_for),
             "a probe that never reports is retried"
         );
+    }
+
+    #[test]
+    fn calls_from_an_older_generation_cannot_flip_it() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(CONFIG);
+        let before = b.handle_attempt(t0); // a slow call starts while closed
+        (0..3).for_each(|_| b.handle_failure(b.generation(), t0));
+        assert!(matches!(b.state(), BreakerState::Open { .. }));
+        b.handle_success(before);
+        assert!(
+            matches!(b.state(), BreakerState::Open { .. }),
+            "a late success from before the opening does not close it"
+        );
+
+        let t1 = t0 + CONFIG.open_for;
+        let probe = b.handle_attempt(t1);
+        b.handle_success(probe);
+        assert_eq!(b.state(), BreakerState::Closed { failures: 0 });
+        let closed = b.generation();
+        b.handle_failure(probe - 1, t1); // from the open generation
+        b.handle_failure(before, t1);
+        assert_eq!(b.state(), BreakerState::Closed { failures: 0 });
+        assert_eq!(b.generation(), closed);
     }
 }

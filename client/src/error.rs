@@ -101,6 +101,24 @@ pub enum Error {
     /// The request does not fit an rpcx frame.
     #[error("cannot encode the request frame: {0}")]
     Frame(EncodeError),
+    /// A oneway request found the send buffer full (`ClientOptions::send_buffer_max_bytes`):
+    /// the server is not reading. Nothing was sent; retryable (later, or elsewhere).
+    #[error("send buffer full: {unsent_bytes} bytes unsent, at most {max_bytes}")]
+    SendBufferFull {
+        /// Bytes queued and not yet taken by the socket.
+        unsent_bytes: usize,
+        /// `ClientOptions::send_buffer_max_bytes`.
+        max_bytes: usize,
+    },
+    /// The encoded request alone is larger than `ClientOptions::send_buffer_max_bytes`;
+    /// not retryable (raise the bound).
+    #[error("request of {len} bytes exceeds the send buffer bound of {max_bytes} bytes")]
+    RequestTooLarge {
+        /// The encoded request's length.
+        len: usize,
+        /// `ClientOptions::send_buffer_max_bytes`.
+        max_bytes: usize,
+    },
     /// The reply payload cannot be decoded into the caller's type (rpcx-go types this as
     /// a service error: not retried).
     #[error("cannot decode the reply payload: {0}")]
@@ -133,9 +151,13 @@ impl Error {
     /// encode/decode failures, a bad address and an expired deadline.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Connect { .. } | Error::ConnectTimeout { .. } | Error::Disconnected(_) => true,
+            Error::Connect { .. }
+            | Error::ConnectTimeout { .. }
+            | Error::Disconnected(_)
+            | Error::SendBufferFull { .. } => true,
             Error::InvalidAddress { .. }
             | Error::Tls { .. }
+            | Error::RequestTooLarge { .. }
             | Error::Timeout { .. }
             | Error::Service { .. }
             | Error::Encode(_)
@@ -185,6 +207,10 @@ mod tests {
             Error::Disconnected(Disconnect::Decode(DecodeError::BadMagic(1))),
             Error::Disconnected(Disconnect::HeartbeatMissed { misses: 3 }),
             Error::Disconnected(Disconnect::Closed),
+            Error::SendBufferFull {
+                unsent_bytes: 10,
+                max_bytes: 10,
+            },
         ];
         for error in retryable {
             assert!(error.is_retryable(), "{error}");
@@ -194,6 +220,10 @@ mod tests {
                 message: "rpcx: can't find method Div".into(),
             },
             Error::Timeout { timeout_ms: 5 },
+            Error::RequestTooLarge {
+                len: 11,
+                max_bytes: 10,
+            },
             Error::Decode(PayloadError::UnknownSerializeType(7)),
             Error::InvalidAddress {
                 addr: "x".into(),

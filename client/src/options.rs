@@ -37,6 +37,22 @@ pub struct ClientOptions {
     /// Server pushes kept until read; further pushes are dropped (and counted), as rpcx-go
     /// drops them when its channel is full. Unused when a push handler is set.
     pub push_queue_max: usize,
+    /// Bytes the unread pushes may hold (each counted as its frame plus its inflated
+    /// payload, in its own allocation); a push that does not fit is dropped (and counted),
+    /// a gzip'ed one before it is inflated. Unused when a push handler is set. 4 MiB.
+    pub push_queue_max_bytes: usize,
+    /// Bytes of requests written into the send buffer and not yet taken by the socket
+    /// (queued plus the write in flight). At the bound a call waits for the server to read
+    /// (within its deadline: `Error::Timeout` once it passes, unsent), and a oneway request
+    /// fails at once with the retryable `Error::SendBufferFull`. A request larger than the
+    /// bound fails with `Error::RequestTooLarge`. A call without a deadline waits as long
+    /// as the connection stays open. Heartbeats are not counted. 16 MiB, the largest frame
+    /// a ringrpc server accepts by default.
+    pub send_buffer_max_bytes: usize,
+    /// Longest `close` (or dropping the last clone) spends writing what is still queued to
+    /// a server that does not read; then the socket is dropped with it. 1 s. A duration too
+    /// large to add to the clock (`Duration::MAX`) means no bound.
+    pub close_timeout: Duration,
     /// Most calls waiting for their reply at once; further calls wait for one to finish
     /// before they are sent, and that wait counts against their deadline. Bounds what a
     /// server that stops answering (or reading) costs the client. None (no limit), as
@@ -62,6 +78,9 @@ impl Default for ClientOptions {
             heartbeat_misses_max: 3,
             limits: Limits::default(),
             push_queue_max: 1024,
+            push_queue_max_bytes: 4 << 20,
+            send_buffer_max_bytes: 16 << 20,
+            close_timeout: Duration::from_secs(1),
             max_in_flight: None,
             tls: None,
             plugins: Plugins::new(),
@@ -141,6 +160,24 @@ impl ClientOptions {
         self
     }
 
+    /// Sets [`push_queue_max_bytes`](Self::push_queue_max_bytes).
+    pub fn push_queue_max_bytes(mut self, bytes: usize) -> Self {
+        self.push_queue_max_bytes = bytes;
+        self
+    }
+
+    /// Sets [`send_buffer_max_bytes`](Self::send_buffer_max_bytes).
+    pub fn send_buffer_max_bytes(mut self, bytes: usize) -> Self {
+        self.send_buffer_max_bytes = bytes;
+        self
+    }
+
+    /// Sets [`close_timeout`](Self::close_timeout).
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
     /// Caps the calls waiting for their reply at once (see the field).
     pub fn max_in_flight(mut self, calls: usize) -> Self {
         self.max_in_flight = Some(calls);
@@ -159,9 +196,12 @@ impl ClientOptions {
         self
     }
 
-    /// When a call sent at `now` gives up: its own deadline, else now + the default timeout.
+    /// When a call sent at `now` gives up: its own deadline, else now + the default timeout
+    /// (none if that is beyond the clock's range, as for `Duration::MAX`).
     pub(crate) fn deadline_of(&self, request: &Request<'_>, now: Instant) -> Option<Instant> {
-        request.deadline.or_else(|| self.timeout.map(|t| now + t))
+        request
+            .deadline
+            .or_else(|| self.timeout.and_then(|t| now.checked_add(t)))
     }
 }
 
@@ -220,8 +260,10 @@ impl CallOptions {
         self
     }
 
-    /// The deadline of a call made at `now`: `deadline`, else `now + timeout`.
+    /// The deadline of a call made at `now`: `deadline`, else `now + timeout` (none if that
+    /// is beyond the clock's range, as for `Duration::MAX`).
     pub fn deadline_at(&self, now: Instant) -> Option<Instant> {
-        self.deadline.or_else(|| self.timeout.map(|t| now + t))
+        self.deadline
+            .or_else(|| self.timeout.and_then(|t| now.checked_add(t)))
     }
 }

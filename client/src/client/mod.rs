@@ -59,7 +59,7 @@ struct Handle<R: Runtime> {
 
 impl<R: Runtime> Drop for Handle<R> {
     fn drop(&mut self) {
-        self.shared.with_conn(Connection::handle_close);
+        self.shared.with_conn(|conn| conn.handle_close(R::now()));
     }
 }
 
@@ -153,15 +153,12 @@ impl<R: Runtime> Client<R> {
     async fn send_unhooked(&self, request: &Request<'_>) -> Result<Reply, Error> {
         let shared = &*self.handle.shared;
         let mut request = *request;
-        // With `max_in_flight`, a slot is held until this call is over (or dropped), and
-        // the wait for it counts against the call's deadline.
+        // With `max_in_flight`, a slot is held until this call is over (or dropped). The
+        // wait for it, and for room in a full send buffer, counts against the deadline.
         let now = R::now();
-        if shared.has_slots() {
-            request.deadline = shared.options.deadline_of(&request, now);
-        }
+        request.deadline = shared.options.deadline_of(&request, now);
         let _slot = shared.acquire_slot(request.deadline, now).await?;
-        let (waiter, reply) = R::oneshot();
-        let seq = shared.with_conn(|conn| conn.handle_call(&request, waiter, R::now()))?;
+        let (seq, reply) = shared.queue_call(&request, now).await?;
         let mut cancel = CancelOnDrop {
             shared,
             seq: Some(seq),
@@ -172,7 +169,8 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Queues a oneway request (no reply is expected). Runs the call hooks of the
-    /// client's plugins around it; it ends when queued.
+    /// client's plugins around it; it ends when queued. Fails at once with the retryable
+    /// [`Error::SendBufferFull`] when the send buffer is full (the server is not reading).
     pub fn send_oneway(&self, request: &Request<'_>) -> Result<(), Error> {
         let shared = &self.handle.shared;
         let queue = |request: &Request<'_>| {
@@ -199,10 +197,11 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Closes the connection: pending calls fail with a retryable error, queued requests
-    /// are still written, then the socket is shut down. Returns when that is done.
+    /// are still written (for at most `ClientOptions::close_timeout`; a server that does
+    /// not read loses them), then the socket is shut down. Returns when that is done.
     pub async fn close(&self) {
         let shared = &self.handle.shared;
-        shared.with_conn(Connection::handle_close);
+        shared.with_conn(|conn| conn.handle_close(R::now()));
         shared.writer_finished().await;
     }
 

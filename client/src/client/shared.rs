@@ -15,7 +15,7 @@ use bytes::Bytes;
 
 use crate::conn::{Connection, Wake};
 use crate::error::{Disconnect, Error};
-use crate::message::{Push, Reply};
+use crate::message::{Push, Reply, Request};
 use crate::options::ClientOptions;
 use crate::race::{race, Either};
 use crate::runtime::Runtime;
@@ -51,18 +51,27 @@ struct Parked {
     writer_done: bool,
     /// Callers of `close` waiting for the writer to stop.
     closers: Vec<Waker>,
+    /// Calls refused for want of send space, waiting for a send to complete.
+    send_space: Vec<Waker>,
 }
 
 impl Parked {
     /// Takes the wakers of the tasks `wake` names.
-    fn take(&mut self, wake: Wake) -> [Option<Waker>; 3] {
+    fn take(&mut self, wake: Wake) -> Vec<Waker> {
         self.reader_woken |= wake.reader;
         let take = |on: bool, waker: &mut Option<Waker>| if on { waker.take() } else { None };
-        [
+        let mut wakers: Vec<Waker> = [
             take(wake.writer, &mut self.writer),
             take(wake.reader, &mut self.reader),
             take(wake.push_reader, &mut self.push_reader),
         ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if wake.send_space {
+            wakers.append(&mut self.send_space);
+        }
+        wakers
     }
 }
 
@@ -102,7 +111,7 @@ impl<R: Runtime> Shared<R> {
         for (waiter, result) in events.completions {
             R::send(waiter, result);
         }
-        wakers.into_iter().flatten().for_each(Waker::wake);
+        wakers.into_iter().for_each(Waker::wake);
         result
     }
 
@@ -147,9 +156,64 @@ impl<R: Runtime> Shared<R> {
         permit.map(Some).ok_or_else(|| self.lost())
     }
 
-    /// Whether the in-flight cap is on.
-    pub(crate) fn has_slots(&self) -> bool {
-        self.slots.is_some()
+    /// Queues a call, waiting (at most until its deadline; `since` is when the call began)
+    /// while the send buffer is full. Returns its seq and where its result will come.
+    pub(crate) async fn queue_call(
+        &self,
+        request: &Request<'_>,
+        since: Instant,
+    ) -> Result<(u64, R::Receiver<Result<Reply, Error>>), Error> {
+        loop {
+            let (waiter, reply) = R::oneshot();
+            let queued = self.with_conn(|conn| {
+                conn.handle_call(request, waiter, R::now())
+                    .map_err(|error| (error, conn.sent_epoch()))
+            });
+            match queued {
+                Ok(seq) => return Ok((seq, reply)),
+                Err((Error::SendBufferFull { .. }, epoch)) => {
+                    self.wait_send_space(epoch, request.deadline, since).await?;
+                }
+                Err((error, _)) => return Err(error),
+            }
+        }
+    }
+
+    /// Waits until a send completed after `epoch` (or the connection stopped taking calls),
+    /// at most until `deadline`.
+    async fn wait_send_space(
+        &self,
+        epoch: u64,
+        deadline: Option<Instant>,
+        since: Instant,
+    ) -> Result<(), Error> {
+        let moved = poll_fn(|cx| {
+            R::with_lock(&self.state, |state| {
+                if state.conn.sent_epoch() != epoch || !state.conn.is_open() {
+                    return Poll::Ready(());
+                }
+                let parked = &mut state.parked.send_space;
+                if !parked.iter().any(|w| w.will_wake(cx.waker())) {
+                    parked.push(cx.waker().clone());
+                }
+                Poll::Pending
+            })
+        });
+        let Some(deadline) = deadline else {
+            moved.await;
+            return Ok(());
+        };
+        match race(moved, R::sleep_until(deadline)).await {
+            Either::Left(()) => Ok(()),
+            Either::Right(()) => Err(Error::Timeout {
+                timeout_ms: Error::timeout_ms(deadline, since),
+            }),
+        }
+    }
+
+    /// Whether pushes go to a handler as they come (rather than to the queue).
+    pub(crate) fn takes_pushes(&self) -> bool {
+        self.push_handler.is_some()
     }
 
     /// The next push, or `None` once the connection stopped and the queue is empty.

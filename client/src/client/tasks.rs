@@ -6,7 +6,9 @@ use std::future::{pending, Future};
 use std::io;
 use std::sync::Arc;
 
-use crate::conn::{Connection, RecvBuf};
+use ringrpc_codec::{DecodeError, Frame, Header};
+
+use crate::conn::{Connection, Received, RecvBuf, Screen};
 use crate::error::{Disconnect, Error};
 use crate::options::ClientOptions;
 use crate::race::{race, Either};
@@ -103,9 +105,10 @@ pub(crate) async fn read_loop<R: Runtime, H: ReadHalf>(
         match race(reader.read_into(&mut recv), woken).await {
             Either::Left(Ok(0)) => shared.disconnect(Disconnect::Eof),
             Either::Left(Ok(_)) => {
-                // Decoding (and gunzip) happens here, outside the lock.
-                let decoded = std::iter::from_fn(|| recv.decode().transpose())
-                    .try_for_each(|frame| frame.map(|frame| frames.push(frame)));
+                // Decoding (and gunzip) happens here, outside the lock, and only for frames
+                // the core wants (see `Connection::screen`).
+                let decoded = split_frames(&mut recv, &shared, &mut frames);
+                recv.release_idle();
                 shared.with_conn(|conn| {
                     frames.drain(..).for_each(|frame| conn.handle_frame(frame));
                     if let Err(error) = decoded {
@@ -120,6 +123,44 @@ pub(crate) async fn read_loop<R: Runtime, H: ReadHalf>(
             Either::Right(Either::Right(())) => {}
         }
     }
+}
+
+/// Splits every complete frame off `recv` into `frames`, in order. A frame that must be
+/// screened is screened under the lock (with the frames before it handed over first, so
+/// the verdict sees them) and decoded as the core says, outside it.
+fn split_frames<R: Runtime>(
+    recv: &mut RecvBuf,
+    shared: &Shared<R>,
+    frames: &mut Vec<Frame>,
+) -> Result<(), DecodeError> {
+    let take_pushes = shared.takes_pushes();
+    while let Some(received) = recv.next_frame()? {
+        let raw = match received {
+            Received::Frame(frame) => {
+                frames.push(frame);
+                continue;
+            }
+            Received::Raw(raw) => raw,
+        };
+        let Some(header) = Header::peek(&raw).copied() else {
+            continue;
+        };
+        let verdict = shared.with_conn(|conn| {
+            frames.drain(..).for_each(|frame| conn.handle_frame(frame));
+            conn.screen(&header, take_pushes)
+        });
+        match verdict {
+            Screen::Decode => frames.push(recv.decode_raw(raw, false, None)?),
+            Screen::Push { room_bytes: None } => frames.push(recv.decode_raw(raw, false, None)?),
+            // A push that inflates past the room left is dropped, as a full queue drops it.
+            Screen::Push { room_bytes } => match recv.decode_raw(raw, true, room_bytes) {
+                Ok(frame) => frames.push(frame),
+                Err(_) => shared.with_conn(Connection::handle_push_dropped),
+            },
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Writes what the core transmits, one coalesced buffer at a time; on close, flushes what

@@ -293,3 +293,73 @@ fn unanswered_heartbeats_fail_the_connection_and_its_calls_on_time() {
         );
     });
 }
+
+#[test]
+fn close_gives_up_on_a_server_that_does_not_read_at_close_timeout() {
+    on_virtual_time(async {
+        // A socket with room for 1 KiB that the server never reads.
+        let (client_end, _server_end) = tokio::io::duplex(1024);
+        NEXT_SOCKET.with(|next| *next.borrow_mut() = Some(client_end));
+        let options = ClientOptions::new().close_timeout(Duration::from_millis(250));
+        let client = Client::<Virtual>::connect_with("tcp@127.0.0.1:1", options)
+            .await
+            .unwrap();
+        client
+            .send_oneway(&crate::Request::new("S", "M", &[0u8; 64 << 10]))
+            .unwrap();
+        tokio::task::yield_now().await; // the writer starts its write, which stalls
+        assert!(client.stats().unsent_bytes > 0);
+        let started = VirtualInstant::now();
+        client.close().await;
+        assert_eq!(started.elapsed(), Duration::from_millis(250));
+        assert!(client.is_closed());
+        assert_eq!(client.stats().unsent_bytes, 0);
+    });
+}
+
+#[test]
+fn a_call_waits_for_send_space_within_its_deadline() {
+    on_virtual_time(async {
+        let (client_end, mut server_end) = tokio::io::duplex(1024);
+        NEXT_SOCKET.with(|next| *next.borrow_mut() = Some(client_end));
+        let options = ClientOptions::new().send_buffer_max_bytes(100 << 10);
+        let client = Client::<Virtual>::connect_with("tcp@127.0.0.1:1", options)
+            .await
+            .unwrap();
+        let big = [0u8; 60 << 10];
+        client
+            .send_oneway(&crate::Request::new("S", "M", &big))
+            .unwrap();
+        let full = client.send_oneway(&crate::Request::new("S", "M", &big));
+        assert!(
+            matches!(full, Err(Error::SendBufferFull { .. })),
+            "{full:?}"
+        );
+        // A call waits for room, and fails at its deadline while the server does not read.
+        let started = VirtualInstant::now();
+        let options = CallOptions::new().timeout(Duration::from_millis(300));
+        let payload = bytes::Bytes::from_static(&[1u8; 60 << 10]);
+        let result = client
+            .call_with::<_, bytes::Bytes>("S", "M", &payload, &options)
+            .await;
+        assert!(
+            matches!(result, Err(Error::Timeout { timeout_ms: 300 })),
+            "{result:?}"
+        );
+        assert_eq!(started.elapsed(), Duration::from_millis(300));
+        assert_eq!(client.stats().seq_next, 1, "it never went out");
+
+        // Once the server reads, a waiting call gets in and goes out.
+        let call = client.call_with::<_, bytes::Bytes>("S", "M", &payload, &options);
+        let drain = async {
+            let mut sink = vec![0u8; 256 << 10];
+            let mut read = 0;
+            while read < 2 * (60 << 10) {
+                read += server_end.read(&mut sink).await.unwrap();
+            }
+        };
+        let (result, ()) = tokio::join!(call, drain);
+        assert!(matches!(result, Err(Error::Timeout { .. })), "unanswered");
+        assert_eq!(client.stats().seq_next, 2, "the waiting call was sent");
+    });
+}

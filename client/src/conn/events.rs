@@ -28,10 +28,13 @@ pub struct Wake {
     /// The writer has work: bytes wait and no send is in flight, or the connection is
     /// closed (it flushes and shuts the socket, or stops).
     pub writer: bool,
-    /// The reader must come round: a call's deadline is earlier than the timer it sleeps
-    /// on, or the connection stopped being open (it stops).
+    /// The reader must come round: a call's deadline (or the close deadline) is earlier
+    /// than the timer it sleeps on, or the connection is closed (it stops).
     pub reader: bool,
     /// Whoever waits for the next push: one is queued, or the connection stopped being
     /// open (no more will come).
     pub push_reader: bool,
+    /// Callers refused for want of send space: a send completed (room may have been made)
+    /// or the connection closed. Each tries again.
+    pub send_space: bool,
 }

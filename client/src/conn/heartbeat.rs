@@ -27,7 +27,8 @@ pub(crate) enum Due {
 pub(crate) struct Heartbeat {
     interval: Duration,
     misses_max: u32,
-    next_at: Instant,
+    /// When the next heartbeat is due; `None` once the interval no longer fits the clock.
+    next_at: Option<Instant>,
     /// Sent and unanswered: seq and payload, oldest first.
     outstanding: VecDeque<(u64, HeartbeatPayload)>,
     misses: u32,
@@ -36,20 +37,26 @@ pub(crate) struct Heartbeat {
 }
 
 impl Heartbeat {
-    pub fn new(interval: Duration, misses_max: u32, now: Instant) -> Self {
-        Self {
+    /// `None` if `interval` is beyond the clock's range (`Duration::MAX`): no heartbeat.
+    pub fn new(interval: Duration, misses_max: u32, now: Instant) -> Option<Self> {
+        Some(Self {
             interval,
             misses_max: misses_max.max(1),
-            next_at: now + interval,
+            next_at: Some(now.checked_add(interval)?),
             outstanding: VecDeque::new(),
             misses: 0,
             sent: 0,
             answered: 0,
-        }
+        })
     }
 
-    pub fn next_at(&self) -> Instant {
+    pub fn next_at(&self) -> Option<Instant> {
         self.next_at
+    }
+
+    /// Whether `seq` is a heartbeat of ours still waiting for its echo.
+    pub fn is_outstanding(&self, seq: u64) -> bool {
+        self.outstanding.iter().any(|(s, _)| *s == seq)
     }
 
     pub fn misses(&self) -> u32 {
@@ -59,7 +66,7 @@ impl Heartbeat {
     /// Decides what the timer firing at `now` means. `unix_nanos` is the wall-clock time of
     /// `now`, which goes into the payload.
     pub fn poll_due(&mut self, now: Instant, unix_nanos: i64) -> Due {
-        if now < self.next_at {
+        if self.next_at.is_none_or(|at| now < at) {
             return Due::Nothing;
         }
         if !self.outstanding.is_empty() {
@@ -70,7 +77,7 @@ impl Heartbeat {
                 };
             }
         }
-        self.next_at = now + self.interval;
+        self.next_at = now.checked_add(self.interval);
         let mut payload = [0u8; 9];
         payload[0] = MSGPACK_INT64;
         payload[1..].copy_from_slice(&unix_nanos.to_be_bytes());
@@ -112,7 +119,7 @@ mod tests {
     #[test]
     fn payload_is_go_msgpack_int64() {
         let t0 = Instant::now();
-        let mut hb = Heartbeat::new(10 * MS, 3, t0);
+        let mut hb = Heartbeat::new(10 * MS, 3, t0).unwrap();
         assert_eq!(hb.poll_due(t0 + 9 * MS, 0), Due::Nothing);
         // PROTOCOL.md §14 (d): 1700000000000000000 ns.
         let Due::Send(payload) = hb.poll_due(t0 + 10 * MS, 1_700_000_000_000_000_000) else {
@@ -122,13 +129,13 @@ mod tests {
             payload,
             [0xd3, 0x17, 0x97, 0x9c, 0xfe, 0x36, 0x2a, 0x00, 0x00]
         );
-        assert_eq!(hb.next_at(), t0 + 20 * MS);
+        assert_eq!(hb.next_at(), Some(t0 + 20 * MS));
     }
 
     #[test]
     fn fails_after_misses_in_a_row_and_a_reply_resets() {
         let t0 = Instant::now();
-        let mut hb = Heartbeat::new(10 * MS, 2, t0);
+        let mut hb = Heartbeat::new(10 * MS, 2, t0).unwrap();
         let mut at = t0;
         let mut send = |hb: &mut Heartbeat, seq| {
             at += 10 * MS;

@@ -13,17 +13,22 @@
 mod events;
 mod heartbeat;
 mod pending;
+mod push_queue;
 mod recv;
+mod screen;
+mod send_bound;
+mod stats;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_bounds;
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use ringrpc_codec::{
-    encode_frame, encode_request, Frame, Header, MessageType, SerializeType, StatusType, AUTH_KEY,
-    ERROR_KEY, NO_METADATA, SERVER_TIMEOUT_KEY,
+    encode_frame, encode_request, Frame, Header, SerializeType, StatusType, AUTH_KEY, ERROR_KEY,
+    NO_METADATA, SERVER_TIMEOUT_KEY,
 };
 
 use crate::error::{Disconnect, Error};
@@ -32,19 +37,28 @@ use crate::options::ClientOptions;
 pub use events::{Events, Wake};
 use heartbeat::{Due, Heartbeat};
 use pending::{Entry, Pending};
-pub use recv::RecvBuf;
+use push_queue::PushQueue;
+pub use recv::{Received, RecvBuf};
+pub use screen::Screen;
+pub use stats::Stats;
 
 /// One client connection, without I/O. `W` is whatever the driver wakes a caller with (a
 /// oneshot sender); the core hands it back with the call's result.
 ///
 /// ```text
-///            handle_close()                 last transmit done
+///            handle_close(now)              last transmit done
 ///   Open ───────────────────▶ Closing ─────────────────────────▶ Closed(Closed)
-///     │   (pending calls fail;   (queued bytes still go out)
-///     │    new calls refused)
+///     │   (pending calls fail;   (queued bytes still go out) │
+///     │    new calls refused)     close_timeout passed: unsent bytes dropped ─▶ Closed(Closed)
 ///     └── handle_disconnect(reason) / too many heartbeat misses ─▶ Closed(reason)
 ///         (pending calls fail with the reason; queued bytes are dropped)
 /// ```
+///
+/// Bounds (see [`ClientOptions`]): unsent request bytes (`send_buffer_max_bytes`; a call
+/// that does not fit is refused with [`Error::SendBufferFull`] and its driver waits for
+/// [`Wake::send_space`]), queued pushes (`push_queue_max`, `push_queue_max_bytes`), the
+/// time spent closing (`close_timeout`). A frame nobody waits for is turned away by
+/// [`screen`](Self::screen) before its payload is inflated.
 ///
 /// A driver loops: feed received frames to [`handle_frame`](Self::handle_frame), the timer
 /// to [`handle_timeout`](Self::handle_timeout); send what
@@ -63,9 +77,20 @@ pub struct Connection<W> {
     heartbeat: Option<Heartbeat>,
     transmit: BytesMut,
     sending: bool,
+    /// Bytes of the send in flight (handed out by `poll_transmit`, not yet done).
+    sending_len: usize,
+    /// Sends completed so far: a caller refused for want of send space waits for it to move.
+    sent_epoch: u64,
+    /// A call was refused for want of send space and waits for room.
+    send_space_wanted: bool,
+    /// A send completed (or the connection closed) while calls waited for room, since the
+    /// last `poll_events`.
+    send_space_freed: bool,
+    /// While closing: when unsent bytes are given up (`None`: no bound).
+    close_deadline: Option<Instant>,
     state: State,
     completions: Vec<(W, Result<Reply, Error>)>,
-    pushes: VecDeque<Push>,
+    pushes: PushQueue,
     /// The deadline the driver's timer was last armed for (from `poll_timeout`).
     timer_armed_at: Option<Instant>,
     /// A call's deadline came before `timer_armed_at`: the reader must re-arm its timer.
@@ -80,39 +105,15 @@ enum State {
     Closed(Disconnect),
 }
 
-/// Counters of one connection.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Calls sent (or queued) and not yet answered, timed out or cancelled.
-    pub inflight_count: usize,
-    /// The seq the next request will get (= requests, heartbeats included, queued so far).
-    pub seq_next: u64,
-    /// Sends handed to the driver; each carries every request queued since the last one.
-    pub transmit_count: u64,
-    /// Heartbeats sent.
-    pub heartbeat_sent_count: u64,
-    /// Heartbeats the server echoed.
-    pub heartbeat_answered_count: u64,
-    /// Heartbeats in a row that were still unanswered when the next one was due.
-    pub heartbeat_misses: u32,
-    /// Server pushes received.
-    pub push_count: u64,
-    /// Server pushes dropped because the push queue was full.
-    pub push_dropped_count: u64,
-    /// Replies whose call had already timed out or been cancelled; dropped.
-    pub late_reply_count: u64,
-    /// Calls failed by their deadline.
-    pub timeout_count: u64,
-}
-
 impl<W> Connection<W> {
     /// A connection opened at `now`, when the wall clock read `unix_nanos`.
     pub fn new(options: ClientOptions, now: Instant, unix_nanos: i64) -> Self {
+        // An interval beyond the clock's range (`Duration::MAX`) means no heartbeat.
         let heartbeat = options
             .heartbeat_interval
             .filter(|interval| !interval.is_zero())
-            .map(|interval| Heartbeat::new(interval, options.heartbeat_misses_max, now));
+            .and_then(|interval| Heartbeat::new(interval, options.heartbeat_misses_max, now));
+        let pushes = PushQueue::new(options.push_queue_max, options.push_queue_max_bytes);
         Self {
             options,
             epoch: now,
@@ -122,9 +123,14 @@ impl<W> Connection<W> {
             heartbeat,
             transmit: BytesMut::new(),
             sending: false,
+            sending_len: 0,
+            sent_epoch: 0,
+            send_space_wanted: false,
+            send_space_freed: false,
+            close_deadline: None,
             state: State::Open,
             completions: Vec::new(),
-            pushes: VecDeque::new(),
+            pushes,
             timer_armed_at: None,
             timer_rearm: false,
             stats: Stats::default(),
@@ -182,16 +188,12 @@ impl<W> Connection<W> {
         let header = frame.header();
         // PROTOCOL.md §4.14, §6.4: a push is a oneway request that is not a heartbeat. Any
         // other frame is matched by seq; like rpcx-go we do not check its type bit.
-        if header.message_type() == MessageType::Request
-            && header.is_oneway()
-            && !header.is_heartbeat()
-        {
+        if screen::is_push(header) {
             self.stats.push_count += 1;
-            if self.pushes.len() >= self.options.push_queue_max {
+            let seq = header.seq();
+            if !self.pushes.push(Push::new(frame)) {
                 self.stats.push_dropped_count += 1;
-                tracing::warn!(seq = header.seq(), "push queue full: server push dropped");
-            } else {
-                self.pushes.push_back(Push::new(frame));
+                tracing::warn!(seq, "push queue full: server push dropped");
             }
             return;
         }
@@ -221,8 +223,19 @@ impl<W> Connection<W> {
         self.completions.push((entry.waiter, result));
     }
 
-    /// Takes the time: expires calls whose deadline passed and sends a heartbeat when due.
+    /// Takes the time: expires calls whose deadline passed and sends a heartbeat when due;
+    /// while closing, gives up unsent bytes once `close_timeout` has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if matches!(self.state, State::Closing) {
+            if self.close_deadline.is_some_and(|at| at <= now) {
+                tracing::warn!(
+                    unsent_bytes = self.unsent_bytes(),
+                    "close timed out: the server is not reading; unsent bytes dropped"
+                );
+                self.handle_disconnect(Disconnect::Closed);
+            }
+            return;
+        }
         if !matches!(self.state, State::Open) {
             return;
         }
@@ -259,20 +272,28 @@ impl<W> Connection<W> {
     /// The driver finished writing what `poll_transmit` gave it.
     pub fn handle_transmit_done(&mut self) {
         self.sending = false;
+        self.sending_len = 0;
+        self.sent_epoch += 1;
+        self.send_space_freed |= std::mem::take(&mut self.send_space_wanted);
+        self.release_idle_transmit();
         if matches!(self.state, State::Closing) && self.transmit.is_empty() {
             self.state = State::Closed(Disconnect::Closed);
         }
     }
 
-    /// The user closes the connection: pending calls fail (retryable, `connection is shut
-    /// down`), new calls are refused, and what is queued is still sent.
-    pub fn handle_close(&mut self) {
+    /// The user closes the connection at `now`: pending calls fail (retryable, `connection
+    /// is shut down`), new calls are refused, and what is queued is still sent, for at most
+    /// `close_timeout`.
+    pub fn handle_close(&mut self, now: Instant) {
         if !matches!(self.state, State::Open) {
             return;
         }
         self.state = State::Closing;
         self.heartbeat = None;
         self.fail_pending(&Disconnect::Closed);
+        self.send_space_freed |= std::mem::take(&mut self.send_space_wanted);
+        self.close_deadline = now.checked_add(self.options.close_timeout);
+        self.timer_rearm = true;
         if self.transmit.is_empty() && !self.sending {
             self.state = State::Closed(Disconnect::Closed);
         }
@@ -286,8 +307,11 @@ impl<W> Connection<W> {
         }
         tracing::debug!(%reason, inflight = self.pending.len(), "connection closed");
         self.fail_pending(&reason);
-        self.transmit.clear();
+        self.transmit = BytesMut::new();
+        // A write in flight is abandoned with the connection.
+        self.sending_len = 0;
         self.heartbeat = None;
+        self.send_space_freed |= std::mem::take(&mut self.send_space_wanted);
         self.state = State::Closed(reason);
     }
 
@@ -299,33 +323,38 @@ impl<W> Connection<W> {
         }
         self.sending = true;
         self.stats.transmit_count += 1;
+        self.sending_len = self.transmit.len();
         Some(self.transmit.split().freeze())
     }
 
-    /// When `handle_timeout` must be called next: the earliest call deadline or heartbeat.
+    /// When `handle_timeout` must be called next: the earliest call deadline or heartbeat,
+    /// or while closing the close deadline.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        let next = if matches!(self.state, State::Open) {
-            let heartbeat = self.heartbeat.as_ref().map(Heartbeat::next_at);
-            match (self.pending.next_deadline(), heartbeat) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
+        let next = match self.state {
+            State::Open => {
+                let heartbeat = self.heartbeat.as_ref().and_then(Heartbeat::next_at);
+                match (self.pending.next_deadline(), heartbeat) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
             }
-        } else {
-            None
+            State::Closing => self.close_deadline,
+            State::Closed(_) => None,
         };
         self.timer_armed_at = next;
         next
     }
 
     /// What a driver's reader does at the top of every round, so that deadlines and
-    /// heartbeats keep their time even while the socket never runs dry: runs the timer if it
-    /// is due at `now`, then returns when it is due next (`Some(None)`: nothing pending), or
-    /// `None` once the connection is no longer open (the reader stops).
+    /// heartbeats (and the close deadline) keep their time even while the socket never runs
+    /// dry: runs the timer if it is due at `now`, then returns when it is due next
+    /// (`Some(None)`: nothing pending), or `None` once the connection is closed (the reader
+    /// stops).
     pub fn handle_due_timers(&mut self, now: Instant) -> Option<Option<Instant>> {
         if self.poll_timeout().is_some_and(|at| at <= now) {
             self.handle_timeout(now);
         }
-        self.is_open().then(|| self.poll_timeout())
+        (!self.is_closed()).then(|| self.poll_timeout())
     }
 
     /// What the driver must do now that the last input is handled: the finished calls (the
@@ -336,15 +365,16 @@ impl<W> Connection<W> {
     /// wakes its caller.
     pub fn poll_events(&mut self, take_pushes: bool) -> Events<W> {
         let pushes = if take_pushes {
-            self.pushes.drain(..).collect()
+            self.pushes.drain()
         } else {
             Vec::new()
         };
         let open = self.is_open();
         let wake = Wake {
             writer: self.has_transmit() || self.is_closed(),
-            reader: !open || std::mem::take(&mut self.timer_rearm),
+            reader: self.is_closed() || std::mem::take(&mut self.timer_rearm),
             push_reader: !open || (!take_pushes && self.has_push()),
+            send_space: std::mem::take(&mut self.send_space_freed),
         };
         Events {
             completions: std::mem::take(&mut self.completions),
@@ -355,7 +385,7 @@ impl<W> Connection<W> {
 
     /// A message the server pushed.
     pub fn poll_push(&mut self) -> Option<Push> {
-        self.pushes.pop_front()
+        self.pushes.pop()
     }
 
     /// Whether `poll_push` would return a push.
@@ -396,6 +426,8 @@ impl<W> Connection<W> {
             heartbeat_sent_count: heartbeat.map_or(0, |h| h.sent),
             heartbeat_answered_count: heartbeat.map_or(0, |h| h.answered),
             heartbeat_misses: heartbeat.map_or(0, Heartbeat::misses),
+            push_queue_bytes: self.pushes.bytes(),
+            unsent_bytes: self.unsent_bytes(),
             ..self.stats
         }
     }
@@ -414,6 +446,7 @@ impl<W> Connection<W> {
         if remaining == Some(Duration::ZERO) {
             return Err(Error::Timeout { timeout_ms: 0 });
         }
+        let queued_before = self.transmit.len();
         let seq = self.alloc_seq();
         let serialize_type = request
             .serialize_type
@@ -444,6 +477,7 @@ impl<W> Connection<W> {
             request.compress.unwrap_or(self.options.compress),
         )
         .map_err(Error::Frame)?;
+        self.admit_queued(seq, queued_before)?;
         Ok(seq)
     }
 

@@ -57,6 +57,10 @@ impl<W> Pending<W> {
         }
     }
 
+    pub fn contains(&self, seq: u64) -> bool {
+        self.calls.contains_key(&seq)
+    }
+
     pub fn remove(&mut self, seq: u64) -> Option<Entry<W>> {
         self.calls.remove(&seq)
     }

@@ -1,11 +1,24 @@
 //! The receive buffer drivers read into. Frames are split off its front by the codec
 //! without copying: a reply's payload is a slice of the bytes the socket wrote here.
+//! [`RecvBuf::next_frame`] splits a frame's raw bytes off first, so a driver can screen it
+//! ([`Connection::screen`](super::Connection::screen)) before inflating its payload.
 
-use bytes::BytesMut;
-use ringrpc_codec::{decode, frame_len, DecodeError, Frame, Limits};
+use bytes::{Bytes, BytesMut};
+use ringrpc_codec::{decode, decode_frame, frame_len, DecodeError, Frame, Header, Limits};
+
+use super::screen::needs_screen;
 
 /// Smallest read: enough for many small replies per syscall.
 const READ_CHUNK: usize = 64 << 10;
+
+/// A frame split off the receive buffer.
+#[derive(Debug)]
+pub enum Received {
+    /// A plain reply, decoded in place.
+    Frame(Frame),
+    /// A push or a gzip'ed frame, still raw: screen it, then [`RecvBuf::decode_raw`].
+    Raw(Bytes),
+}
 
 /// Received bytes not yet split into frames, and the limits frames are checked against.
 #[derive(Debug)]
@@ -44,6 +57,52 @@ impl RecvBuf {
     /// Splits the next complete frame off the buffer, if there is one.
     pub fn decode(&mut self) -> Result<Option<Frame>, DecodeError> {
         decode(&mut self.buf, &self.limits)
+    }
+
+    /// Splits the next complete frame off the buffer: decoded if it is a plain reply, raw
+    /// if it must be screened first.
+    pub fn next_frame(&mut self) -> Result<Option<Received>, DecodeError> {
+        let Some(len) = frame_len(&self.buf, &self.limits)? else {
+            return Ok(None);
+        };
+        if self.buf.len() < len {
+            return Ok(None);
+        }
+        let screened = Header::peek(&self.buf).is_some_and(needs_screen);
+        if !screened {
+            return self.decode().map(|frame| frame.map(Received::Frame));
+        }
+        let raw = self.buf.split_to(len).freeze();
+        self.release_idle();
+        Ok(Some(Received::Raw(raw)))
+    }
+
+    /// Decodes a screened frame: copied into its own allocation first when `copy` (a push
+    /// to be queued), inflating at most `max_decompressed_bytes` (`None`: the limits').
+    pub fn decode_raw(
+        &self,
+        raw: Bytes,
+        copy: bool,
+        max_decompressed_bytes: Option<usize>,
+    ) -> Result<Frame, DecodeError> {
+        let raw = if copy {
+            Bytes::copy_from_slice(&raw)
+        } else {
+            raw
+        };
+        let mut limits = self.limits;
+        if let Some(max) = max_decompressed_bytes {
+            limits = limits.max_decompressed_bytes(max.min(limits.max_decompressed_bytes));
+        }
+        decode_frame(raw, &limits)
+    }
+
+    /// Frees a drained buffer's large allocation (kept after a large frame), so an idle
+    /// connection holds at most one read chunk.
+    pub fn release_idle(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 2 * READ_CHUNK {
+            self.buf = BytesMut::new();
+        }
     }
 }
 

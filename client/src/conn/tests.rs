@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use ringrpc_codec::{
-    decode, encode_frame, CompressType, Frame, Header, Limits, Reply as CodecReply, SerializeType,
-    AUTH_KEY, NO_METADATA, SERVER_TIMEOUT_KEY,
+    decode, encode_frame, CompressType, Frame, Header, Limits, MessageType, Reply as CodecReply,
+    SerializeType, AUTH_KEY, NO_METADATA, SERVER_TIMEOUT_KEY,
 };
 
 use super::*;
@@ -199,9 +199,12 @@ fn due_timers_run_at_the_top_of_each_round_and_say_what_is_next() {
     let done = completions(&mut conn);
     assert_eq!(done.len(), 1);
     assert!(matches!(&done[0], (1, Err(error)) if error.is_timeout()));
-    conn.handle_close();
+    // Closing with requests still queued: the reader runs the close deadline, then stops.
+    conn.handle_close(t0 + 60 * MS);
+    let close_at = t0 + 60 * MS + ClientOptions::default().close_timeout;
+    assert_eq!(conn.handle_due_timers(t0 + 60 * MS), Some(Some(close_at)));
     assert_eq!(
-        conn.handle_due_timers(t0 + 60 * MS),
+        conn.handle_due_timers(close_at),
         None,
         "closed: the reader stops"
     );
@@ -365,7 +368,7 @@ fn close_fails_pending_calls_but_flushes_queued_bytes() {
     call(&mut conn, 0, t0);
     conn.handle_oneway(&Request::new("Log", "Write", b"bye"), t0)
         .unwrap();
-    conn.handle_close();
+    conn.handle_close(t0);
     assert!(
         !conn.is_open() && !conn.is_closed(),
         "closing: bytes still to send"
@@ -491,7 +494,7 @@ fn events_deliver_pushes_before_replies_and_name_the_tasks_to_wake() {
 
     // Closing wakes every task: the writer flushes and stops, the reader and the push
     // reader stop.
-    conn.handle_close();
+    conn.handle_close(t0);
     let wake = wake(&mut conn);
     assert!(wake.writer && wake.reader && wake.push_reader, "{wake:?}");
 }

@@ -88,14 +88,15 @@ impl ServerWatch {
 
     /// Blocks until the usable list satisfies `ready` or `timeout` passes; returns whether it
     /// does. For startup and tests, never for the request path.
+    /// A timeout beyond the clock's range waits as long as it takes.
     pub fn wait_until(&mut self, timeout: Duration, ready: impl Fn(&[Instance]) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         self.refresh();
         while !ready(&self.current) {
-            match self
-                .rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
+            let left = deadline.map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            match self.rx.recv_timeout(left) {
                 Ok(list) => {
                     self.adopt(list);
                     self.refresh();

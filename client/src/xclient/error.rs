@@ -20,6 +20,15 @@ pub enum XError<E> {
         /// The service called.
         service_path: String,
     },
+    /// Every usable server failed its last dial and is in back-off: no dial was made.
+    /// Retryable, after `retry_in_ms`.
+    #[error("every server of {service_path} is in dial back-off; next dial in {retry_in_ms} ms")]
+    Backoff {
+        /// The service called.
+        service_path: String,
+        /// When the soonest server may be dialled again, in milliseconds (rounded up).
+        retry_in_ms: u64,
+    },
     /// The call's deadline passed, retries included.
     #[error("call timed out after {timeout_ms} ms")]
     Timeout {
@@ -43,7 +52,7 @@ pub enum XError<E> {
 impl<E: Retryable> Retryable for XError<E> {
     fn is_retryable(&self) -> bool {
         match self {
-            XError::NoServer { .. } | XError::BreakerOpen { .. } => true,
+            XError::NoServer { .. } | XError::BreakerOpen { .. } | XError::Backoff { .. } => true,
             XError::Timeout { .. } | XError::Local(_) => false,
             XError::Server { source, .. } => source.is_retryable(),
         }

@@ -10,6 +10,13 @@
 //! connection that failed is dropped from the cache and redialled on next use. The whole
 //! call, retries included, is bounded by the call's deadline.
 //!
+//! Against servers that fail: one dial in flight per server; after a failed dial the server
+//! is in back-off (jittered, doubling, capped: `XClientOptions::dial_backoff_min/max`), so
+//! callers skip it (or fail at once with the retryable [`XError::Backoff`]) instead of
+//! dialling again. A server discovery drops is forgotten: its connection leaves the cache
+//! (and closes once the calls on it end), its breaker and back-off go. An outcome only
+//! moves the breaker generation its call started under.
+//!
 //! The XClient is generic over [`Transport`]: [`ClientTransport`] (a [`crate::Client`] per
 //! server, on tokio or glommio) implements it, and tests implement it in memory to fail on
 //! cue. Time comes from the transport's clock ([`Transport::now`]), so tests can run it on
@@ -20,6 +27,7 @@
 //! `servers.rs`; the connection cache in `pool.rs`; one call as the fail loops drive it in
 //! `call.rs`; typed calls in `typed.rs`; the transports in `transport.rs`.
 
+mod backoff;
 mod call;
 mod error;
 mod options;
@@ -31,8 +39,9 @@ mod typed;
 use std::future::{poll_fn, Future};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use self::backoff::BackoffConfig;
 use self::call::{Call, Prepared};
 use self::pool::{Lookup, Pool};
 use self::servers::{NoPick, Outcome, Servers};
@@ -53,6 +62,37 @@ pub use transport::{ClientTransport, Transport};
 struct Inner<C> {
     servers: Servers,
     pool: Pool<C>,
+}
+
+impl<C: Clone> Inner<C> {
+    /// Takes the latest server list; servers it no longer has are forgotten.
+    fn refresh(&mut self) -> &ServerList {
+        if self.servers.refresh() {
+            let servers = &self.servers;
+            self.pool.retain(|key| servers.is_listed(key));
+        }
+        self.servers.list()
+    }
+}
+
+/// How many servers an XClient remembers something about, for tests and diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Remembered {
+    /// Servers with a cached connection.
+    pub conn_count: usize,
+    /// Servers in dial back-off.
+    pub backoff_count: usize,
+    /// Servers with a breaker.
+    pub breaker_count: usize,
+}
+
+/// Why no connection came for an attempt.
+enum NoConn<E> {
+    /// The server is in dial back-off for this long: no dial was made.
+    Backoff(Duration),
+    /// The dial failed.
+    Failed(E),
 }
 
 /// Calls one service on whichever of its servers discovery lists.
@@ -80,9 +120,17 @@ impl<T: Transport> XClient<T> {
         transport: T,
         options: XClientOptions,
     ) -> Self {
+        let backoff = BackoffConfig {
+            min: options.dial_backoff_min,
+            max: options.dial_backoff_max,
+        };
+        // Jitter from its own stream, so a seed gives the same picks with or without dials.
+        let rng = options.seed.map_or_else(fastrand::Rng::new, |seed| {
+            fastrand::Rng::with_seed(seed ^ 0x9E37_79B9_7F4A_7C15)
+        });
         let inner = Inner {
             servers: Servers::new(watch, &options, transport.plugins()),
-            pool: Pool::default(),
+            pool: Pool::new(backoff, rng),
         };
         Self {
             service_path: service_path.into(),
@@ -109,7 +157,20 @@ impl<T: Transport> XClient<T> {
 
     /// The usable servers as of now (refreshes from discovery).
     pub fn servers(&self) -> ServerList {
-        self.lock().servers.refresh().clone()
+        self.lock().refresh().clone()
+    }
+
+    /// How many servers this client remembers a connection, a back-off or a breaker for
+    /// (after refreshing from discovery): never more than discovery lists.
+    pub fn remembered(&self) -> Remembered {
+        let mut inner = self.lock();
+        inner.refresh();
+        let (conn_count, backoff_count) = inner.pool.sizes();
+        Remembered {
+            conn_count,
+            backoff_count,
+            breaker_count: inner.servers.breaker_count(),
+        }
     }
 
     /// Calls `service_method` with an already serialized `payload` under the fail mode.
@@ -266,14 +327,18 @@ impl<T: Transport> XClient<T> {
     fn pick(&self, avoid: &[String], hash: u64) -> Result<String, XError<T::Error>> {
         let now = self.transport.now();
         let service_path = self.service_path.clone();
-        match self
-            .lock()
-            .servers
-            .pick(&self.service_path, avoid, hash, now)
-        {
+        let mut inner = self.lock();
+        inner.refresh();
+        let Inner { servers, pool } = &mut *inner;
+        let backoff_left = |key: &str| pool.backoff_left(key, now);
+        match servers.pick(&self.service_path, avoid, hash, now, backoff_left) {
             Ok(key) => Ok(key),
             Err(NoPick::NoServer) => Err(XError::NoServer { service_path }),
             Err(NoPick::BreakerOpen) => Err(XError::BreakerOpen { service_path }),
+            Err(NoPick::Backoff(wait)) => Err(XError::Backoff {
+                service_path,
+                retry_in_ms: millis_ceil(wait),
+            }),
         }
     }
 
@@ -285,9 +350,17 @@ impl<T: Transport> XClient<T> {
         request: &Request<'_>,
     ) -> Result<T::Reply, XError<T::Error>> {
         let started = self.transport.now();
+        let generation = self.lock().servers.generation(&server);
         let result = match self.conn(&server).await {
             Ok(conn) => self.transport.send(&conn, request).await,
-            Err(error) => Err(error),
+            Err(NoConn::Failed(error)) => Err(error),
+            // Nothing was tried, so nothing is learnt.
+            Err(NoConn::Backoff(wait)) => {
+                return Err(XError::Backoff {
+                    service_path: self.service_path.clone(),
+                    retry_in_ms: millis_ceil(wait),
+                })
+            }
         };
         let outcome = match &result {
             Ok(_) => Outcome::Answered,
@@ -300,65 +373,76 @@ impl<T: Transport> XClient<T> {
             inner.pool.remove(&server);
         }
         let latency = now.saturating_duration_since(started);
-        inner.servers.record(&server, latency, outcome, now);
+        inner
+            .servers
+            .record(&server, latency, outcome, generation, now);
         drop(inner);
         result.map_err(|source| XError::Server { server, source })
     }
 
-    /// The cached connection to `key`, or a new one (one dial per key at a time).
-    async fn conn(&self, key: &str) -> Result<T::Conn, T::Error> {
-        let lookup = self
-            .lock()
-            .pool
-            .lookup(key, |conn| self.transport.is_usable(conn));
-        match lookup {
-            Lookup::Ready(conn) => return Ok(conn),
-            Lookup::Dial => {
-                let _guard = DialGuard { client: self, key };
-                return self.dial(key).await;
+    /// The cached connection to `key`, or a new one: one dial per key at a time, none
+    /// while the key is in back-off.
+    async fn conn(&self, key: &str) -> Result<T::Conn, NoConn<T::Error>> {
+        // Each round ends in a result, or waits for a dial in flight to end; after that the
+        // key has a connection, a back-off, or (the dialler gave up) no dial in flight.
+        loop {
+            let now = self.transport.now();
+            let lookup = self
+                .lock()
+                .pool
+                .lookup(key, |conn| self.transport.is_usable(conn), now);
+            match lookup {
+                Lookup::Ready(conn) => return Ok(conn),
+                Lookup::Backoff(wait) => return Err(NoConn::Backoff(wait)),
+                Lookup::Dial => return self.dial(key).await.map_err(NoConn::Failed),
+                Lookup::Wait => {}
             }
-            Lookup::Wait => {}
-        }
-        poll_fn(|cx| match self.lock().pool.wait_dial(key, cx.waker()) {
-            true => Poll::Pending,
-            false => Poll::Ready(()),
-        })
-        .await;
-        let found = self
-            .lock()
-            .pool
-            .lookup(key, |conn| self.transport.is_usable(conn));
-        match found {
-            Lookup::Ready(conn) => Ok(conn),
-            // The dial we waited for failed: dial ourselves.
-            Lookup::Dial => {
-                let _guard = DialGuard { client: self, key };
-                self.dial(key).await
-            }
-            Lookup::Wait => self.dial(key).await,
+            poll_fn(|cx| match self.lock().pool.wait_dial(key, cx.waker()) {
+                true => Poll::Pending,
+                false => Poll::Ready(()),
+            })
+            .await;
         }
     }
 
-    /// Dials `key` and caches the connection.
+    /// Dials `key` (this call owns the dial) and caches the connection if discovery still
+    /// lists the server.
     async fn dial(&self, key: &str) -> Result<T::Conn, T::Error> {
+        let mut guard = DialGuard {
+            client: self,
+            key,
+            failed: None,
+        };
         let instance = self.lock().servers.instance(key);
         let result = self.transport.connect(&instance).await;
+        guard.failed = Some(result.is_err());
         if let Ok(conn) = &result {
-            self.lock().pool.insert(key, conn.clone());
+            let mut inner = self.lock();
+            if inner.servers.is_listed(key) {
+                inner.pool.insert(key, conn.clone());
+            }
         }
         result
     }
+}
+
+/// Whole milliseconds in `duration`, rounded up.
+fn millis_ceil(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros().div_ceil(1000)).unwrap_or(u64::MAX)
 }
 
 /// Ends a dial and wakes the calls waiting for it, also when the dialling call is dropped.
 struct DialGuard<'a, T: Transport> {
     client: &'a XClient<T>,
     key: &'a str,
+    /// How the dial ended; `None` while it runs (a dropped call abandons it).
+    failed: Option<bool>,
 }
 
 impl<T: Transport> Drop for DialGuard<'_, T> {
     fn drop(&mut self) {
-        let waiters = self.client.lock().pool.end_dial(self.key);
+        let now = self.client.transport.now();
+        let waiters = self.client.lock().pool.end_dial(self.key, self.failed, now);
         waiters.into_iter().for_each(Waker::wake);
     }
 }

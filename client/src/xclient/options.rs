@@ -23,11 +23,18 @@ pub struct XClientOptions {
     /// Serialize type of typed calls whose options and argument name none. MsgPack, as
     /// rpcx-go.
     pub serialize_type: SerializeType,
-    /// Seed of the selection RNG; `None` seeds from the OS.
+    /// Seed of the selection RNG (and of the dial back-off jitter); `None` seeds from the
+    /// OS.
     pub seed: Option<u64>,
     /// This client's position, for [`SelectMode::Closest`]. Latitude 0, longitude 0, as
     /// rpcx-go's until `ConfigGeoSelector` is called.
     pub position: GeoPoint,
+    /// Back-off after the first failed dial to a server: no call dials it again for a
+    /// random delay in `[min/2, min]`; each further failure in a row doubles it. 100 ms;
+    /// zero turns the back-off off (every attempt may dial).
+    pub dial_backoff_min: Duration,
+    /// Longest dial back-off (the jittered delay never exceeds it). 5 s.
+    pub dial_backoff_max: Duration,
 }
 
 impl Default for XClientOptions {
@@ -40,6 +47,8 @@ impl Default for XClientOptions {
             serialize_type: SerializeType::MsgPack,
             seed: None,
             position: GeoPoint::default(),
+            dial_backoff_min: Duration::from_millis(100),
+            dial_backoff_max: Duration::from_secs(5),
         }
     }
 }
@@ -83,6 +92,13 @@ impl XClientOptions {
     /// Sets [`position`](Self::position) (rpcx-go's `ConfigGeoSelector`).
     pub fn position(mut self, latitude: f64, longitude: f64) -> Self {
         self.position = GeoPoint::new(latitude, longitude);
+        self
+    }
+
+    /// Sets the dial back-off: `min` after the first failed dial, doubling up to `max`.
+    pub fn dial_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.dial_backoff_min = min;
+        self.dial_backoff_max = max;
         self
     }
 

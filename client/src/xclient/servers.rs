@@ -1,6 +1,10 @@
 //! The servers an XClient may call: the list from discovery, the selector that picks one
 //! per attempt, and a breaker per server. Plain state with time as an argument; the
 //! XClient holds it under its lock.
+//!
+//! Only listed servers are remembered: when discovery drops a server its breaker goes, and
+//! outcomes of calls still running on it teach nothing. Outcomes carry the breaker
+//! generation their call started under (see [`crate::breaker`]).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -27,6 +31,9 @@ pub(super) enum NoPick {
     NoServer,
     /// Every listed server is behind an open breaker.
     BreakerOpen,
+    /// Every listed server is unusable (not all by their breaker) and some are in dial
+    /// back-off: the soonest is dialled again after this long.
+    Backoff(Duration),
 }
 
 pub(super) struct Servers {
@@ -59,13 +66,38 @@ impl Servers {
         }
     }
 
-    /// Takes the latest list from discovery (never blocks).
-    pub(super) fn refresh(&mut self) -> &ServerList {
-        if self.watch.refresh() {
-            self.list = self.watch.current().clone();
-            self.selector.update(&self.list);
+    /// Takes the latest list from discovery (never blocks); returns whether it changed.
+    /// Breakers of servers no longer listed are dropped.
+    pub(super) fn refresh(&mut self) -> bool {
+        if !self.watch.refresh() {
+            return false;
         }
+        self.list = self.watch.current().clone();
+        self.selector.update(&self.list);
+        let list = &self.list;
+        self.breakers
+            .retain(|key, _| list.iter().any(|s| s.key() == key));
+        true
+    }
+
+    /// The current list.
+    pub(super) fn list(&self) -> &ServerList {
         &self.list
+    }
+
+    /// Whether discovery lists `key`.
+    pub(super) fn is_listed(&self, key: &str) -> bool {
+        self.list.iter().any(|s| s.key() == key)
+    }
+
+    /// Servers with a breaker.
+    pub(super) fn breaker_count(&self) -> usize {
+        self.breakers.len()
+    }
+
+    /// The breaker generation a call to `key` starting now reports its outcome with.
+    pub(super) fn generation(&self, key: &str) -> u64 {
+        self.breakers.get(key).map_or(0, Breaker::generation)
     }
 
     /// The listed server with `key`, or a bare one if discovery dropped it meanwhile.
@@ -78,21 +110,23 @@ impl Servers {
     }
 
     /// Picks a server for an attempt at `now`: not in `avoid`, not behind an open
-    /// breaker, not excluded by a plugin. The pick becomes the breaker's probe if it was
-    /// open.
+    /// breaker, not in dial back-off (`backoff_left`), not excluded by a plugin. The pick
+    /// becomes the breaker's probe if it was open. The caller refreshed the list.
     pub(super) fn pick(
         &mut self,
         service_path: &str,
         avoid: &[String],
         hash: u64,
         now: Instant,
+        backoff_left: impl Fn(&str) -> Option<Duration>,
     ) -> Result<String, NoPick> {
-        let servers = self.refresh().clone();
+        let servers = self.list.clone();
         if servers.is_empty() {
             return Err(NoPick::NoServer);
         }
         let breakers = &self.breakers;
-        let blocked = |s: &Instance| breakers.get(s.key()).is_some_and(|b| !b.ready(now));
+        let open = |s: &Instance| breakers.get(s.key()).is_some_and(|b| !b.ready(now));
+        let blocked = |s: &Instance| open(s) || backoff_left(s.key()).is_some();
         let mut excluded: Vec<bool> = servers
             .iter()
             .map(|s| avoid.iter().any(|a| a == s.key()) || blocked(s))
@@ -116,10 +150,11 @@ impl Servers {
             picked.map(|index| self.plugins.after_select(&candidates, index))
         };
         let Some(index) = picked else {
-            return Err(if servers.iter().all(blocked) {
-                NoPick::BreakerOpen
-            } else {
-                NoPick::NoServer
+            let soonest = servers.iter().filter_map(|s| backoff_left(s.key())).min();
+            return Err(match soonest {
+                _ if servers.iter().all(open) => NoPick::BreakerOpen,
+                Some(wait) if servers.iter().all(blocked) => NoPick::Backoff(wait),
+                _ => NoPick::NoServer,
             });
         };
         let key = servers[index].key().to_owned();
@@ -132,14 +167,25 @@ impl Servers {
         Ok(key)
     }
 
-    /// What an attempt on `key` that took `latency` teaches the selector and the breaker.
-    pub(super) fn record(&mut self, key: &str, latency: Duration, outcome: Outcome, now: Instant) {
+    /// What an attempt on `key` that took `latency` and started under breaker `generation`
+    /// teaches the selector and the breaker (nothing, if discovery dropped `key` since).
+    pub(super) fn record(
+        &mut self,
+        key: &str,
+        latency: Duration,
+        outcome: Outcome,
+        generation: u64,
+        now: Instant,
+    ) {
+        if !self.is_listed(key) {
+            return;
+        }
         self.selector
             .observe(key, latency, outcome != Outcome::Failed);
         if let Some(breaker) = self.breakers.get_mut(key) {
             match outcome {
-                Outcome::Failed => breaker.handle_failure(now),
-                Outcome::Answered => breaker.handle_success(),
+                Outcome::Failed => breaker.handle_failure(generation, now),
+                Outcome::Answered => breaker.handle_success(generation),
             }
         }
     }

@@ -6,139 +6,19 @@
 //! transport's `now` reads: breaker periods, latencies and deadlines pass in virtual time,
 //! without waiting.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::io;
 use std::rc::Rc;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::time::Instant as VirtualInstant;
+
+use crate::support::memory::{Behaviour, Memory, Servers};
 
 use ringrpc_client::breaker::BreakerConfig;
 use ringrpc_client::discovery::{Discovery, MultipleDiscovery};
 use ringrpc_client::fail::{FailMode, FailPolicy};
 use ringrpc_client::select::{Instance, SelectMode};
-use ringrpc_client::xclient::{Transport, XClient, XClientOptions, XError};
-use ringrpc_client::{CallOptions, Disconnect, Error, Request};
-
-/// How an in-memory server behaves.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Behaviour {
-    Answer,
-    /// Connects are refused and open connections break.
-    Down,
-    /// Calls never answer.
-    Stall,
-    /// Calls answer with a service error.
-    ServiceError,
-    /// Calls answer after this long.
-    Slow(Duration),
-}
-
-#[derive(Default)]
-struct Servers {
-    behaviour: RefCell<HashMap<String, Behaviour>>,
-    connects: RefCell<HashMap<String, usize>>,
-    calls: RefCell<HashMap<String, usize>>,
-}
-
-impl Servers {
-    fn set(&self, key: &str, behaviour: Behaviour) {
-        self.behaviour
-            .borrow_mut()
-            .insert(key.to_owned(), behaviour);
-    }
-    fn behaviour(&self, key: &str) -> Behaviour {
-        self.behaviour
-            .borrow()
-            .get(key)
-            .copied()
-            .unwrap_or(Behaviour::Answer)
-    }
-    fn calls(&self, key: &str) -> usize {
-        self.calls.borrow().get(key).copied().unwrap_or(0)
-    }
-    fn connects(&self, key: &str) -> usize {
-        self.connects.borrow().get(key).copied().unwrap_or(0)
-    }
-}
-
-struct Conn {
-    key: String,
-    open: Cell<bool>,
-}
-
-#[derive(Clone, Default)]
-struct Memory(Rc<Servers>);
-
-impl Transport for Memory {
-    type Conn = Rc<Conn>;
-    type Reply = String;
-    type Error = Error;
-
-    async fn connect(&self, server: &Instance) -> Result<Rc<Conn>, Error> {
-        // Let concurrent calls overlap with this dial.
-        tokio::task::yield_now().await;
-        *self
-            .0
-            .connects
-            .borrow_mut()
-            .entry(server.key().to_owned())
-            .or_default() += 1;
-        if self.0.behaviour(server.key()) == Behaviour::Down {
-            let cause = Arc::new(io::Error::from(io::ErrorKind::ConnectionRefused));
-            return Err(Error::Connect {
-                addr: server.key().to_owned(),
-                cause,
-            });
-        }
-        Ok(Rc::new(Conn {
-            key: server.key().to_owned(),
-            open: Cell::new(true),
-        }))
-    }
-
-    async fn send(&self, conn: &Rc<Conn>, request: &Request<'_>) -> Result<String, Error> {
-        *self
-            .0
-            .calls
-            .borrow_mut()
-            .entry(conn.key.clone())
-            .or_default() += 1;
-        assert_eq!(request.service_path, "Arith");
-        match self.0.behaviour(&conn.key) {
-            Behaviour::Answer => Ok(conn.key.clone()),
-            Behaviour::Down => {
-                conn.open.set(false);
-                Err(Error::Disconnected(Disconnect::Eof))
-            }
-            Behaviour::Stall => {
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-                unreachable!("a stalled call is dropped before it returns")
-            }
-            Behaviour::ServiceError => Err(Error::Service {
-                message: "rpcx: can't find method".into(),
-            }),
-            Behaviour::Slow(latency) => {
-                tokio::time::sleep(latency).await;
-                Ok(conn.key.clone())
-            }
-        }
-    }
-
-    fn is_usable(&self, conn: &Rc<Conn>) -> bool {
-        conn.open.get()
-    }
-
-    async fn sleep(&self, duration: Duration) {
-        tokio::time::sleep(duration).await;
-    }
-
-    fn now(&self) -> Instant {
-        VirtualInstant::now().into_std()
-    }
-}
+use ringrpc_client::xclient::{XClient, XClientOptions, XError};
+use ringrpc_client::{CallOptions, Error};
 
 const A: &str = "tcp@10.0.0.1:8972";
 const B: &str = "tcp@10.0.0.2:8972";
@@ -161,10 +41,13 @@ fn xclient(
     )
 }
 
+/// Dial back-off is off here: these tests count the dials and attempts the fail modes and
+/// breakers make (`hostile_xclient.rs` tests the back-off).
 fn options(select: SelectMode, fail: FailMode) -> XClientOptions {
     XClientOptions::new()
         .select(select)
         .fail(FailPolicy::new(fail))
+        .dial_backoff(Duration::ZERO, Duration::ZERO)
 }
 
 async fn call(x: &XClient<Memory>) -> Result<String, XError<Error>> {

@@ -20,6 +20,8 @@ mod governance_go_etcd;
 mod governance_xclient;
 mod gzip;
 mod heartbeat;
+mod hostile_client;
+mod hostile_xclient;
 mod in_flight_cap;
 mod large_payload;
 mod metadata;

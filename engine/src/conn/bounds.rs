@@ -186,6 +186,7 @@ mod tests {
     use std::task::{Context, Poll, Wake, Waker};
 
     use super::*;
+    use crate::conn::{ConnConfig, Connection};
 
     struct Flag(std::sync::atomic::AtomicBool);
     impl Wake for Flag {
@@ -221,6 +222,36 @@ mod tests {
         assert_eq!(stats.inflight_bytes_peak.load(Ordering::Relaxed), 120);
         let mut cx = Context::from_waker(Waker::noop());
         assert_eq!(link.poll_push_room(&mut cx), Poll::Ready(Ok(())));
+    }
+
+    /// A connection that stops reading at a full shard before parsing a frame (nothing
+    /// received, so no protocol yet; or HTTP between requests) is woken like any other.
+    #[test]
+    fn a_connection_paused_before_its_first_frame_is_woken() {
+        let bounds = Rc::new(ShardBounds::new(
+            100,
+            10,
+            Timeouts::default(),
+            Arc::default(),
+        ));
+        for received in [&b""[..], b"GET / HTTP/1.1\r\n"] {
+            let link = Rc::new(Link::new(None, Rc::new(Cell::new(1)), bounds.clone()));
+            let flag = Arc::new(Flag(false.into()));
+            link.set_waker(&Waker::from(flag.clone()));
+            let mut conn = Connection::new(
+                Rc::new(crate::Services::new()),
+                Rc::new(ConnConfig::default()),
+                link,
+            );
+            conn.handle_received(received);
+            bounds.acquire(100);
+            assert!(conn.poll_call(std::time::Instant::now).is_none());
+            assert!(!conn.wants_read(), "paused by the shard");
+            bounds.release(100);
+            let input = String::from_utf8_lossy(received);
+            assert!(flag.0.load(Ordering::SeqCst), "woken after {input:?}");
+            assert!(conn.wants_read());
+        }
     }
 
     #[test]

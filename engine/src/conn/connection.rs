@@ -191,9 +191,10 @@ impl Connection {
 
     /// Whether the driver should read now. False while paused by the in-flight (count or
     /// bytes, the connection's or the shard's) or output limits (memory stays bounded) and
-    /// once draining or closing.
+    /// once draining or closing. A connection paused by the shard is listed to be woken
+    /// when the shard has room again, whatever its protocol and input.
     pub fn wants_read(&self) -> bool {
-        self.state == State::Open && self.own_room() && !self.link.bounds().is_full()
+        self.state == State::Open && self.own_room() && self.shard_room()
     }
 
     /// Whether this connection's own budgets leave room for one more request.
@@ -204,12 +205,16 @@ impl Connection {
             && self.proto.wants_read()
     }
 
-    /// [`Self::own_room`] and room in the shard's budget; a connection paused by the shard
-    /// is listed to be woken when the shard has room again.
+    /// [`Self::own_room`] and [`Self::shard_room`].
     fn has_room(&self) -> bool {
-        if !self.own_room() {
-            return false;
-        }
+        self.own_room() && self.shard_room()
+    }
+
+    /// Whether the shard's budget has room; if not, the connection is listed to be woken
+    /// once it has. Both the parse pause (`has_room`) and the read pause (`wants_read`)
+    /// go through here: a connection that stops reading before any frame is parsed (no
+    /// byte yet, or an HTTP connection between requests) must be woken too.
+    fn shard_room(&self) -> bool {
         let bounds = self.link.bounds();
         if bounds.is_full() {
             bounds.wait_for_room(&self.link);

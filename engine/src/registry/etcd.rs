@@ -3,10 +3,11 @@
 //! ```text
 //!            connect, grant lease, put all keys
 //!   Down ──────────────────────────────────────▶ Registered { lease }
-//!    ▲  backoff 100 ms .. 5 s                       │  keep-alive every ttl/3,
+//!    ▲  backoff 100 ms .. 5 s                       │  keep-alive every ttl/6,
 //!    │                                              │  node keys checked every check_interval
 //!    └──────────── etcd error, keep-alive stream ───┘
-//!                  ended, lease expired (ttl 0)
+//!                  ended, lease expired (ttl 0), no
+//!                  keep-alive answered for 2/3 of the ttl
 //!
 //!   any state ── deregister ──▶ node keys deleted, thread ends
 //! ```
@@ -14,7 +15,10 @@
 //! Every key (both directory keys and every node key) hangs on one lease, written at once at
 //! start (rpcx-etcd's newest versions write the first service's node key only on the first
 //! update tick; this does not). After an outage or a lost lease a new lease is granted and all
-//! keys are written again; the old lease is revoked if it still exists. Deregistration
+//! keys are written again; the old lease is revoked if it still exists. A lease whose
+//! keep-alives go unanswered (a silent partition produces no error) counts as lost after
+//! 2/3 of its TTL ([`super::lease`]), while etcd still keeps the old keys for the last third:
+//! the new registration races the expiry instead of following it. Deregistration
 //! deletes the node keys (as rpcx-etcd's `Unregister`) and leaves the directory keys to
 //! expire with the lease.
 
@@ -26,6 +30,7 @@ use crossbeam::channel::{bounded, unbounded, Receiver, Sender};
 use etcd_client::{Client, ConnectOptions, PutOptions};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
+use super::lease::{lease_ttl_secs, Answer, LeaseWatch};
 use super::{with_state, Registration};
 
 /// What the registrar reports, in order, on [`EtcdRegistrar::events`].
@@ -134,10 +139,14 @@ impl EtcdRegistrar {
         &self.events
     }
 
-    /// Blocks until the next `Registered` event or `timeout`; returns whether it came.
+    /// Blocks until the next `Registered` event or `timeout` (a timeout beyond the clock's
+    /// range waits as long as it takes); returns whether it came.
     pub fn wait_registered(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while let Ok(event) = self.events.recv_deadline(deadline) {
+        let next = |events: &Receiver<RegistryEvent>| match Instant::now().checked_add(timeout) {
+            Some(deadline) => events.recv_deadline(deadline).ok(),
+            None => events.recv().ok(),
+        };
+        while let Some(event) = next(&self.events) {
             if matches!(event, RegistryEvent::Registered { .. }) {
                 return true;
             }
@@ -176,7 +185,7 @@ impl EtcdRegistrar {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(DeregisterError::Etcd(e)),
             Err(_) => Err(DeregisterError::Timeout {
-                timeout_ms: timeout.as_millis() as u64,
+                timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
             }),
         };
         if outcome.is_ok() {
@@ -290,9 +299,9 @@ impl Task {
             Ok(client) => client,
             Err(e) => return e.into(),
         };
-        let ttl = self.registration.lease_ttl.as_secs().max(2) as i64;
-        let lease = match client.lease_grant(ttl, None).await {
-            Ok(grant) => grant.id(),
+        let ttl = lease_ttl_secs(self.registration.lease_ttl);
+        let (lease, ttl) = match client.lease_grant(ttl, None).await {
+            Ok(grant) => (grant.id(), grant.ttl()),
             Err(e) => return e.into(),
         };
         if let Err(e) = self.put_all(&mut client, lease).await {
@@ -311,28 +320,33 @@ impl Task {
         }
     }
 
-    /// Keeps the lease alive and serves commands until the session ends.
+    /// Keeps the lease alive and serves commands until the session ends. Every wait is
+    /// bounded by the lease's loss deadline (2/3 of the TTL after the last answer).
     async fn keep(&mut self, client: &mut Client, lease: i64, ttl: i64) -> Result<End, End> {
         let (mut keeper, mut stream) = client.lease_keep_alive(lease).await?;
-        let ttl = Duration::from_secs(ttl as u64);
-        let mut keep_alive = tokio::time::interval(ttl / 3);
-        let mut check = tokio::time::interval(self.registration.check_interval);
-        check.tick().await;
-        let mut last_ack = Instant::now();
+        let ttl = Duration::from_secs(u64::try_from(ttl).unwrap_or(0));
+        let mut watch = LeaseWatch::new(ttl, Instant::now());
+        let mut keep_alive = tokio::time::interval(watch.keep_alive_every());
+        let check_interval = self.registration.check_interval;
+        let mut next_check = Instant::now().checked_add(check_interval);
+        let lost = || End::Lost(format!("no keep-alive answered for 2/3 of the {ttl:?} TTL"));
         loop {
+            let lost_at = watch.lost_at();
             tokio::select! {
-                _ = keep_alive.tick() => {
-                    if last_ack.elapsed() > ttl {
-                        return Err(End::Lost("keep-alive unanswered for a whole TTL".into()));
-                    }
-                    keeper.keep_alive().await?;
-                }
+                () = sleep_until(lost_at) => return Err(lost()),
+                _ = keep_alive.tick() => within(lost_at, keeper.keep_alive()).await.ok_or_else(lost)??,
                 message = stream.message() => match message? {
-                    Some(response) if response.ttl() > 0 => last_ack = Instant::now(),
-                    Some(_) => return Err(End::Lost(format!("lease {lease:x} expired"))),
+                    Some(response) => {
+                        if watch.handle_answer(response.ttl(), Instant::now()) == Answer::Expired {
+                            return Err(End::Lost(format!("lease {lease:x} expired")));
+                        }
+                    }
                     None => return Err(End::Lost("keep-alive stream ended".into())),
                 },
-                _ = check.tick() => self.rewrite_missing(client, lease).await?,
+                () = sleep_until(next_check) => {
+                    next_check = Instant::now().checked_add(check_interval);
+                    within(lost_at, self.rewrite_missing(client, lease)).await.ok_or_else(lost)??;
+                }
                 command = self.commands.recv() => match command {
                     Some(Command::Deregister { done }) => {
                         let result = self.delete_nodes(client).await.map_err(|e| e.to_string());
@@ -425,6 +439,25 @@ impl Task {
         self.delete_nodes(&mut client)
             .await
             .map_err(|e| e.to_string())
+    }
+}
+
+/// Sleeps until `at`; forever if there is no such instant.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `future`'s output, or `None` if `deadline` comes first.
+async fn within<T>(
+    deadline: Option<Instant>,
+    future: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    match deadline {
+        Some(at) => tokio::time::timeout_at(at.into(), future).await.ok(),
+        None => Some(future.await),
     }
 }
 

@@ -16,6 +16,8 @@
 
 #[cfg(feature = "etcd")]
 mod etcd;
+#[cfg(feature = "etcd")]
+mod lease;
 
 use std::fmt;
 use std::time::Duration;
@@ -45,10 +47,13 @@ pub struct Registration {
     /// `(service_path, metadata)` pairs; metadata is a URL query (`weight=2&group=a`) or "".
     pub services: Vec<(String, String)>,
     /// TTL of the lease all keys hang on; a crashed server vanishes this long after its last
-    /// keep-alive. 30 s, as rpcx-etcd's first lease.
+    /// keep-alive. 30 s, as rpcx-etcd's first lease. Whole seconds, 2 at least. Keep-alives
+    /// go out every TTL/6, and a lease none of them renewed for 2/3 of the TTL is replaced
+    /// (new lease, every key rewritten) before etcd expires it.
     pub lease_ttl: Duration,
     /// How often the node keys are checked and rewritten if someone deleted them
-    /// (rpcx-etcd's `UpdateInterval`). 30 s.
+    /// (rpcx-etcd's `UpdateInterval`). 30 s; an interval beyond the clock's range
+    /// (`Duration::MAX`) means never.
     pub check_interval: Duration,
 }
 

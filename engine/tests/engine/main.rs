@@ -32,6 +32,7 @@ mod oversized_frame;
 mod pipelining;
 mod push;
 mod registry_etcd;
+mod registry_lease_loss;
 mod reply_rules;
 mod service_list;
 mod slow_handler;

@@ -4,6 +4,8 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod fake;
+pub mod hostile;
+pub mod memory;
 pub mod proxy;
 pub mod server;
 pub mod types;
