@@ -12,6 +12,7 @@
 //! - [`loadgen`]: a pipelined closed/open-loop load generator over the codec.
 //! - [`sample`]: the JSON line both load generators (Rust and Go) print.
 //! - [`summary`], [`report`], [`chart`]: medians, ratios, markdown/CSV/JSON and the SVG.
+//! - [`tls_overhead`]: each server over TLS against its own plaintext figure.
 
 pub mod chart;
 pub mod loadgen;
@@ -23,3 +24,4 @@ pub mod sample;
 pub mod scenario;
 pub mod servers;
 pub mod summary;
+pub mod tls_overhead;

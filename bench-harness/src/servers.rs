@@ -70,7 +70,34 @@ impl ServerKind {
 
     /// `cpu` is where the runner pins the process; ringrpc's shard is placed there too
     /// (its executor pins itself, so it must be told the same CPU).
-    pub fn launch(self, root: &Path, bin_dir: &Path, addr: SocketAddr, cpu: usize) -> Launch {
+    /// With `tls` (certificate, key), the server serves TLS only.
+    pub fn launch(
+        self,
+        root: &Path,
+        bin_dir: &Path,
+        addr: SocketAddr,
+        cpu: usize,
+        tls: Option<(&Path, &Path)>,
+    ) -> Launch {
+        let mut launch = self.launch_plain(root, bin_dir, addr, cpu);
+        if let Some((cert, key)) = tls {
+            let (cert_flag, key_flag) = match self {
+                Self::Ringrpc | Self::RingrpcGlommio | Self::RingrpcMetrics => {
+                    ("--tls-cert", "--tls-key")
+                }
+                Self::RpcxGo | Self::GrpcGo | Self::Ceiling => ("-tls-cert", "-tls-key"),
+            };
+            launch.args.extend([
+                cert_flag.into(),
+                cert.display().to_string(),
+                key_flag.into(),
+                key.display().to_string(),
+            ]);
+        }
+        launch
+    }
+
+    fn launch_plain(self, root: &Path, bin_dir: &Path, addr: SocketAddr, cpu: usize) -> Launch {
         let go_bin = root.join("bench-harness/go/bin");
         let addr = addr.to_string();
         let driver = if self == Self::RingrpcGlommio {

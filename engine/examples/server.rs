@@ -15,6 +15,9 @@
 //! `Arith.Mul`, `Arith.Add`, `Echo.Echo`, `Hello.Say` (the benchmark workload) and the
 //! behaviour checks `Test.Sleep`, `Test.Fail`, `Test.Meta`, `Test.Push`. Prints one line
 //! when ready and shuts down gracefully on SIGINT or SIGTERM.
+//!
+//! TLS: `--tls-cert server.crt --tls-key server.key [--tls-client-ca ca.crt]` serves TLS
+//! only (mTLS with a client CA); SIGHUP reads the files again (new connections get them).
 
 #[path = "server/services.rs"]
 mod services;
@@ -24,8 +27,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use ringrpc_engine::{CorsOptions, Driver, HttpConfig, ListenAddr, Server, ServerConfig};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use ringrpc_engine::{
+    CorsOptions, Driver, HttpConfig, ListenAddr, Server, ServerConfig, TlsConfig,
+};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 #[global_allocator]
@@ -68,6 +73,15 @@ struct Args {
     /// Registration metadata of every service, a URL query such as `weight=2&group=a`.
     #[arg(long, default_value = "")]
     metadata: String,
+    /// Serve TLS with this PEM certificate chain (needs --tls-key). SIGHUP reloads it.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Require client certificates signed by a CA in this PEM file (mTLS).
+    #[arg(long, requires = "tls_cert")]
+    tls_client_ca: Option<std::path::PathBuf>,
     /// Do not serve the HTTP gateway (rpcx-go's DisableHTTPGateway).
     #[arg(long)]
     disable_gateway: bool,
@@ -112,7 +126,7 @@ fn main() -> anyhow::Result<()> {
         .gateway(!args.disable_gateway)
         .jsonrpc(!args.disable_jsonrpc)
         .cors(args.cors_allow_all.then(CorsOptions::allow_all));
-    let config = ServerConfig::default()
+    let mut config = ServerConfig::default()
         .listen(args.listen.clone())
         .http(http)
         .shards(args.shards)
@@ -123,12 +137,19 @@ fn main() -> anyhow::Result<()> {
         )
         .drain_timeout(Duration::from_secs(args.drain_timeout_secs))
         .metrics(args.metrics);
-    let config = match args.admin {
-        Some(admin) => config.admin(admin),
-        None => config,
-    };
+    if let Some(admin) = args.admin {
+        config = config.admin(admin);
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let mut tls = TlsConfig::from_pem_files(cert, key);
+        if let Some(ca) = &args.tls_client_ca {
+            tls = tls.client_ca_path(ca);
+        }
+        config = config.tls(tls);
+    }
     // Register signal handlers before the shards start, so no signal is missed.
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM, SIGHUP]).context("installing signal handlers")?;
     let auth = args.auth.clone();
     let trace = args.trace;
     let server = Server::start(config, move |registry| {
@@ -152,8 +173,16 @@ fn main() -> anyhow::Result<()> {
         None => None,
     };
 
-    if let Some(signal) = signals.forever().next() {
+    for signal in signals.forever() {
+        if signal == SIGHUP {
+            match server.reload_tls() {
+                Ok(()) => eprintln!("ringrpc: SIGHUP, TLS certificate reloaded"),
+                Err(e) => eprintln!("ringrpc: SIGHUP, TLS certificate not reloaded: {e}"),
+            }
+            continue;
+        }
         eprintln!("ringrpc: signal {signal}, shutting down");
+        break;
     }
     // Leave the registry first, so clients stop picking this server before it drains.
     if let Some(registrar) = registrar {

@@ -14,6 +14,7 @@ use ringrpc_codec::Limits;
 use crate::driver::{Driver, UringConfig};
 use crate::http::HttpConfig;
 use crate::runtime::listen_addr::ListenAddr;
+use crate::tls::TlsConfig;
 
 /// How a [`crate::Server`] runs. Start from `ServerConfig::default()` and chain setters:
 ///
@@ -92,6 +93,8 @@ pub struct ServerConfig {
     pub driver: Driver,
     /// Settings of the io_uring driver (ignored by the glommio one).
     pub uring: UringConfig,
+    /// TLS on every connection (both drivers). Default `None`: plain TCP, as rpcx-go.
+    pub tls: Option<TlsConfig>,
     /// The HTTP side of the port: gateway, JSON-RPC, CORS and their limits.
     pub http: HttpConfig,
     /// Count requests, latencies, connections and bytes with the metrics plugin
@@ -124,6 +127,7 @@ impl Default for ServerConfig {
             backlog: 1024,
             driver: Driver::default(),
             uring: UringConfig::default(),
+            tls: None,
             http: HttpConfig::default(),
             metrics: false,
             admin: None,
@@ -256,6 +260,13 @@ impl ServerConfig {
     #[must_use]
     pub fn uring(mut self, uring: UringConfig) -> Self {
         self.uring = uring;
+        self
+    }
+
+    /// Serves TLS only, with `tls`.
+    #[must_use]
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
         self
     }
 

@@ -40,6 +40,8 @@
 //! - `driver/`: [`Driver`], `driver/uring/` (one ring and one loop per shard) and
 //!   `driver/glommio/` (one glommio executor per shard).
 //! - `time.rs`: [`sleep`], a handler timer that works on either driver.
+//! - `tls/`: [`TlsConfig`] and TLS on either driver, sans IO: `Transport` is the
+//!   connection as drivers hold it (the core, behind rustls when the server has TLS).
 //! - `registry/`: registration in etcd in rpcx-etcd's layout, on a control-plane thread.
 //! - `server.rs`: [`Server`], the cross-thread handle (start, stats, shutdown).
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
@@ -66,6 +68,7 @@ mod runtime;
 mod server;
 mod services;
 mod time;
+mod tls;
 
 pub use config::ServerConfig;
 pub use driver::{Driver, UringConfig};
@@ -80,6 +83,11 @@ pub use runtime::spawn::spawn;
 pub use server::{Server, ShardStats};
 pub use services::{AuthFn, ServiceBuilder, Services};
 pub use time::{sleep, Sleep};
+/// Certificates made on the spot for TLS tests (feature `test-certs`). Not an API.
+#[cfg(feature = "test-certs")]
+#[doc(hidden)]
+pub use tls::test_certs;
+pub use tls::{TlsConfig, TlsError};
 
 /// The codec, re-exported so handler authors name payload types from one place.
 pub use ringrpc_codec as codec;

@@ -30,6 +30,7 @@ use crate::runtime::listen_addr::ListenAddr;
 use crate::runtime::listener::SocketFile;
 use crate::runtime::{self, Command, ControlSender, Setup, ShardCounters, ShardPlan};
 use crate::services::{ServicePaths, Services};
+use crate::tls::{TlsError, TlsShared};
 
 /// A running server: its shard threads and the means to stop them. Dropping it shuts the
 /// server down gracefully, like [`Server::shutdown`].
@@ -40,6 +41,7 @@ pub struct Server {
     controls: Arc<Vec<ControlSender>>,
     ticker: Option<Ticker>,
     service_paths: ServicePaths,
+    tls: Option<TlsShared>,
     /// A Unix listener's socket file, removed once the shards have stopped.
     socket_file: Option<SocketFile>,
     metrics: Option<MetricsRegistry>,
@@ -109,8 +111,10 @@ impl Server {
         let metrics = (config.metrics || config.admin.is_some()).then(MetricsRegistry::new);
         let setup = with_metrics(metrics.clone(), setup);
         let setup: Setup = Arc::new(service_paths.recording(setup));
+        let tls = config.tls.as_ref().map(TlsShared::load).transpose()?;
         let start_on = |driver| {
-            let mut server = Self::start_on(driver, &config, &setup, service_paths.clone())?;
+            let mut server =
+                Self::start_on(driver, &config, &setup, service_paths.clone(), tls.clone())?;
             if let Some(metrics) = &metrics {
                 let shards = server.shards.iter().map(|h| h.counters.clone()).collect();
                 metrics.attach_engine(shards);
@@ -142,6 +146,7 @@ impl Server {
         config: &ServerConfig,
         setup: &Setup,
         service_paths: ServicePaths,
+        tls: Option<TlsShared>,
     ) -> Result<Self, StartError> {
         if config.shards == 0 {
             return Err(StartError::Config("shards must be at least 1".to_owned()));
@@ -165,6 +170,7 @@ impl Server {
             controls: controls.clone(),
             ticker: None,
             service_paths,
+            tls: tls.clone(),
             socket_file: bound.file,
             metrics: None,
             #[cfg(feature = "admin")]
@@ -183,6 +189,7 @@ impl Server {
                 setup: setup.clone(),
                 control,
                 counters: counters.clone(),
+                tls: tls.clone(),
             };
             let (ready_tx, ready_rx) = mpsc::channel();
             let spawned = driver::spawn_shard(driver, plan, ready_tx);
@@ -240,6 +247,25 @@ impl Server {
     /// example server builds its etcd `Registration` from them).
     pub fn service_paths(&self) -> Vec<String> {
         self.service_paths.to_vec()
+    }
+
+    /// Reads the TLS certificate, key and client CA files again: connections accepted from
+    /// now on use them, connections already open keep theirs. On an error (a file that does
+    /// not parse, a key that does not match) nothing changes. The example server calls it
+    /// on SIGHUP.
+    pub fn reload_tls(&self) -> Result<(), TlsError> {
+        let tls = self.tls.as_ref().ok_or(TlsError::NotConfigured)?;
+        tls.reload()?;
+        for (shard, control) in self.controls.iter().enumerate() {
+            control
+                .send(Command::ReloadTls)
+                .map_err(|e| TlsError::Shard {
+                    shard,
+                    reason: e.to_string(),
+                })?;
+        }
+        tracing::info!("TLS configuration reloaded");
+        Ok(())
     }
 
     /// Connection counters of every shard, in shard order.

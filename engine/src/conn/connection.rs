@@ -449,6 +449,12 @@ impl Connection {
         self.close_now(CloseCause::Io(error));
     }
 
+    /// The layer under the core failed (TLS: a bad record, a refused handshake, plain bytes
+    /// on a TLS port): the connection closes now with `cause`.
+    pub fn handle_transport_error(&mut self, cause: CloseCause) {
+        self.close_now(cause);
+    }
+
     /// Whether the driver should close the socket now.
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed

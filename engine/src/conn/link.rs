@@ -139,7 +139,8 @@ impl Link {
         self.pushes_refused.set(true);
     }
 
-    pub(super) fn wake(&self) {
+    /// Wakes the driver (also the TLS handshake timer, `crate::tls`).
+    pub(crate) fn wake(&self) {
         if let Some(waker) = self.waker.borrow().as_ref() {
             waker.wake_by_ref();
         }

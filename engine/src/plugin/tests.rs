@@ -121,7 +121,7 @@ fn shard(plugins: fn(&mut Services)) -> ShardCore {
         plugins(services);
     });
     let counters = Arc::new(ShardCounters::default());
-    ShardCore::new(0, &ServerConfig::default(), &setup, counters)
+    ShardCore::new(0, &ServerConfig::default(), &setup, counters, None)
 }
 
 const PEER: Option<SocketAddr> = Some(SocketAddr::new(
@@ -131,7 +131,7 @@ const PEER: Option<SocketAddr> = Some(SocketAddr::new(
 
 fn open(core: &ShardCore) -> Connection {
     assert!(core.admit(0, PEER), "admitted");
-    core.open(PEER).conn
+    core.open(PEER).conn.into_core()
 }
 
 fn request(conn: &mut Connection, seq: u64, service_path: &str, service_method: &str) {

@@ -45,6 +45,7 @@ use crate::conn::{ByteStats, Connection, Link, ShardBounds, Timeouts};
 use crate::error::CloseCause;
 use crate::plugin::Refusal;
 use crate::services::Services;
+use crate::tls::{ShardTls, TlsShared, Transport};
 pub(crate) use control::{channel as control_channel, Command, ControlReceiver, ControlSender};
 pub(crate) use listener::bind_all;
 
@@ -75,6 +76,8 @@ pub(crate) struct ShardPlan {
     pub setup: Setup,
     pub control: ControlReceiver,
     pub counters: Arc<ShardCounters>,
+    /// The server's TLS, if it has any.
+    pub tls: Option<TlsShared>,
 }
 
 /// Starts a shard's thread, named after the shard.
@@ -97,11 +100,12 @@ pub(crate) struct ShardCore {
     push_seq: Rc<Cell<u64>>,
     counters: Arc<ShardCounters>,
     max_conns: usize,
+    tls: Option<ShardTls>,
 }
 
 /// A connection just accepted: its core, its tracing span and its peer as logged.
 pub(crate) struct Opened {
-    pub conn: Connection,
+    pub conn: Transport,
     pub span: tracing::Span,
     pub peer: String,
 }
@@ -114,6 +118,7 @@ impl ShardCore {
         config: &ServerConfig,
         setup: &Setup,
         counters: Arc<ShardCounters>,
+        tls: Option<TlsShared>,
     ) -> Self {
         let mut services = Services::for_shard(id);
         setup(&mut services);
@@ -134,6 +139,14 @@ impl ShardCore {
             push_seq: Rc::new(Cell::new(1)),
             counters,
             max_conns: config.max_conns_per_shard,
+            tls: tls.map(ShardTls::new),
+        }
+    }
+
+    /// The server reloaded its TLS configuration: connections accepted from now on use it.
+    pub(crate) fn reload_tls(&self) {
+        if let Some(tls) = &self.tls {
+            tls.reload(self.id);
         }
     }
 
@@ -177,7 +190,14 @@ impl ShardCore {
         let peer = peer.map_or_else(|| "unknown".to_owned(), |peer| peer.to_string());
         let span = tracing::info_span!("conn", shard = self.id, peer = %peer);
         span.in_scope(|| tracing::debug!("accepted"));
-        let conn = Connection::new(self.services.clone(), self.conn_config.clone(), link);
+        let mut conn = Connection::new(self.services.clone(), self.conn_config.clone(), link);
+        let conn = match &self.tls {
+            None => Transport::plain(conn),
+            Some(tls) => {
+                let session = tls.accept(&mut conn, crate::tls::spawn_handshake_timer);
+                Transport::secured(conn, session)
+            }
+        };
         Opened { conn, span, peer }
     }
 
@@ -218,7 +238,7 @@ mod tests {
             });
         });
         (
-            ShardCore::new(3, &config, &setup, counters.clone()),
+            ShardCore::new(3, &config, &setup, counters.clone(), None),
             counters,
         )
     }
@@ -232,6 +252,7 @@ mod tests {
         let opened = core.open(peer);
         assert_eq!(opened.peer, "127.0.0.1:9");
         assert_eq!(opened.conn.link().peer_addr(), peer);
+        assert!(!opened.conn.is_closed());
         assert!(core.admit(1, peer));
         assert!(!core.admit(2, peer));
         assert_eq!(counters.rejected.load(Ordering::Relaxed), 1);

@@ -20,9 +20,9 @@ use glommio::net::TcpStream;
 use tracing::Instrument;
 
 use super::ShardCtx;
-use crate::conn::Connection;
 use crate::runtime::policy::{close_step, CloseStep, Linger, LINGER};
 use crate::runtime::Opened;
+use crate::tls::Transport;
 
 /// Reads a connection may do in one poll before it lets the shard's other tasks run.
 const READ_BUDGET: usize = 32;
@@ -47,7 +47,7 @@ pub(super) async fn serve(shard: Rc<ShardCtx>, stream: TcpStream, opened: Opened
 }
 
 /// One turn of the connection's state machine; `Ready` once the connection is closed.
-fn drive(cx: &mut Context<'_>, stream: &mut TcpStream, conn: &mut Connection) -> Poll<()> {
+fn drive(cx: &mut Context<'_>, stream: &mut TcpStream, conn: &mut Transport) -> Poll<()> {
     conn.link().set_waker(cx.waker());
     for _ in 0..READ_BUDGET {
         conn.handle_link();

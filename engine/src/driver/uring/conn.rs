@@ -23,10 +23,10 @@ use super::executor::ConnId;
 use super::ops::{self, Op};
 use super::outbox::Outbox;
 use super::shard::Shard;
-use crate::conn::Connection;
 use crate::runtime::policy::{close_step, CloseStep, Linger};
 use crate::runtime::watch::ConnWatch;
 use crate::runtime::Opened;
+use crate::tls::Transport;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Recv {
@@ -44,7 +44,7 @@ pub(super) enum Phase {
 
 pub(super) struct ConnSlot {
     fd: OwnedFd,
-    pub(super) conn: Connection,
+    pub(super) conn: Transport,
     waker: Waker,
     span: tracing::Span,
     peer: String,

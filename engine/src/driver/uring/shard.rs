@@ -78,6 +78,7 @@ impl Shard {
             setup,
             counters,
             control,
+            tls,
             ..
         } = plan;
         let uring_error = |(reason, fix)| StartError::Uring {
@@ -108,7 +109,7 @@ impl Shard {
         let executor = Rc::new(Executor::new(doorbell.clone()));
         install_spawner(&executor);
         timers::set_driven(true);
-        let core = ShardCore::new(id, &config, &setup, counters);
+        let core = ShardCore::new(id, &config, &setup, counters, tls);
         Ok(Self {
             hold_low_water: usize::from(bufs.count()) / 4,
             ring,
@@ -287,6 +288,7 @@ impl Shard {
                         slot.sweep(now);
                     }
                 }
+                Command::ReloadTls => self.core.reload_tls(),
                 Command::Stop => self.begin_stop(),
             }
         }
