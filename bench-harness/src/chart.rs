@@ -9,9 +9,10 @@ use plotters::prelude::*;
 use crate::servers::ServerKind;
 use crate::summary::CellSummary;
 
-const SERVERS: [ServerKind; 5] = [
+const SERVERS: [ServerKind; 6] = [
     ServerKind::Ringrpc,
     ServerKind::RingrpcGlommio,
+    ServerKind::RingrpcMetrics,
     ServerKind::RpcxGo,
     ServerKind::GrpcGo,
     ServerKind::Ceiling,
@@ -21,6 +22,7 @@ fn color(server: ServerKind) -> RGBColor {
     match server {
         ServerKind::Ringrpc => RGBColor(230, 97, 1),
         ServerKind::RingrpcGlommio => RGBColor(253, 174, 97),
+        ServerKind::RingrpcMetrics => RGBColor(166, 54, 3),
         ServerKind::RpcxGo => RGBColor(44, 123, 182),
         ServerKind::GrpcGo => RGBColor(26, 150, 65),
         ServerKind::Ceiling => RGBColor(150, 150, 150),

@@ -13,6 +13,7 @@
 //! - [`sample`]: the JSON line both load generators (Rust and Go) print.
 //! - [`summary`], [`report`], [`chart`]: medians, ratios, markdown/CSV/JSON and the SVG.
 //! - [`hostile`]: hostile-peer attacks against each server, measured from outside.
+//! - [`tls_overhead`]: each server over TLS against its own plaintext figure.
 
 pub mod chart;
 pub mod hostile;
@@ -25,3 +26,4 @@ pub mod sample;
 pub mod scenario;
 pub mod servers;
 pub mod summary;
+pub mod tls_overhead;

@@ -126,6 +126,9 @@ struct LoadArgs {
     /// The server's pid, for its CPU time over the window.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Connect with TLS, trusting the CA in this PEM file (the server name is `localhost`).
+    #[arg(long)]
+    tls_ca: Option<std::path::PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -242,6 +245,7 @@ fn load(a: LoadArgs) -> Result<()> {
         duration: Duration::from_secs_f64(a.measure_s),
         drain: Duration::from_secs_f64(a.drain_s),
         server_pid: a.server_pid,
+        tls_ca: a.tls_ca,
     };
     let sample = loadgen::run(&cfg)?;
     println!("{}", serde_json::to_string(&sample)?);
@@ -282,6 +286,9 @@ fn finish(scenario: &Scenario, root: &Path, out: &Path, records: &[CellRecord]) 
             "targets (indicative only: the {} profile is shorter than the method)\n",
             scenario.name
         );
+    }
+    if let Some(table) = ringrpc_bench::tls_overhead::overhead_table(&cells) {
+        println!("TLS / plaintext, per server:\n\n{table}");
     }
     println!("{}", report::targets_table(&targets));
     println!("report: {}", out.join("report.md").display());

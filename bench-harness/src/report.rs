@@ -383,6 +383,10 @@ impl Report<'_> {
         out += "\nRatios are ringrpc / other, computed per round (the servers of a round ran back to back) and shown as the median (min–max) across rounds. Server CPU/call is utime+stime of the server process over the measured window divided by good calls: the most robust figure here. Latency is measured from the intended send time in the open loop (coordinated omission corrected).\n";
         out += "\n## Summary: ringrpc ratios\n\n";
         out += &ratio_table(self.cells);
+        if let Some(table) = crate::tls_overhead::overhead_table(self.cells) {
+            out += "\n## TLS overhead: each server against its own plaintext figure\n\n";
+            out += &table;
+        }
         out += "\n## Targets\n\n";
         if !conforming {
             out += "Indicative only: this profile is shorter than the method requires.\n\n";

@@ -16,6 +16,8 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
+use ringrpc_engine::test_certs::TestPki;
+
 use crate::procstat::{self, CLOCK_TICKS_PER_SECOND};
 use crate::sample::Sample;
 use crate::scenario::{Group, LoadgenKind, Scenario, Shape, WorkloadName};
@@ -112,6 +114,8 @@ pub struct Runner<'a> {
     progress: ProgressBar,
     /// What is left of the quiet-machine wait budget.
     quiet_left: Duration,
+    /// The certificates of the TLS groups, made for this run in `<out>/tls/`.
+    tls: TestPki,
     pub records: Vec<CellRecord>,
 }
 
@@ -128,6 +132,7 @@ impl<'a> Runner<'a> {
         );
         progress.enable_steady_tick(Duration::from_millis(250));
         let quiet_left = opts.quiet_budget;
+        let tls = TestPki::generate(&opts.out_dir.join("tls")).context("TLS certificates")?;
         Ok(Self {
             scenario,
             opts,
@@ -135,6 +140,7 @@ impl<'a> Runner<'a> {
             server_log,
             progress,
             quiet_left,
+            tls,
             records: Vec::new(),
         })
     }
@@ -257,11 +263,13 @@ impl<'a> Runner<'a> {
             problems: Vec::new(),
             sample: Sample::default(),
         };
+        let tls = group.tls.then_some(&self.tls);
         let launch = server.launch(
             &self.opts.root,
             &self.opts.bin_dir,
             addr,
             self.opts.server_cpu,
+            tls.map(|pki| (pki.server_cert.as_path(), pki.server_key.as_path())),
         );
         let mut running =
             match RunningServer::start(&launch, self.opts.server_cpu, &self.server_log) {
@@ -364,6 +372,9 @@ impl<'a> Runner<'a> {
                         &server_pid.to_string(),
                     ])
                     .env("GOMAXPROCS", "1");
+                if group.tls {
+                    cmd.arg("-tls-ca").arg(&self.tls.ca);
+                }
             }
             LoadgenKind::Rust => {
                 let driver = if server == ServerKind::GrpcGo {
@@ -387,6 +398,9 @@ impl<'a> Runner<'a> {
                     .args(["--measure-s", &s.measure_s.to_string()])
                     .args(["--drain-s", &s.drain_s.to_string()])
                     .args(["--server-pid", &server_pid.to_string()]);
+                if group.tls {
+                    cmd.arg("--tls-ca").arg(&self.tls.ca);
+                }
             }
         }
         let mut child = cmd

@@ -18,6 +18,7 @@
 //! servers = ["ringrpc", "rpcx-go", "grpc-go"]
 //! closed = [{ conns = 1, depth = 1 }, { conns = 10, callers = 100 }]
 //! open = { conns = 10, depth = 64, load_pct = [50] }
+//! # tls = true: every server and generator of the group over TLS
 //! ```
 
 use std::fmt;
@@ -95,6 +96,10 @@ pub struct Group {
     pub closed: Vec<Shape>,
     #[serde(default)]
     pub open: Option<OpenLoad>,
+    /// Every server serves TLS and every generator connects with TLS (certificates made
+    /// for the run). Compare with the plaintext group of the same cells for the overhead.
+    #[serde(default)]
+    pub tls: bool,
 }
 
 /// A closed-loop shape: `conns` connections and either `depth` calls in flight on each,
@@ -169,6 +174,9 @@ impl Scenario {
             for s in &g.servers {
                 if let Err(why) = s.can_serve(g.workload, g.loadgen) {
                     bail!("group {}: {why}", g.name);
+                }
+                if g.tls && *s == ServerKind::Ceiling {
+                    bail!("group {}: the ceiling has no TLS", g.name);
                 }
             }
             for shape in &g.closed {

@@ -24,6 +24,9 @@ pub enum ServerKind {
     Ringrpc,
     /// The same server on the glommio driver (`--driver glommio`).
     RingrpcGlommio,
+    /// The io_uring server with the metrics plugin on (`--metrics`): compared with
+    /// `ringrpc`, the CPU per call metrics cost.
+    RingrpcMetrics,
     /// `bench-harness/go/cmd/rpcxserver`, GOMAXPROCS=1.
     RpcxGo,
     /// `bench-harness/go/cmd/grpcserver`, GOMAXPROCS=1.
@@ -47,6 +50,7 @@ impl ServerKind {
         match self {
             Self::Ringrpc => "ringrpc",
             Self::RingrpcGlommio => "ringrpc-glommio",
+            Self::RingrpcMetrics => "ringrpc-metrics",
             Self::RpcxGo => "rpcx-go",
             Self::GrpcGo => "grpc-go",
             Self::Ceiling => "ceiling",
@@ -66,7 +70,34 @@ impl ServerKind {
 
     /// `cpu` is where the runner pins the process; ringrpc's shard is placed there too
     /// (its executor pins itself, so it must be told the same CPU).
-    pub fn launch(self, root: &Path, bin_dir: &Path, addr: SocketAddr, cpu: usize) -> Launch {
+    /// With `tls` (certificate, key), the server serves TLS only.
+    pub fn launch(
+        self,
+        root: &Path,
+        bin_dir: &Path,
+        addr: SocketAddr,
+        cpu: usize,
+        tls: Option<(&Path, &Path)>,
+    ) -> Launch {
+        let mut launch = self.launch_plain(root, bin_dir, addr, cpu);
+        if let Some((cert, key)) = tls {
+            let (cert_flag, key_flag) = match self {
+                Self::Ringrpc | Self::RingrpcGlommio | Self::RingrpcMetrics => {
+                    ("--tls-cert", "--tls-key")
+                }
+                Self::RpcxGo | Self::GrpcGo | Self::Ceiling => ("-tls-cert", "-tls-key"),
+            };
+            launch.args.extend([
+                cert_flag.into(),
+                cert.display().to_string(),
+                key_flag.into(),
+                key.display().to_string(),
+            ]);
+        }
+        launch
+    }
+
+    fn launch_plain(self, root: &Path, bin_dir: &Path, addr: SocketAddr, cpu: usize) -> Launch {
         let go_bin = root.join("bench-harness/go/bin");
         let addr = addr.to_string();
         let driver = if self == Self::RingrpcGlommio {
@@ -75,18 +106,22 @@ impl ServerKind {
             "uring"
         };
         match self {
-            Self::Ringrpc | Self::RingrpcGlommio => Launch {
+            Self::Ringrpc | Self::RingrpcGlommio | Self::RingrpcMetrics => Launch {
                 program: bin_dir.join("examples/server"),
-                args: vec![
-                    "--driver".into(),
-                    driver.into(),
-                    "--listen".into(),
-                    addr,
-                    "--shards".into(),
-                    "1".into(),
-                    "--cpus".into(),
-                    cpu.to_string(),
-                ],
+                args: [
+                    "--driver",
+                    driver,
+                    "--listen",
+                    &addr,
+                    "--shards",
+                    "1",
+                    "--cpus",
+                    &cpu.to_string(),
+                ]
+                .into_iter()
+                .chain((self == Self::RingrpcMetrics).then_some("--metrics"))
+                .map(String::from)
+                .collect(),
                 env: vec![],
                 ready: "ringrpc listening on",
             },

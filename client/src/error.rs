@@ -60,6 +60,16 @@ pub enum Error {
         /// The socket error.
         cause: Arc<io::Error>,
     },
+    /// The TLS handshake failed on something the client or the server refused (an unknown
+    /// CA, an expired certificate, a name mismatch, a missing client certificate), or the
+    /// TLS options cannot be used. Final: retrying meets the same certificates.
+    #[error("TLS with {addr} failed: {reason}")]
+    Tls {
+        /// The server's key.
+        addr: String,
+        /// What was refused, as rustls says it.
+        reason: String,
+    },
     /// Connecting took longer than `ClientOptions::connect_timeout`.
     #[error("connect to {addr} timed out after {timeout_ms} ms")]
     ConnectTimeout {
@@ -146,6 +156,7 @@ impl Error {
             | Error::Disconnected(_)
             | Error::SendBufferFull { .. } => true,
             Error::InvalidAddress { .. }
+            | Error::Tls { .. }
             | Error::RequestTooLarge { .. }
             | Error::Timeout { .. }
             | Error::Service { .. }

@@ -12,6 +12,7 @@
 //! [`glommio::Client`] (single-threaded, Rc-based, for glommio executors; feature
 //! `glommio`). Its methods: `call`, `call_with`, `call_response`, `oneway`, `send`,
 //! `send_oneway`, `next_push`, `close`. [`Error::is_retryable`] is what fail modes read.
+//! TLS: [`TlsOptions`] in [`ClientOptions::tls`], on every runtime (`tls.rs`).
 //! Hooks into calls, connections and node selection: [`plugin`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -31,6 +32,7 @@ mod error;
 mod message;
 mod options;
 mod race;
+mod tls;
 mod typed;
 
 #[cfg(feature = "glommio")]
@@ -45,6 +47,7 @@ pub use message::{Push, Reply, Request, Response};
 pub use options::{CallOptions, ClientOptions};
 pub use ringrpc_codec::payload::{DecodePayload, EncodePayload, Payload, Proto, Serde};
 pub use ringrpc_codec::{Limits, Metadata, SerializeType};
+pub use tls::TlsOptions;
 
 /// The README's Rust blocks, compiled (not run: they talk to servers) by `cargo test --doc`,
 /// so the README cannot drift from the API.

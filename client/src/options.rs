@@ -7,6 +7,7 @@ use ringrpc_codec::{Limits, SerializeType};
 
 use crate::message::Request;
 use crate::plugin::{ClientPlugin, Plugins};
+use crate::tls::TlsOptions;
 
 /// Settings of one client connection. Built with [`ClientOptions::new`] and its setters
 /// (`ClientOptions::new().timeout(..).max_in_flight(..)`), or by changing the fields of
@@ -57,6 +58,8 @@ pub struct ClientOptions {
     /// server that stops answering (or reading) costs the client. None (no limit), as
     /// rpcx-go.
     pub max_in_flight: Option<usize>,
+    /// TLS on the connection (rpcx-go's `Option.TLSConfig`). None: plain TCP, as rpcx-go.
+    pub tls: Option<TlsOptions>,
     /// Hooks run around every call and connection (and, on an XClient over
     /// `ClientTransport`, around node selection); none by default.
     pub plugins: Plugins,
@@ -79,6 +82,7 @@ impl Default for ClientOptions {
             send_buffer_max_bytes: 16 << 20,
             close_timeout: Duration::from_secs(1),
             max_in_flight: None,
+            tls: None,
             plugins: Plugins::new(),
         }
     }
@@ -93,6 +97,12 @@ impl ClientOptions {
     /// Sets [`serialize_type`](Self::serialize_type).
     pub fn serialize_type(mut self, serialize_type: SerializeType) -> Self {
         self.serialize_type = serialize_type;
+        self
+    }
+
+    /// Sets [`tls`](Self::tls): every connection opens with a TLS handshake.
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = Some(tls);
         self
     }
 

@@ -22,6 +22,7 @@ use std::time::Instant;
 use crate::addr::ServerAddr;
 use crate::client::Shared;
 use crate::message::Push;
+use crate::tls::Connector;
 
 pub(crate) mod sealed {
     /// Keeps [`Runtime`](super::Runtime) implemented by this crate only.
@@ -91,6 +92,13 @@ pub trait Runtime: sealed::Sealed + Sized + 'static {
     /// Opens a socket to `addr` (the caller bounds it with the connect timeout).
     #[doc(hidden)]
     fn dial(addr: &ServerAddr, nodelay: bool) -> impl Future<Output = io::Result<Self::Stream>>;
+    /// Runs a TLS handshake on a connected socket (`Socket::Tcp`) and returns the socket as
+    /// `Socket::Tls` (the caller bounds it with the connect timeout).
+    #[doc(hidden)]
+    fn start_tls(
+        stream: Self::Stream,
+        connector: Connector,
+    ) -> impl Future<Output = io::Result<Self::Stream>>;
     /// Spawns the connection's reader and writer tasks on the current runtime.
     #[doc(hidden)]
     fn spawn_tasks(stream: Self::Stream, shared: Self::Shared<Shared<Self>>);

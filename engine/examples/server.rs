@@ -5,6 +5,7 @@
 //! cargo run --release -p ringrpc-engine --example server -- --driver uring
 //! cargo run --release -p ringrpc-engine --example server -- --listen unix@/tmp/ringrpc.sock
 //! cargo run --release -p ringrpc-engine --example server -- --listen tcp@[::1]:8972
+//! cargo run --release -p ringrpc-engine --example server -- --admin 127.0.0.1:9100 --trace
 //! ```
 //!
 //! The port also serves the HTTP gateway and JSON-RPC 2.0 (`curl -H 'X-RPCX-ServiceMethod:
@@ -16,16 +17,22 @@
 //! when ready and shuts down gracefully on SIGINT or SIGTERM: it leaves the registry (if
 //! any), waits `--deregister-wait-ms` so clients notice, then drains. A second SIGINT or
 //! SIGTERM ends the process at once.
+//!
+//! TLS: `--tls-cert server.crt --tls-key server.key [--tls-client-ca ca.crt]` serves TLS
+//! only (mTLS with a client CA); SIGHUP reads the files again (new connections get them).
 
 #[path = "server/services.rs"]
 mod services;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use ringrpc_engine::{CorsOptions, Driver, HttpConfig, ListenAddr, Server, ServerConfig};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use ringrpc_engine::{
+    CorsOptions, Driver, HttpConfig, ListenAddr, Server, ServerConfig, TlsConfig,
+};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 #[global_allocator]
@@ -73,6 +80,15 @@ struct Args {
     /// Registration metadata of every service, a URL query such as `weight=2&group=a`.
     #[arg(long, default_value = "")]
     metadata: String,
+    /// Serve TLS with this PEM certificate chain (needs --tls-key). SIGHUP reloads it.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Require client certificates signed by a CA in this PEM file (mTLS).
+    #[arg(long, requires = "tls_cert")]
+    tls_client_ca: Option<std::path::PathBuf>,
     /// Do not serve the HTTP gateway (rpcx-go's DisableHTTPGateway).
     #[arg(long)]
     disable_gateway: bool,
@@ -82,11 +98,29 @@ struct Args {
     /// Answer CORS requests from any origin (rpcx-go's `SetCORS(AllowAllCORSOptions())`).
     #[arg(long)]
     cors_allow_all: bool,
+    /// Serve `/metrics` (Prometheus), `/status` (JSON) and the status page `/` here
+    /// (turns `--metrics` on).
+    #[arg(long)]
+    admin: Option<SocketAddr>,
+    /// Count requests, latencies, connections and bytes with the metrics plugin.
+    #[arg(long)]
+    metrics: bool,
+    /// Run every request in a `req` span joined to the caller's W3C trace context
+    /// (`traceparent` in the metadata); each span is logged when it closes (at `info`:
+    /// `RUST_LOG=ringrpc_engine=info`).
+    #[arg(long)]
+    trace: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let span_events = if args.trace {
+        tracing_subscriber::fmt::format::FmtSpan::CLOSE
+    } else {
+        tracing_subscriber::fmt::format::FmtSpan::NONE
+    };
     tracing_subscriber::fmt()
+        .with_span_events(span_events)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
@@ -99,7 +133,7 @@ fn main() -> anyhow::Result<()> {
         .gateway(!args.disable_gateway)
         .jsonrpc(!args.disable_jsonrpc)
         .cors(args.cors_allow_all.then(CorsOptions::allow_all));
-    let config = ServerConfig::default()
+    let mut config = ServerConfig::default()
         .listen(args.listen.clone())
         .http(http)
         .shards(args.shards)
@@ -108,11 +142,27 @@ fn main() -> anyhow::Result<()> {
         .idle_timeout(
             (args.idle_timeout_secs > 0).then(|| Duration::from_secs(args.idle_timeout_secs)),
         )
-        .drain_timeout(Duration::from_secs(args.drain_timeout_secs));
+        .drain_timeout(Duration::from_secs(args.drain_timeout_secs))
+        .metrics(args.metrics);
+    if let Some(admin) = args.admin {
+        config = config.admin(admin);
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let mut tls = TlsConfig::from_pem_files(cert, key);
+        if let Some(ca) = &args.tls_client_ca {
+            tls = tls.client_ca_path(ca);
+        }
+        config = config.tls(tls);
+    }
     // Register signal handlers before the shards start, so no signal is missed.
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM, SIGHUP]).context("installing signal handlers")?;
     let auth = args.auth.clone();
+    let trace = args.trace;
     let server = Server::start(config, move |registry| {
+        if trace {
+            registry.plugin(ringrpc_engine::plugin::Tracing);
+        }
         services::register(registry, auth.clone())
     })
     .context("starting the server")?;
@@ -121,18 +171,29 @@ fn main() -> anyhow::Result<()> {
         other => other.to_string(),
     };
     println!("ringrpc listening on {shown} ({} shards)", args.shards);
+    if let Some(admin) = server.admin_addr() {
+        println!("ringrpc admin on http://{admin}/");
+    }
 
     let registrar = match &args.registry {
         Some(url) => Some(registry::register(url, &args, &server)?),
         None => None,
     };
 
-    if let Some(signal) = signals.forever().next() {
+    for signal in signals.forever() {
+        if signal == SIGHUP {
+            match server.reload_tls() {
+                Ok(()) => eprintln!("ringrpc: SIGHUP, TLS certificate reloaded"),
+                Err(e) => eprintln!("ringrpc: SIGHUP, TLS certificate not reloaded: {e}"),
+            }
+            continue;
+        }
         eprintln!("ringrpc: signal {signal}, shutting down (again to exit at once)");
+        break;
     }
     // A second signal ends the process at once, whatever the shutdown is waiting for.
     std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
+        for signal in signals.forever().filter(|&signal| signal != SIGHUP) {
             eprintln!("ringrpc: second signal {signal}, exiting now");
             std::process::exit(128 + signal);
         }
@@ -183,8 +244,10 @@ mod registry {
         let registrar = EtcdRegistrar::start(url.endpoints.clone(), registration)?;
         if registrar.wait_registered(std::time::Duration::from_secs(5)) {
             println!("ringrpc registered {address} in {url}");
+            server.set_status("registry", format!("registered {address} in {url}"));
         } else {
             eprintln!("ringrpc: {url} unreachable; registering in the background");
+            server.set_status("registry", format!("{url} unreachable; retrying"));
         }
         Ok(registrar)
     }

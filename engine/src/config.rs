@@ -6,6 +6,7 @@
 //! its setters (`ServerConfig::default().listen(addr).shards(2)`), so a field added later does
 //! not break a caller. The fields stay public to read and to change in place.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use ringrpc_codec::Limits;
@@ -14,6 +15,7 @@ use crate::driver::{Driver, UringConfig};
 use crate::http::HttpConfig;
 use crate::runtime::listen_addr::ListenAddr;
 use crate::runtime::FaultPolicy;
+use crate::tls::TlsConfig;
 
 /// How a [`crate::Server`] runs. Start from `ServerConfig::default()` and chain setters:
 ///
@@ -101,8 +103,17 @@ pub struct ServerConfig {
     pub driver: Driver,
     /// Settings of the io_uring driver (ignored by the glommio one).
     pub uring: UringConfig,
+    /// TLS on every connection (both drivers). Default `None`: plain TCP, as rpcx-go.
+    pub tls: Option<TlsConfig>,
     /// The HTTP side of the port: gateway, JSON-RPC, CORS and their limits.
     pub http: HttpConfig,
+    /// Count requests, latencies, connections and bytes with the metrics plugin
+    /// (`plugin::Metrics`, registered first on every shard); read them with
+    /// [`crate::Server::metrics`]. On whenever `admin` is set. Default off.
+    pub metrics: bool,
+    /// Serve `/metrics`, `/status` and the status page over HTTP on this address, from a
+    /// control-plane thread (feature `admin`). Default `None`.
+    pub admin: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -128,7 +139,10 @@ impl Default for ServerConfig {
             backlog: 1024,
             driver: Driver::default(),
             uring: UringConfig::default(),
+            tls: None,
             http: HttpConfig::default(),
+            metrics: false,
+            admin: None,
         }
     }
 }
@@ -275,10 +289,31 @@ impl ServerConfig {
         self
     }
 
+    /// Serves TLS only, with `tls`.
+    #[must_use]
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Sets the HTTP side of the port (gateway, JSON-RPC, CORS, HTTP limits).
     #[must_use]
     pub fn http(mut self, http: HttpConfig) -> Self {
         self.http = http;
+        self
+    }
+
+    /// Turns the metrics plugin on or off.
+    #[must_use]
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
+        self
+    }
+
+    /// Serves the admin endpoint (and turns metrics on) at `addr`.
+    #[must_use]
+    pub fn admin(mut self, addr: impl Into<SocketAddr>) -> Self {
+        self.admin = Some(addr.into());
         self
     }
 }

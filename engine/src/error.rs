@@ -65,6 +65,9 @@ pub enum StartError {
         /// How to get it, or how to use the glommio driver instead.
         fix: String,
     },
+    /// `ServerConfig::tls` could not be loaded (a PEM file, the key, the client CA).
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// What a handler returns instead of a reply: a [`HandlerErrorKind`] saying where the error
@@ -271,6 +274,28 @@ pub enum CloseCause {
     /// The socket failed.
     #[error("socket error: {0}")]
     Io(#[from] io::Error),
+    /// The first byte on a TLS listener was not a TLS handshake record: plain rpcx (0x08) or
+    /// HTTP (a letter) sent to a TLS port. Closed at once, without a TLS alert.
+    #[error("not TLS: first byte {first_byte:#04x} (plain rpcx or HTTP on a TLS port?)")]
+    NotTls {
+        /// The byte received first.
+        first_byte: u8,
+    },
+    /// The TLS handshake or a record failed (rustls's reason; its alert was sent).
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The TLS handshake did not finish within `TlsConfig::handshake_timeout`.
+    #[error("TLS handshake not done after {timeout_ms} ms")]
+    TlsHandshakeTimeout {
+        /// The timeout.
+        timeout_ms: u64,
+    },
+    /// Accepted while `TlsConfig::max_handshakes_per_shard` handshakes ran; closed at once.
+    #[error("over the limit of {max} TLS handshakes per shard")]
+    TooManyHandshakes {
+        /// The limit.
+        max: usize,
+    },
     /// An HTTP connection ended: asked by the client, a refused request, or a head that
     /// did not arrive in time.
     #[error("HTTP: {0}")]
@@ -309,7 +334,11 @@ impl CloseCause {
             | Self::Encode(_)
             | Self::FrameTimeout
             | Self::SendTimeout
-            | Self::TooManyConnections { .. } => true,
+            | Self::TooManyConnections { .. }
+            | Self::NotTls { .. }
+            | Self::Tls(_)
+            | Self::TlsHandshakeTimeout { .. }
+            | Self::TooManyHandshakes { .. } => true,
         }
     }
 }

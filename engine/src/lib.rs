@@ -26,6 +26,11 @@
 //! - `inflight.rs`: type-erased, pooled handler futures (no allocation per request).
 //! - `conn/`: the sans-IO `Connection` and the `Link` handlers use to reach it. Public only
 //!   for the engine's own benches and tests, hidden from these docs: not a stable API.
+//! - `plugin/`: server plugins ([`plugin::Plugin`]: hooks at accept, close, before and
+//!   after handling, before writing) and the built-ins (metrics, tracing, rate limits, IP
+//!   filter, alias); the lifecycle order is in its module docs.
+//! - `admin/`: the admin HTTP endpoint (`/metrics`, `/status`, the status page), off the
+//!   shards (feature `admin`).
 //! - `push.rs`: [`Pusher`], server-initiated messages (PROTOCOL.md §4.14).
 //! - `http/`: the HTTP side of the rpcx port (PROTOCOL.md §7.2–§9): the gateway, JSON-RPC
 //!   2.0, CORS, [`HttpRoute`]s, configured by [`HttpConfig`].
@@ -35,11 +40,15 @@
 //! - `driver/`: [`Driver`], `driver/uring/` (one ring and one loop per shard) and
 //!   `driver/glommio/` (one glommio executor per shard).
 //! - `time.rs`: [`sleep`], a handler timer that works on either driver.
+//! - `tls/`: [`TlsConfig`] and TLS on either driver, sans IO: `Transport` is the
+//!   connection as drivers hold it (the core, behind rustls when the server has TLS).
 //! - `registry/`: registration in etcd in rpcx-etcd's layout, on a control-plane thread.
 //! - `server.rs`: [`Server`], the cross-thread handle (start, stats, shutdown).
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "admin")]
+mod admin;
 mod config;
 // Public only so the engine's benches (`benches/connection.rs`) and tests
 // (`tests/engine/connection_core.rs`, the allocation tests) can drive the connection core
@@ -51,6 +60,7 @@ mod error;
 mod handler;
 mod http;
 mod inflight;
+pub mod plugin;
 mod push;
 pub mod registry;
 mod run_call;
@@ -58,6 +68,7 @@ mod runtime;
 mod server;
 mod services;
 mod time;
+mod tls;
 
 pub use config::ServerConfig;
 pub use driver::{Driver, UringConfig};
@@ -73,6 +84,11 @@ pub use runtime::FaultPolicy;
 pub use server::{Server, ShardStats, ShutdownReport};
 pub use services::{AuthFn, ServiceBuilder, Services};
 pub use time::{sleep, Sleep};
+/// Certificates made on the spot for TLS tests (feature `test-certs`). Not an API.
+#[cfg(feature = "test-certs")]
+#[doc(hidden)]
+pub use tls::test_certs;
+pub use tls::{TlsConfig, TlsError};
 
 /// The codec, re-exported so handler authors name payload types from one place.
 pub use ringrpc_codec as codec;

@@ -25,11 +25,13 @@ use std::time::{Duration, Instant};
 use crate::config::ServerConfig;
 use crate::driver::{self, Driver};
 use crate::error::StartError;
+use crate::plugin::MetricsRegistry;
 use crate::runtime::listen_addr::ListenAddr;
 use crate::runtime::listener::SocketFile;
 use crate::runtime::policy::ABORT_GRACE;
 use crate::runtime::{self, Command, ControlSender, Setup, ShardCounters, ShardPlan};
 use crate::services::{ServicePaths, Services};
+use crate::tls::{TlsError, TlsShared};
 
 /// How much longer than `drain_timeout` plus the abort grace a shutdown waits for a shard
 /// thread to end before it gives up on it (a handler that never yields holds its thread).
@@ -44,8 +46,14 @@ pub struct Server {
     controls: Arc<Vec<ControlSender>>,
     ticker: Option<Ticker>,
     service_paths: ServicePaths,
+    tls: Option<TlsShared>,
     /// A Unix listener's socket file, removed once the shards have stopped.
     socket_file: Option<SocketFile>,
+    metrics: Option<MetricsRegistry>,
+    #[cfg(feature = "admin")]
+    admin: Option<crate::admin::Admin>,
+    #[cfg(feature = "admin")]
+    notes: crate::admin::Notes,
     join_timeout: Duration,
 }
 
@@ -88,6 +96,11 @@ pub struct ShardStats {
     pub recv_buffer_bytes: usize,
     /// The most `recv_buffer_bytes` ever was.
     pub recv_buffer_bytes_peak: usize,
+    /// The io_uring driver's receive buffers (0 on the glommio driver).
+    pub ring_buffers_total: usize,
+    /// Of those, how many were in the ring (free for the kernel) at the shard's last loop
+    /// turn.
+    pub ring_buffers_free: usize,
     /// Handler tasks running now (calls that did not finish on their first poll), at most
     /// about `max_handler_tasks_per_shard`.
     pub handler_tasks: usize,
@@ -130,8 +143,21 @@ impl Server {
         F: Fn(&mut Services) + Send + Sync + 'static,
     {
         let service_paths = ServicePaths::default();
+        let metrics = (config.metrics || config.admin.is_some()).then(MetricsRegistry::new);
+        let setup = with_metrics(metrics.clone(), setup);
         let setup: Setup = Arc::new(service_paths.recording(setup));
-        let start_on = |driver| Self::start_on(driver, &config, &setup, service_paths.clone());
+        let tls = config.tls.as_ref().map(TlsShared::load).transpose()?;
+        let start_on = |driver| {
+            let mut server =
+                Self::start_on(driver, &config, &setup, service_paths.clone(), tls.clone())?;
+            if let Some(metrics) = &metrics {
+                let shards = server.shards.iter().map(|h| h.counters.clone()).collect();
+                metrics.attach_engine(shards);
+            }
+            server.metrics = metrics.clone();
+            server.start_admin(&config)?;
+            Ok(server)
+        };
         match config.driver {
             Driver::Auto => match start_on(Driver::Uring) {
                 Err(StartError::Uring { reason, fix, .. }) => {
@@ -155,6 +181,7 @@ impl Server {
         config: &ServerConfig,
         setup: &Setup,
         service_paths: ServicePaths,
+        tls: Option<TlsShared>,
     ) -> Result<Self, StartError> {
         if config.shards == 0 {
             return Err(StartError::Config("shards must be at least 1".to_owned()));
@@ -178,8 +205,14 @@ impl Server {
             controls: controls.clone(),
             ticker: None,
             service_paths,
+            tls: tls.clone(),
             join_timeout: config.drain_timeout + ABORT_GRACE + JOIN_SLACK,
             socket_file: bound.file,
+            metrics: None,
+            #[cfg(feature = "admin")]
+            admin: None,
+            #[cfg(feature = "admin")]
+            notes: Default::default(),
         };
         let plans = listeners.into_iter().zip(cpus).zip(receivers);
         for (id, ((listener, cpu), control)) in plans.enumerate() {
@@ -192,6 +225,7 @@ impl Server {
                 setup: setup.clone(),
                 control,
                 counters: counters.clone(),
+                tls: tls.clone(),
             };
             let (ready_tx, ready_rx) = mpsc::channel();
             let spawned = driver::spawn_shard(driver, plan, ready_tx);
@@ -251,6 +285,25 @@ impl Server {
         self.service_paths.to_vec()
     }
 
+    /// Reads the TLS certificate, key and client CA files again: connections accepted from
+    /// now on use them, connections already open keep theirs. On an error (a file that does
+    /// not parse, a key that does not match) nothing changes. The example server calls it
+    /// on SIGHUP.
+    pub fn reload_tls(&self) -> Result<(), TlsError> {
+        let tls = self.tls.as_ref().ok_or(TlsError::NotConfigured)?;
+        tls.reload()?;
+        for (shard, control) in self.controls.iter().enumerate() {
+            control
+                .send(Command::ReloadTls)
+                .map_err(|e| TlsError::Shard {
+                    shard,
+                    reason: e.to_string(),
+                })?;
+        }
+        tracing::info!("TLS configuration reloaded");
+        Ok(())
+    }
+
     /// Connection counters of every shard, in shard order.
     pub fn stats(&self) -> Vec<ShardStats> {
         self.shards
@@ -272,6 +325,8 @@ impl Server {
                     unsent_bytes_peak: load(&bytes.unsent_bytes_peak),
                     recv_buffer_bytes: load(&bytes.recv_buffer_bytes),
                     recv_buffer_bytes_peak: load(&bytes.recv_buffer_bytes_peak),
+                    ring_buffers_total: load(&handle.counters.ring_buffers_total),
+                    ring_buffers_free: load(&handle.counters.ring_buffers_free),
                     handler_tasks: load(&handle.counters.handler_tasks),
                     handlers_cancelled: handle.counters.handlers_cancelled.load(Ordering::Relaxed),
                     handler_panics: handle.counters.handler_panics.load(Ordering::Relaxed),
@@ -290,6 +345,65 @@ impl Server {
             .all(|handle| !handle.counters.failed.load(Ordering::Relaxed))
     }
 
+    /// The metrics of every shard, when `ServerConfig::metrics` or `admin` is set: scrape
+    /// them with [`MetricsRegistry::encode`] or [`MetricsRegistry::snapshot`].
+    pub fn metrics(&self) -> Option<&MetricsRegistry> {
+        self.metrics.as_ref()
+    }
+
+    /// The address the admin endpoint listens on, if `ServerConfig::admin` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        #[cfg(feature = "admin")]
+        return self.admin.as_ref().map(crate::admin::Admin::local_addr);
+        #[cfg(not(feature = "admin"))]
+        None
+    }
+
+    /// Shows `key: value` under the status page's table and in `/status` (`notes`), e.g.
+    /// the registry's state. Does nothing without the admin endpoint.
+    pub fn set_status(&self, key: &str, value: impl Into<String>) {
+        #[cfg(feature = "admin")]
+        self.notes.set(key, value.into());
+        #[cfg(not(feature = "admin"))]
+        let _ = (key, value.into());
+    }
+
+    #[cfg(feature = "admin")]
+    fn start_admin(&mut self, config: &ServerConfig) -> Result<(), StartError> {
+        let (Some(addr), Some(metrics)) = (config.admin, self.metrics.clone()) else {
+            return Ok(());
+        };
+        let source = crate::admin::StatusSource {
+            metrics,
+            shards: self
+                .shards
+                .iter()
+                .map(|handle| (handle.cpu, handle.counters.clone()))
+                .collect(),
+            listen: match &self.listen_addr {
+                ListenAddr::Tcp(addr) => addr.to_string(),
+                other => other.to_string(),
+            },
+            driver: self.driver,
+            started: std::time::Instant::now(),
+            services: self.service_paths.clone(),
+            notes: self.notes.clone(),
+            rates: Default::default(),
+        };
+        self.admin = Some(crate::admin::Admin::start(addr, source)?);
+        Ok(())
+    }
+
+    #[cfg(not(feature = "admin"))]
+    fn start_admin(&mut self, config: &ServerConfig) -> Result<(), StartError> {
+        match config.admin {
+            Some(addr) => Err(StartError::Config(format!(
+                "admin endpoint {addr}: built without the `admin` feature"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Graceful shutdown: stop accepting, let in-flight requests finish (bounded by
     /// `drain_timeout`), flush and close every connection, then join the shard threads.
     ///
@@ -301,6 +415,8 @@ impl Server {
     }
 
     fn stop_and_join(&mut self) -> ShutdownReport {
+        #[cfg(feature = "admin")]
+        drop(self.admin.take());
         if let Some(ticker) = self.ticker.take() {
             drop(ticker.stop);
             let _ = ticker.thread.join();
@@ -364,6 +480,23 @@ impl Ticker {
             })
             .map_err(|e| StartError::Config(format!("cannot start the idle ticker: {e}")))?;
         Ok(Self { stop, thread })
+    }
+}
+
+/// `setup`, with the metrics plugin registered first on every shard when `metrics` is set
+/// (so it sees every request, refused ones included).
+fn with_metrics<F>(
+    metrics: Option<MetricsRegistry>,
+    setup: F,
+) -> impl Fn(&mut Services) + Send + Sync + 'static
+where
+    F: Fn(&mut Services) + Send + Sync + 'static,
+{
+    move |services: &mut Services| {
+        if let Some(metrics) = &metrics {
+            services.plugin(metrics.plugin(services.shard()));
+        }
+        setup(services);
     }
 }
 

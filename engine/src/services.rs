@@ -1,4 +1,5 @@
-//! The handlers of one shard, by `service_path` and `service_method`, and the auth hook.
+//! The handlers of one shard, by `service_path` and `service_method`, the auth hook and the
+//! shard's plugins (`crate::plugin`).
 //!
 //! A [`crate::Server`] runs its setup function once on every shard thread, so each shard
 //! builds its own `Services`: handler state is shard-local and may be `!Send`.
@@ -27,6 +28,7 @@ use ringrpc_codec::Frame;
 use crate::handler::Handler;
 use crate::http::HttpRoute;
 use crate::inflight::{ErasedHandler, Registered};
+use crate::plugin::{Plugin, Plugins};
 
 /// The auth hook: given the request and its `__AUTH` token (empty if absent), accept it or
 /// return the error text the client receives before its connection is closed
@@ -41,6 +43,7 @@ pub struct Services {
     services: HashMap<String, HashMap<String, Rc<dyn ErasedHandler>>>,
     auth: Option<Box<AuthFn>>,
     http_routes: Vec<Box<dyn HttpRoute>>,
+    plugins: Plugins,
 }
 
 /// What a lookup found.
@@ -78,6 +81,7 @@ impl Services {
     pub(crate) fn for_shard(shard: usize) -> Self {
         Self {
             shard,
+            plugins: Plugins::for_shard(shard),
             ..Self::default()
         }
     }
@@ -124,6 +128,24 @@ impl Services {
     ) -> &mut Self {
         self.auth = Some(Box::new(auth));
         self
+    }
+
+    /// Adds a plugin to this shard, called after the ones registered before it (see
+    /// `crate::plugin` for the hooks and their order).
+    pub fn plugin(&mut self, plugin: impl Plugin + 'static) -> &mut Self {
+        self.plugins.push(Box::new(plugin));
+        self
+    }
+
+    /// Times plugin hooks with `clock` instead of `Instant::now` (tests drive time by hand).
+    pub fn set_plugin_clock(&mut self, clock: fn() -> std::time::Instant) -> &mut Self {
+        self.plugins.set_clock(clock);
+        self
+    }
+
+    /// The shard's plugins, in registration order.
+    pub fn plugins(&self) -> &Plugins {
+        &self.plugins
     }
 
     pub(crate) fn auth(&self) -> Option<&AuthFn> {
@@ -191,6 +213,7 @@ impl std::fmt::Debug for Services {
             .field("methods", &names)
             .field("auth", &self.auth.is_some())
             .field("http_routes", &self.http_routes.len())
+            .field("plugins", &self.plugins.len())
             .finish()
     }
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Result};
 use glommio::{LocalExecutorBuilder, Placement};
 use ringrpc_client::glommio::Client;
-use ringrpc_client::{ClientOptions, Request};
+use ringrpc_client::{ClientOptions, Request, TlsOptions};
 
 use super::workload::{RequestTemplate, Verdict};
 use super::{measure_window, run_slot, sleep_until, LoadConfig, Outcome, Pacing, Window};
@@ -33,7 +33,10 @@ pub fn run(cfg: &LoadConfig) -> Result<Outcome> {
 
 async fn drive(cfg: &LoadConfig) -> Result<Outcome> {
     let template = Rc::new(RequestTemplate::new(cfg.workload)?);
-    let options = ClientOptions::new().serialize_type(template.serialize_type);
+    let mut options = ClientOptions::new().serialize_type(template.serialize_type);
+    if let Some(ca) = &cfg.tls_ca {
+        options = options.tls(TlsOptions::new().ca_path(ca).server_name("localhost"));
+    }
     let addr = format!("tcp@{}", cfg.addr);
     let mut clients = Vec::with_capacity(cfg.conns);
     for _ in 0..cfg.conns {

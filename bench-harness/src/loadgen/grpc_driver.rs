@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use bytes::{Buf, BufMut, Bytes};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::Status;
 
 use super::workload::{RequestTemplate, Verdict, Workload};
@@ -59,8 +59,21 @@ async fn drive(cfg: &LoadConfig) -> Result<Outcome> {
     let mut channels = Vec::with_capacity(cfg.conns);
     for _ in 0..cfg.conns {
         // One Endpoint::connect is one HTTP/2 connection.
-        let channel = Endpoint::from_shared(format!("http://{}", cfg.addr))?
-            .tcp_nodelay(true)
+        let scheme = if cfg.tls_ca.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let mut endpoint =
+            Endpoint::from_shared(format!("{scheme}://{}", cfg.addr))?.tcp_nodelay(true);
+        if let Some(ca) = &cfg.tls_ca {
+            let pem = std::fs::read(ca).with_context(|| format!("read {}", ca.display()))?;
+            let tls = ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(pem))
+                .domain_name("localhost");
+            endpoint = endpoint.tls_config(tls)?;
+        }
+        let channel = endpoint
             .connect()
             .await
             .with_context(|| format!("connect to {}", cfg.addr))?;

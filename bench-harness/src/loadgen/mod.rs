@@ -62,6 +62,8 @@ pub struct LoadConfig {
     /// How long to wait for replies after the window.
     pub drain: Duration,
     pub server_pid: Option<u32>,
+    /// TLS: the CA the server's certificate (for `localhost`) is checked against.
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 impl LoadConfig {
@@ -260,6 +262,7 @@ pub fn run(cfg: &LoadConfig) -> Result<Sample> {
         timeline,
     } = match cfg.driver {
         Driver::Client => client_driver::run(cfg)?,
+        Driver::Codec if cfg.tls_ca.is_some() => bail!("the codec driver has no TLS"),
         Driver::Codec => codec_driver::run(cfg)?,
         Driver::Grpc => grpc_driver::run(cfg)?,
     };
@@ -318,6 +321,7 @@ mod tests {
             duration: Duration::from_millis(6),
             drain: Duration::ZERO,
             server_pid: None,
+            tls_ca: None,
         }
     }
 

@@ -17,13 +17,15 @@ use crate::ServerAddr;
 
 use super::Shared;
 
-/// A connected socket of a runtime: TCP or unix.
+/// A connected socket of a runtime: TCP, unix, or TLS over TCP.
 #[derive(Debug)]
-pub enum Socket<Tcp, Unix> {
+pub enum Socket<Tcp, Unix, Tls> {
     /// A TCP connection.
     Tcp(Tcp),
     /// A unix socket connection.
     Unix(Unix),
+    /// A TLS connection over TCP (`ClientOptions::tls`).
+    Tls(Tls),
 }
 
 /// The read side of a connection's socket.
@@ -41,7 +43,8 @@ pub(crate) trait WriteHalf {
     fn shutdown(&mut self) -> impl Future<Output = ()>;
 }
 
-/// Opens the socket within `options.connect_timeout`.
+/// Opens the socket, and runs the TLS handshake if `options.tls` asks for it, within
+/// `options.connect_timeout`.
 pub(crate) async fn connect<R: Runtime>(
     addr: &ServerAddr,
     options: &ClientOptions,
@@ -56,10 +59,25 @@ pub(crate) async fn connect<R: Runtime>(
             None => pending().await,
         }
     };
-    match race(R::dial(addr, options.nodelay), timer).await {
+    let connector = match &options.tls {
+        Some(tls) => Some(tls.connector(addr)?),
+        None => None,
+    };
+    // The error says whether the socket or the TLS handshake failed.
+    let open = async {
+        let stream = R::dial(addr, options.nodelay).await.map_err(Either::Left)?;
+        match connector {
+            None => Ok(stream),
+            Some(connector) => R::start_tls(stream, connector).await.map_err(Either::Right),
+        }
+    };
+    match race(open, timer).await {
         Either::Left(Ok(stream)) => Ok(stream),
-        Either::Left(Err(error)) if error.kind() == io::ErrorKind::TimedOut => Err(timed_out()),
-        Either::Left(Err(error)) => Err(Error::Connect {
+        Either::Left(Err(Either::Right(error))) => Err(crate::tls::handshake_error(addr, error)),
+        Either::Left(Err(Either::Left(error))) if error.kind() == io::ErrorKind::TimedOut => {
+            Err(timed_out())
+        }
+        Either::Left(Err(Either::Left(error))) => Err(Error::Connect {
             addr: addr.to_string(),
             cause: Arc::new(error),
         }),

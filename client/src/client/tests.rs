@@ -91,6 +91,11 @@ impl Runtime for Virtual {
             .ok_or_else(|| io::ErrorKind::ConnectionRefused.into())
     }
 
+    /// TLS is tested over real sockets (`tests/client/tls.rs`), not on virtual time.
+    async fn start_tls(_: DuplexStream, _: crate::tls::Connector) -> io::Result<DuplexStream> {
+        Err(io::Error::other("the virtual runtime has no TLS"))
+    }
+
     fn spawn_tasks(stream: DuplexStream, shared: Rc<Shared<Virtual>>) {
         let (reader, writer) = tokio::io::split(stream);
         tokio::task::spawn_local(read_loop::<Virtual, _>(Half(reader), shared.clone()));

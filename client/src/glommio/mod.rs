@@ -27,6 +27,7 @@ use crate::client::{read_loop, write_loop, ReadHalf, Shared, Socket, WriteHalf};
 use crate::conn::RecvBuf;
 use crate::message::Push;
 use crate::runtime::{sealed, Runtime};
+use crate::tls::Connector;
 use crate::ServerAddr;
 
 /// A client connection for glommio: single-threaded (`Rc`), cheap to clone within its
@@ -132,6 +133,14 @@ impl Runtime for Glommio {
         }
     }
 
+    async fn start_tls(stream: Stream, connector: Connector) -> io::Result<Stream> {
+        let Socket::Tcp(tcp) = stream else {
+            return Err(io::Error::other("TLS runs over TCP only"));
+        };
+        let tls = futures_rustls::TlsConnector::from(connector.config);
+        Ok(Socket::Tls(tls.connect(connector.server_name, tcp).await?))
+    }
+
     fn spawn_tasks(stream: Stream, shared: Rc<Shared<Glommio>>) {
         fn start<S: AsyncRead + AsyncWrite + Unpin + 'static>(
             stream: S,
@@ -148,12 +157,13 @@ impl Runtime for Glommio {
         match stream {
             Socket::Tcp(stream) => start(stream, shared),
             Socket::Unix(stream) => start(stream, shared),
+            Socket::Tls(stream) => start(stream, shared),
         }
     }
 }
 
 /// A connected glommio socket.
-type Stream = Socket<TcpStream, UnixStream>;
+type Stream = Socket<TcpStream, UnixStream, futures_rustls::client::TlsStream<TcpStream>>;
 
 impl Builder {
     /// Calls `handler` for every server push, on the reader task (keep it short). Without
@@ -177,7 +187,10 @@ impl<S: AsyncRead + Unpin> ReadHalf for Half<S> {
 
 impl<S: AsyncWrite + Unpin> WriteHalf for Half<S> {
     async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        Writer(&self.0).write_all(bytes).await
+        Writer(&self.0).write_all(bytes).await?;
+        // A no-op on a plain socket; over TLS it sends records a full socket buffer held
+        // back (the write returns once the plaintext is taken).
+        Writer(&self.0).flush().await
     }
 
     async fn shutdown(&mut self) {

@@ -20,6 +20,7 @@ use crate::client::{read_loop, write_loop, ReadHalf, Shared, Socket, WriteHalf};
 use crate::conn::RecvBuf;
 use crate::message::Push;
 use crate::runtime::{sealed, Runtime};
+use crate::tls::Connector;
 use crate::ServerAddr;
 
 /// A client connection for tokio: `Send + Sync`, cheap to clone; all clones share the
@@ -115,6 +116,14 @@ impl Runtime for Tokio {
         }
     }
 
+    async fn start_tls(stream: Stream, connector: Connector) -> io::Result<Stream> {
+        let Socket::Tcp(tcp) = stream else {
+            return Err(io::Error::other("TLS runs over TCP only"));
+        };
+        let tls = tokio_rustls::TlsConnector::from(connector.config);
+        Ok(Socket::Tls(tls.connect(connector.server_name, tcp).await?))
+    }
+
     fn spawn_tasks(stream: Stream, shared: Arc<Shared<Tokio>>) {
         fn start<H, W>(halves: (H, W), shared: Arc<Shared<Tokio>>)
         where
@@ -127,12 +136,13 @@ impl Runtime for Tokio {
         match stream {
             Socket::Tcp(stream) => start(stream.into_split(), shared),
             Socket::Unix(stream) => start(stream.into_split(), shared),
+            Socket::Tls(stream) => start(::tokio::io::split(stream), shared),
         }
     }
 }
 
 /// A connected tokio socket.
-type Stream = Socket<TcpStream, UnixStream>;
+type Stream = Socket<TcpStream, UnixStream, tokio_rustls::client::TlsStream<TcpStream>>;
 
 impl Builder {
     /// Calls `handler` for every server push, on the reader task (keep it short). Without
@@ -154,7 +164,10 @@ impl<T: AsyncRead + Unpin> ReadHalf for Half<T> {
 
 impl<T: AsyncWrite + Unpin> WriteHalf for Half<T> {
     async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.0.write_all(bytes).await
+        self.0.write_all(bytes).await?;
+        // A no-op on a plain socket; over TLS it sends records a full socket buffer held
+        // back (the write returns once the plaintext is taken).
+        self.0.flush().await
     }
 
     async fn shutdown(&mut self) {

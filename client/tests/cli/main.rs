@@ -8,3 +8,4 @@ mod call;
 mod completions;
 mod http;
 mod registry;
+mod tls;

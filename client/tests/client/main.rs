@@ -30,5 +30,6 @@ mod payload_codecs;
 mod pipelining;
 mod plugins;
 mod push;
+mod tls;
 mod trace_go;
 mod unix_socket;

@@ -1,6 +1,7 @@
 //! A dispatched request ([`Call`]), its deadline (`__ServerTimeout`) and its result
 //! ([`Completion`]).
 
+use std::future::Future;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,8 @@ use ringrpc_codec::payload::SerializeType;
 use ringrpc_codec::{Frame, SERVER_TIMEOUT_KEY};
 
 use crate::inflight::InFlight;
+use crate::plugin::Watch;
+use crate::runtime::timers::Sleep;
 
 /// A request whose handler has started. The driver polls it (once inline, then wherever it
 /// likes), enforces its deadline, and turns it into a [`Completion`].
@@ -19,6 +22,10 @@ pub struct Call {
     pub(super) span: tracing::Span,
     /// Request bytes the call holds (frame and inflated payload) against the budgets.
     pub(super) held_bytes: usize,
+    /// Holds the handler back until a plugin's time (a rate limit that waits).
+    pub(super) delay: Option<Sleep>,
+    /// The plugins that saw the request start, if any: they hear how it ended.
+    pub(super) watch: Option<Watch>,
 }
 
 impl Call {
@@ -33,6 +40,10 @@ impl Call {
 
     /// Polls the handler inside the request's span.
     pub fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(delay) = &mut self.delay {
+            std::task::ready!(std::pin::Pin::new(delay).poll(cx));
+            self.delay = None;
+        }
         let _entered = self.span.enter();
         self.slot.poll(cx)
     }

@@ -17,6 +17,7 @@ use super::DEADLINE_EXCEEDED;
 use crate::config::ConnConfig;
 use crate::error::CloseCause;
 use crate::inflight::Outcome;
+use crate::plugin::Status;
 use crate::services::Services;
 
 /// Smallest and largest read the connection asks for; it adapts between them.
@@ -312,10 +313,14 @@ impl Connection {
             mut slot,
             span,
             held_bytes,
+            watch,
             ..
         } = call;
         if self.state == State::Closed {
             // It gave back everything it held when it closed.
+            if let Some(watch) = watch {
+                watch.finish(Status::Dropped);
+            }
             slot.recycle();
             return;
         }
@@ -324,12 +329,14 @@ impl Connection {
         self.link.bounds().release(held_bytes);
         buffer(&mut self.out);
         self.link.take_pushes(&mut self.out);
+        let mut status = if expired { Status::Expired } else { Status::Ok };
         let open = matches!(self.state, State::Open | State::Draining);
         if open && self.http_completion(slot.as_mut(), serialize_type, expired) {
             // Answered in HTTP (a oneway gateway call too: rpcx-go answers it, empty).
         } else if open && !reply_to.header().is_oneway() {
             let _entered = span.enter();
             let reply = Reply::to(&reply_to);
+            let start = self.out.len();
             let result = if expired {
                 reply.encode_error(&mut self.out, DEADLINE_EXCEEDED, NO_METADATA, &[])
             } else {
@@ -344,14 +351,21 @@ impl Connection {
                         payload,
                     } => {
                         tracing::debug!(error = message, "handler error");
+                        status = Status::Error;
                         let metadata = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()));
                         reply.encode_error(&mut self.out, message, metadata, payload)
                     }
                 }
             };
-            if let Err(e) = result {
-                self.close_after_flush(CloseCause::Encode(e));
+            match result {
+                Ok(()) => self.observe_write(reply_to.seq(), start, watch.as_ref()),
+                Err(e) => self.close_after_flush(CloseCause::Encode(e)),
             }
+        } else if !open {
+            status = Status::Dropped;
+        }
+        if let Some(watch) = watch {
+            watch.finish(status);
         }
         slot.recycle();
         self.update_state();
@@ -457,6 +471,12 @@ impl Connection {
     /// The socket failed: nothing more can be sent or received.
     pub fn handle_io_error(&mut self, error: io::Error) {
         self.close_now(CloseCause::Io(error));
+    }
+
+    /// The layer under the core failed (TLS: a bad record, a refused handshake, plain bytes
+    /// on a TLS port): the connection closes now with `cause`.
+    pub fn handle_transport_error(&mut self, cause: CloseCause) {
+        self.close_now(cause);
     }
 
     /// Whether the driver should close the socket now.

@@ -5,6 +5,11 @@
 //! A gzip payload is inflated here, last, and only for a request that will run, to at most
 //! the connection's in-flight budget: a heartbeat is echoed as received (never inflated),
 //! and a refused or misaddressed request costs no inflation.
+//!
+//! Server plugins (`before_handle`) run here, after auth and before the lookup, for rpcx
+//! and HTTP gateway calls alike: a refusal is answered before any byte is held, a rewrite
+//! changes the name the handler is looked up by, and a delay or a span rides on the started
+//! [`Call`], whose held bytes are released with its completion (or the connection's close).
 
 use std::fmt::Write as _;
 use std::rc::Rc;
@@ -20,6 +25,8 @@ use super::DEADLINE_EXCEEDED;
 use crate::error::CloseCause;
 use crate::handler::Request;
 use crate::inflight::ErasedHandler;
+use crate::plugin::{Incoming, OutgoingKind, Status, Watch};
+use crate::runtime::timers::Sleep;
 use crate::services::{Lookup, Services};
 
 impl Connection {
@@ -40,23 +47,40 @@ impl Connection {
         if !self.authorize(&services, &frame) {
             return None;
         }
-        let (path, method) = (frame.service_path(), frame.service_method());
+        let mut plan = Plan::default();
+        let (mut path, mut method) = (frame.service_path(), frame.service_method());
+        // The one branch plugins cost when none is registered. They decide before the
+        // handler starts and before any byte is held or inflated, so a refusal holds none.
+        if !services.plugins().is_empty() {
+            let plugins = services.plugins();
+            let now = plugins.now();
+            let mut incoming = Incoming::new(&frame, self.link.peer_addr(), services.shard(), now);
+            if let Err((refusal, seen)) = plugins.before_handle(&mut incoming) {
+                self.reply_error(&frame, format_args!("{}", refusal.text()));
+                plugins.refused(&frame, &refusal, seen);
+                return None;
+            }
+            (path, method) = (incoming.service_path(), incoming.service_method());
+            plan.span = incoming.span.take();
+            plan.delay_until = incoming.delay_until;
+            plan.watch = Some(Watch::new(services.clone(), frame.clone(), now));
+        }
         let handler = match services.lookup(path, method) {
             Lookup::Found(handler) => handler,
             Lookup::NoService => {
                 self.reply_error(&frame, format_args!("rpcx: can't find service {path}"));
-                return None;
+                return plan.unrouted(Status::Error);
             }
             Lookup::NoMethod => {
                 self.reply_error(&frame, format_args!("rpcx: can't find method {method}"));
-                return None;
+                return plan.unrouted(Status::Error);
             }
         };
         let serialize_type = match SerializeType::from_wire(header.serialize_bits()) {
             Ok(serialize_type) => serialize_type,
             Err(e) => {
                 self.reply_error(&frame, format_args!("{e}"));
-                return None;
+                return plan.unrouted(Status::Error);
             }
         };
         let deadline = match server_timeout(&frame, now) {
@@ -64,11 +88,14 @@ impl Connection {
             Timeout::At(deadline) => Some(deadline),
             Timeout::Expired => {
                 self.reply_error(&frame, format_args!("{DEADLINE_EXCEEDED}"));
-                return None;
+                return plan.unrouted(Status::Expired);
             }
         };
-        let inflated_bytes = self.inflate(&mut frame)?;
-        Some(self.start(frame, handler, serialize_type, deadline, inflated_bytes))
+        let Some(inflated_bytes) = self.inflate(&mut frame) else {
+            return plan.unrouted(Status::Error);
+        };
+        plan.inflated_bytes = inflated_bytes;
+        Some(self.start(frame, handler, serialize_type, deadline, plan))
     }
 
     /// Inflates a gzip payload, to at most the frame limit and the connection's in-flight
@@ -118,18 +145,21 @@ impl Connection {
         handler: &Rc<dyn ErasedHandler>,
         serialize_type: SerializeType,
         deadline: Option<Instant>,
-        inflated_bytes: usize,
+        plan: Plan,
     ) -> Call {
-        let held_bytes = frame.as_bytes().len() + inflated_bytes;
+        // Released in `handle_completion`, or all at once when the connection closes.
+        let held_bytes = frame.as_bytes().len() + plan.inflated_bytes;
         self.held_bytes += held_bytes;
         self.link.bounds().acquire(held_bytes);
         let header = frame.header();
-        let span = tracing::debug_span!(
-            "req",
-            seq = header.seq(),
-            service_path = frame.service_path(),
-            service_method = frame.service_method()
-        );
+        let span = plan.span.unwrap_or_else(|| {
+            tracing::debug_span!(
+                "req",
+                seq = header.seq(),
+                service_path = frame.service_path(),
+                service_method = frame.service_method()
+            )
+        });
         let request = Request::new(frame.clone(), serialize_type, deadline, self.link.clone());
         let slot = span.in_scope(|| handler.start(request));
         self.inflight_count += 1;
@@ -140,6 +170,8 @@ impl Connection {
             deadline,
             span,
             held_bytes,
+            delay: plan.delay_until.map(Sleep::until),
+            watch: plan.watch,
         }
     }
 
@@ -158,11 +190,47 @@ impl Connection {
         self.text.clear();
         let _ = self.text.write_fmt(message);
         tracing::debug!(seq = frame.seq(), error = %self.text, "error reply");
+        let start = self.out.len();
         let result: Result<(), EncodeError> =
             Reply::to(frame).encode_error(&mut self.out, &self.text, NO_METADATA, &[]);
-        if let Err(e) = result {
-            self.close_after_flush(CloseCause::Encode(e));
+        match result {
+            Ok(()) if !self.services.plugins().is_empty() => {
+                let plugins = self.services.plugins();
+                plugins.before_write(OutgoingKind::Reply, frame.seq(), &self.out[start..]);
+            }
+            Ok(()) => {}
+            Err(e) => self.close_after_flush(CloseCause::Encode(e)),
         }
+    }
+
+    /// Shows the reply just encoded at `out[start..]` to the plugins of a watched request.
+    pub(super) fn observe_write(&self, seq: u64, start: usize, watch: Option<&Watch>) {
+        if let Some(watch) = watch {
+            watch
+                .plugins()
+                .before_write(OutgoingKind::Reply, seq, &self.out[start..]);
+        }
+    }
+}
+
+/// What the plugins decided for a request on its way to its handler (nothing when no
+/// plugin is registered), and the bytes its payload inflated to.
+#[derive(Default)]
+struct Plan {
+    span: Option<tracing::Span>,
+    delay_until: Option<Instant>,
+    watch: Option<Watch>,
+    inflated_bytes: usize,
+}
+
+impl Plan {
+    /// The request was answered before reaching a handler (it holds no bytes): its plugins
+    /// hear how.
+    fn unrouted(self, status: Status) -> Option<Call> {
+        if let Some(watch) = self.watch {
+            watch.finish(status);
+        }
+        None
     }
 }
 
@@ -247,5 +315,73 @@ mod tests {
             [1, 2, 0, 3, 0, 0],
             "1.4 MiB in the first batch, then a new one"
         );
+    }
+
+    /// Refuses seq 1, holds seq 2 back for an hour, lets the rest through.
+    struct Gate;
+
+    impl crate::plugin::Plugin for Gate {
+        fn before_handle<'a>(
+            &'a self,
+            request: &mut Incoming<'a>,
+        ) -> Result<(), crate::plugin::Refusal> {
+            match request.frame().seq() {
+                1 => Err(crate::plugin::Refusal::new("gate", "gate: refused")),
+                2 => {
+                    let later = request.now() + std::time::Duration::from_secs(3600);
+                    request.delay_until(later);
+                    Ok(())
+                }
+                _ => Ok(()),
+            }
+        }
+    }
+
+    #[test]
+    fn plugin_refusals_hold_no_bytes_and_started_calls_give_theirs_back() {
+        let mut services = Services::new();
+        services.register("Echo", "Echo", |request: Request| async move {
+            Ok::<_, crate::HandlerError>(crate::Response::new(request.into_payload()))
+        });
+        services.plugin(Gate);
+        let bounds = Rc::new(crate::conn::ShardBounds::unlimited());
+        let held = || {
+            let stats = bounds.stats();
+            stats
+                .inflight_bytes
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        let mut conn = Connection::new(
+            Rc::new(services),
+            Rc::new(ConnConfig::default()),
+            Link::detached_with(bounds.clone()),
+        );
+        let mut cx = Context::from_waker(Waker::noop());
+
+        conn.handle_received(&frame(1, false, None, b"refused"));
+        assert!(conn.poll_call(Instant::now).is_none());
+        let reply = conn.poll_transmit().expect("an error reply").to_vec();
+        assert!(reply.windows(13).any(|w| w == b"gate: refused"));
+        conn.handle_sent(reply.len());
+        assert_eq!(held(), 0, "a refused request holds nothing");
+
+        conn.handle_received(&frame(3, false, Some(&[7u8; 4096]), b""));
+        let call = conn.poll_call(Instant::now).expect("a started call");
+        assert!(
+            held() > 4096,
+            "frame and inflated payload held while it runs"
+        );
+        assert!(conn.poll_inline(&mut cx, call).is_none());
+        assert_eq!(held(), 0, "given back with its reply");
+
+        conn.handle_received(&frame(2, false, None, b"delayed"));
+        let call = conn.poll_call(Instant::now).expect("a started call");
+        let call = conn
+            .poll_inline(&mut cx, call)
+            .expect("held back by the plugin");
+        assert!(held() > 0, "a delayed call holds its bytes while it waits");
+        drop(call);
+        drop(conn);
+        assert_eq!(held(), 0, "given back when the connection goes");
     }
 }

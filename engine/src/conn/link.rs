@@ -21,6 +21,8 @@ use ringrpc_codec::{encode_frame, Header};
 use super::bounds::ShardBounds;
 use super::call::Completion;
 use crate::error::PushError;
+use crate::plugin::OutgoingKind;
+use crate::services::Services;
 
 /// What the shard asks of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -59,6 +61,8 @@ pub struct Link {
     closed: Cell<bool>,
     /// An HTTP connection: pushes have no place in its byte stream.
     pushes_refused: Cell<bool>,
+    /// The shard's services when plugins are registered: they see every push.
+    observer: Option<Rc<Services>>,
 }
 
 impl Link {
@@ -83,7 +87,16 @@ impl Link {
             waiting_room: Cell::new(false),
             closed: Cell::new(false),
             pushes_refused: Cell::new(false),
+            observer: None,
         }
+    }
+
+    /// Shows every push of this link to the plugins of `services` (if it has any).
+    pub(crate) fn observed_by(mut self, services: &Rc<Services>) -> Self {
+        if !services.plugins().is_empty() {
+            self.observer = Some(services.clone());
+        }
+        self
     }
 
     /// A link for a connection that is not attached to a shard (tests, benchmarks).
@@ -126,7 +139,8 @@ impl Link {
         self.pushes_refused.set(true);
     }
 
-    pub(super) fn wake(&self) {
+    /// Wakes the driver (also the TLS handshake timer, `crate::tls`).
+    pub(crate) fn wake(&self) {
         if let Some(waker) = self.waker.borrow().as_ref() {
             waker.wake_by_ref();
         }
@@ -273,6 +287,7 @@ impl Link {
         let mut header = Header::request(seq, SerializeType::None);
         header.set_oneway(true);
         let mut pushes = self.pushes.borrow_mut();
+        let start = pushes.len();
         encode_frame(
             &mut pushes,
             &header,
@@ -281,6 +296,12 @@ impl Link {
             metadata,
             payload,
         )?;
+        if let Some(services) = &self.observer {
+            let bytes = &pushes[start..];
+            services
+                .plugins()
+                .before_write(OutgoingKind::Push, seq, bytes);
+        }
         drop(pushes);
         self.report_unsent();
         self.push_seq.set(seq.wrapping_add(1).max(1));

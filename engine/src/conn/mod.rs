@@ -28,6 +28,9 @@
 //! reading at `flush_threshold_bytes`. What a peer does too slowly (a frame never finished,
 //! output never read) the shard's sweep turns into a [`Control`] that closes it.
 //!
+//! Drivers hold the core through `crate::tls::Transport`, which has these same methods and,
+//! when the server has TLS, decrypts before `handle_*` and encrypts after `poll_transmit*`.
+//!
 //! Read first: [`Connection`] (the state diagram), then [`Link`].
 
 mod bounds;

@@ -16,6 +16,8 @@ use std::os::unix::net::UnixStream;
 pub(crate) enum Command {
     /// Ask connections that received nothing since the last sweep to close if idle.
     SweepIdle,
+    /// Take the TLS configuration the server just reloaded, for new connections.
+    ReloadTls,
     /// Stop accepting, drain, exit.
     Stop,
 }
@@ -24,6 +26,7 @@ impl Command {
     fn to_byte(self) -> u8 {
         match self {
             Self::SweepIdle => b'i',
+            Self::ReloadTls => b't',
             Self::Stop => b's',
         }
     }
@@ -32,6 +35,7 @@ impl Command {
     pub(crate) fn from_byte(byte: u8) -> Self {
         match byte {
             b'i' => Self::SweepIdle,
+            b't' => Self::ReloadTls,
             _ => Self::Stop,
         }
     }

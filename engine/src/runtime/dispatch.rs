@@ -13,8 +13,8 @@ use std::time::Instant;
 use super::fault;
 use super::handler_tasks::Hangup;
 use super::ShardCore;
-use crate::conn::Connection;
 use crate::run_call::{run_call, CallTask};
+use crate::tls::Transport;
 
 /// How a driver starts a handler task on its executor.
 pub(crate) trait SpawnCall {
@@ -38,7 +38,7 @@ impl ShardCore {
     /// closes the connection and is reported as a fault (`fault.rs`).
     pub(crate) fn dispatch(
         &self,
-        conn: &mut Connection,
+        conn: &mut Transport,
         cx: &mut Context<'_>,
         hangup: &Rc<Hangup>,
         spawner: &impl SpawnCall,

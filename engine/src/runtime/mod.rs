@@ -51,7 +51,9 @@ use socket2::Socket;
 use crate::config::{ConnConfig, ServerConfig};
 use crate::conn::{ByteStats, Connection, Link, ShardBounds, Timeouts};
 use crate::error::CloseCause;
+use crate::plugin::Refusal;
 use crate::services::Services;
+use crate::tls::{ShardTls, TlsShared, Transport};
 pub(crate) use control::{channel as control_channel, Command, ControlReceiver, ControlSender};
 pub use fault::FaultPolicy;
 use fault::Faults;
@@ -61,9 +63,10 @@ pub(crate) use listener::bind_all;
 /// The setup function the server runs once on every shard.
 pub(crate) type Setup = Arc<dyn Fn(&mut Services) + Send + Sync>;
 
-/// Per-shard counters readable from any thread. The connection counts are updated per
-/// connection, the handler-task and fault counts per task and per fault; the byte counts
-/// (`ShardBounds`) when a connection's bytes change.
+/// Per-shard counters readable from any thread, never updated per request. The connection
+/// counts are updated per connection, the handler-task and fault counts per task and per
+/// fault; the byte counts (`ShardBounds`) when a connection's bytes change; the ring state
+/// once per io_uring loop turn.
 #[derive(Debug, Default)]
 pub(crate) struct ShardCounters {
     pub accepted: AtomicU64,
@@ -78,6 +81,10 @@ pub(crate) struct ShardCounters {
     /// The shard stopped on a fault (fatal ring error, a panic that escaped its loop).
     pub failed: AtomicBool,
     pub bytes: Arc<ByteStats>,
+    /// The io_uring driver's provided buffers: how many, and how many are in the ring now
+    /// (published once per loop turn; 0 on the glommio driver).
+    pub ring_buffers_total: AtomicUsize,
+    pub ring_buffers_free: AtomicUsize,
 }
 
 /// Everything a shard thread needs to start.
@@ -89,6 +96,8 @@ pub(crate) struct ShardPlan {
     pub setup: Setup,
     pub control: ControlReceiver,
     pub counters: Arc<ShardCounters>,
+    /// The server's TLS, if it has any.
+    pub tls: Option<TlsShared>,
 }
 
 /// Starts a shard's thread, named after the shard. A panic that escapes `run` (a bug in
@@ -124,12 +133,13 @@ pub(crate) struct ShardCore {
     push_seq: Rc<Cell<u64>>,
     counters: Arc<ShardCounters>,
     max_conns: usize,
+    tls: Option<ShardTls>,
 }
 
 /// A connection just accepted: its core, its tracing span, its peer as logged, and the
 /// hangup its driver fires when it closes (dropping its running handlers).
 pub(crate) struct Opened {
-    pub conn: Connection,
+    pub conn: Transport,
     pub span: tracing::Span,
     pub peer: String,
     pub hangup: Rc<Hangup>,
@@ -144,6 +154,7 @@ impl ShardCore {
         config: &ServerConfig,
         setup: &Setup,
         counters: Arc<ShardCounters>,
+        tls: Option<TlsShared>,
     ) -> Self {
         let faults = Rc::new(Faults::new(id, config.fault_policy, counters.clone()));
         Faults::install(Some(faults.clone()));
@@ -169,12 +180,34 @@ impl ShardCore {
             push_seq: Rc::new(Cell::new(1)),
             counters,
             max_conns: config.max_conns_per_shard,
+            tls: tls.map(ShardTls::new),
         }
     }
 
-    /// Whether a connection from `peer` may join the `open` ones; a rejection is counted
-    /// and logged here (the driver then just closes the socket).
+    /// The server reloaded its TLS configuration: connections accepted from now on use it.
+    pub(crate) fn reload_tls(&self) {
+        if let Some(tls) = &self.tls {
+            tls.reload(self.id);
+        }
+    }
+
+    /// Whether a connection from `peer` may join the `open` ones: the plugins' `on_accept`
+    /// first, then the max-connections rule. A rejection is counted and logged here (the
+    /// driver then just closes the socket).
     pub(crate) fn admit(&self, open: usize, peer: Option<SocketAddr>) -> bool {
+        let plugins = self.services.plugins();
+        if !plugins.is_empty() {
+            if let Err(refusal) = plugins.accept(peer) {
+                self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    shard = self.id,
+                    ?peer,
+                    limit = refusal.limit(),
+                    "connection refused by a plugin"
+                );
+                return false;
+            }
+        }
         if policy::admits(open, self.max_conns) {
             return true;
         }
@@ -183,6 +216,9 @@ impl ShardCore {
             max: self.max_conns,
         };
         tracing::warn!(shard = self.id, ?peer, %cause, "connection dropped");
+        if !plugins.is_empty() {
+            plugins.close(peer, Some(&Refusal::new("max_conns", cause.to_string())));
+        }
         false
     }
 
@@ -190,11 +226,19 @@ impl ShardCore {
     pub(crate) fn open(&self, peer: Option<SocketAddr>) -> Opened {
         self.counters.accepted.fetch_add(1, Ordering::Relaxed);
         self.counters.open.fetch_add(1, Ordering::Relaxed);
-        let link = Rc::new(Link::new(peer, self.push_seq.clone(), self.bounds.clone()));
+        let link = Link::new(peer, self.push_seq.clone(), self.bounds.clone());
+        let link = Rc::new(link.observed_by(&self.services));
         let peer = peer.map_or_else(|| "unknown".to_owned(), |peer| peer.to_string());
         let span = tracing::info_span!("conn", shard = self.id, peer = %peer);
         span.in_scope(|| tracing::debug!("accepted"));
-        let conn = Connection::new(self.services.clone(), self.conn_config.clone(), link);
+        let mut conn = Connection::new(self.services.clone(), self.conn_config.clone(), link);
+        let conn = match &self.tls {
+            None => Transport::plain(conn),
+            Some(tls) => {
+                let session = tls.accept(&mut conn, crate::tls::spawn_handshake_timer);
+                Transport::secured(conn, session)
+            }
+        };
         let hangup = Rc::default();
         Opened {
             conn,
@@ -204,9 +248,24 @@ impl ShardCore {
         }
     }
 
-    /// A connection opened with [`ShardCore::open`] is gone (its socket closed).
-    pub(crate) fn closed(&self) {
+    /// Publishes the state of the driver's receive buffer ring (free of `total`).
+    pub(crate) fn publish_ring(&self, free: usize, total: usize) {
+        self.counters
+            .ring_buffers_total
+            .store(total, Ordering::Relaxed);
+        self.counters
+            .ring_buffers_free
+            .store(free, Ordering::Relaxed);
+    }
+
+    /// A connection opened with [`ShardCore::open`] is gone (its socket closed); the
+    /// plugins hear it (`on_close`).
+    pub(crate) fn closed(&self, peer: Option<SocketAddr>) {
         self.counters.open.fetch_sub(1, Ordering::Relaxed);
+        let plugins = self.services.plugins();
+        if !plugins.is_empty() {
+            plugins.close(peer, None);
+        }
     }
 }
 
@@ -232,7 +291,7 @@ mod tests {
             });
         });
         (
-            ShardCore::new(3, &config, &setup, counters.clone()),
+            ShardCore::new(3, &config, &setup, counters.clone(), None),
             counters,
         )
     }
@@ -246,12 +305,13 @@ mod tests {
         let opened = core.open(peer);
         assert_eq!(opened.peer, "127.0.0.1:9");
         assert_eq!(opened.conn.link().peer_addr(), peer);
+        assert!(!opened.conn.is_closed());
         assert!(core.admit(1, peer));
         assert!(!core.admit(2, peer));
         assert_eq!(counters.rejected.load(Ordering::Relaxed), 1);
         assert_eq!(counters.accepted.load(Ordering::Relaxed), 1);
         assert_eq!(counters.open.load(Ordering::Relaxed), 1);
-        core.closed();
+        core.closed(peer);
         assert_eq!(counters.open.load(Ordering::Relaxed), 0);
     }
 }

@@ -37,6 +37,7 @@ mod multi_shard;
 mod oneway;
 mod oversized_frame;
 mod pipelining;
+mod plugins;
 mod push;
 mod registry_etcd;
 mod registry_lease_loss;

@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/ringrpc/ringrpc/bench-harness/go/internal/benchmsg"
+	"github.com/ringrpc/ringrpc/bench-harness/go/internal/tlsconf"
 	pb "github.com/ringrpc/ringrpc/bench-harness/go/proto"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 type hello struct {
@@ -31,6 +33,7 @@ func (hello) Say(_ context.Context, in *pb.BenchmarkMessage) (*pb.BenchmarkMessa
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8974", "listen `address`")
+	tlsFlags := tlsconf.ServerFlags()
 	flag.Parse()
 
 	if err := benchmsg.Check(); err != nil {
@@ -42,7 +45,16 @@ func main() {
 		fmt.Fprintf(os.Stderr, "grpcserver: %v\n", err)
 		os.Exit(1)
 	}
-	s := grpc.NewServer()
+	tlsConfig, err := tlsFlags.Config()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "grpcserver: %v\n", err)
+		os.Exit(1)
+	}
+	var opts []grpc.ServerOption
+	if tlsConfig != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConfig)))
+	}
+	s := grpc.NewServer(opts...)
 	pb.RegisterHelloServer(s, hello{})
 
 	sig := make(chan os.Signal, 1)

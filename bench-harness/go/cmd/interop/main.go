@@ -18,7 +18,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smallnest/rpcx/client"
 	rlog "github.com/smallnest/rpcx/log"
+
+	"github.com/ringrpc/ringrpc/bench-harness/go/internal/tlsconf"
 )
 
 // budget bounds the whole run; a check that would start after it fails.
@@ -43,7 +46,20 @@ func main() {
 	skip := flag.String("skip", "", "comma-separated `names` of checks to skip")
 	verbose := flag.Bool("v", false, "keep rpcx's client logging")
 	list := flag.Bool("list", false, "list the check names and exit")
+	tlsFlags := tlsconf.ClientFlags()
 	flag.Parse()
+
+	// With -tls-ca every check runs over TLS: each one starts from
+	// client.DefaultOption, so its TLSConfig is set once here.
+	tlsConfig, err := tlsFlags.Config()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "interop: %v\n", err)
+		os.Exit(2)
+	}
+	client.DefaultOption.TLSConfig = tlsConfig
+	if tlsConfig != nil {
+		fmt.Println("interop: over TLS")
+	}
 
 	if !*verbose {
 		rlog.SetDummyLogger()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/smallnest/rpcx/client"
 	"github.com/smallnest/rpcx/protocol"
 	"github.com/smallnest/rpcx/share"
 )
@@ -28,7 +30,15 @@ type rawConn struct {
 
 func (e *env) rawDial(ctx context.Context) (*rawConn, error) {
 	d := net.Dialer{Timeout: 2 * time.Second}
-	c, err := d.DialContext(ctx, e.network, e.addr)
+	var c net.Conn
+	var err error
+	if tlsConfig := client.DefaultOption.TLSConfig; tlsConfig != nil {
+		// Over TLS (-tls-ca) the raw frames go inside TLS, as a Go client's would.
+		td := tls.Dialer{NetDialer: &d, Config: tlsConfig}
+		c, err = td.DialContext(ctx, e.network, e.addr)
+	} else {
+		c, err = d.DialContext(ctx, e.network, e.addr)
+	}
 	if err != nil {
 		return nil, err
 	}

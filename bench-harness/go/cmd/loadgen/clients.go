@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/smallnest/rpcx/protocol"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -46,9 +48,9 @@ func newWorkload(cfg *config) workload {
 
 func dial(cfg *config, w workload) (connection, error) {
 	if cfg.client == "grpc" {
-		return dialGRPC(cfg.addr, w)
+		return dialGRPC(cfg.addr, w, cfg.tls)
 	}
-	return dialRPCX(cfg.addr, w)
+	return dialRPCX(cfg.addr, w, cfg.tls)
 }
 
 // rpcxConn is one rpcx-go client.Client: one TCP connection, multiplexed.
@@ -57,8 +59,9 @@ type rpcxConn struct {
 	w workload
 }
 
-func dialRPCX(addr string, w workload) (*rpcxConn, error) {
+func dialRPCX(addr string, w workload, tlsConfig *tls.Config) (*rpcxConn, error) {
 	opt := client.DefaultOption
+	opt.TLSConfig = tlsConfig
 	opt.SerializeType = protocol.ProtoBuffer
 	if w.request == nil {
 		opt.SerializeType = protocol.SerializeNone
@@ -146,8 +149,12 @@ type grpcConn struct {
 	request *pb.BenchmarkMessage
 }
 
-func dialGRPC(addr string, w workload) (*grpcConn, error) {
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func dialGRPC(addr string, w workload, tlsConfig *tls.Config) (*grpcConn, error) {
+	creds := insecure.NewCredentials()
+	if tlsConfig != nil {
+		creds = credentials.NewTLS(tlsConfig)
+	}
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, fmt.Errorf("grpc client %s: %w", addr, err)
 	}

@@ -26,6 +26,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -33,9 +34,12 @@ import (
 	"time"
 
 	rlog "github.com/smallnest/rpcx/log"
+
+	"github.com/ringrpc/ringrpc/bench-harness/go/internal/tlsconf"
 )
 
 type config struct {
+	tls        *tls.Config // nil: plain TCP
 	client     string
 	addr       string
 	workload   string
@@ -75,7 +79,13 @@ func parseFlags() (*config, error) {
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "measured `duration`")
 	flag.DurationVar(&c.drain, "drain", 5*time.Second, "how long to wait for outstanding calls after the window")
 	flag.IntVar(&c.serverPID, "server-pid", 0, "`pid` of the server, for its CPU time over the window")
+	tlsFlags := tlsconf.ClientFlags()
 	flag.Parse()
+	tlsConfig, err := tlsFlags.Config()
+	if err != nil {
+		return nil, err
+	}
+	c.tls = tlsConfig
 
 	switch {
 	case c.client != "rpcx" && c.client != "grpc":

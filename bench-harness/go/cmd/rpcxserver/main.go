@@ -33,6 +33,7 @@ import (
 
 	"github.com/ringrpc/ringrpc/bench-harness/go/internal/api"
 	"github.com/ringrpc/ringrpc/bench-harness/go/internal/benchmsg"
+	"github.com/ringrpc/ringrpc/bench-harness/go/internal/tlsconf"
 	pb "github.com/ringrpc/ringrpc/bench-harness/go/proto"
 	rlog "github.com/smallnest/rpcx/log"
 	"github.com/smallnest/rpcx/protocol"
@@ -139,6 +140,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8973", "listen `address`")
 	auth := flag.String("auth", "", "if set, accept only requests whose __AUTH metadata equals this `token`")
 	verbose := flag.Bool("log", false, "keep rpcx's own logging (off by default)")
+	tlsFlags := tlsconf.ServerFlags()
 	cors := flag.Bool("cors", false, "answer CORS from any origin on the gateway and JSON-RPC (SetCORS(AllowAllCORSOptions()))")
 	flag.Parse()
 
@@ -150,7 +152,16 @@ func main() {
 		os.Exit(1)
 	}
 
-	s := server.NewServer()
+	tlsConfig, err := tlsFlags.Config()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rpcxserver: %v\n", err)
+		os.Exit(1)
+	}
+	var opts []server.OptionFn
+	if tlsConfig != nil {
+		opts = append(opts, server.WithTLSConfig(tlsConfig))
+	}
+	s := server.NewServer(opts...)
 	if *cors {
 		s.SetCORS(server.AllowAllCORSOptions())
 	}

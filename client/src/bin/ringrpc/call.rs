@@ -14,6 +14,7 @@ use ringrpc_client::tokio::Client;
 use ringrpc_client::{ClientOptions, Reply, Request, SerializeType};
 
 use crate::payload::{self, Codec};
+use crate::tls::TlsArgs;
 
 /// `ringrpc call`.
 #[derive(Args, Debug)]
@@ -71,6 +72,10 @@ pub struct CallArgs {
     /// The largest reply accepted, in bytes.
     #[arg(long, default_value_t = ringrpc_codec::Limits::DEFAULT_MAX_FRAME_BYTES)]
     pub reply_max_bytes: u32,
+    /// TLS (a `tls@host:port` server, `--tls`, `--tls-ca`, `--tls-cert`/`--tls-key`,
+    /// `--tls-server-name`).
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// The request payload; @FILE reads a file, - reads stdin. Empty if left out.
     pub payload: Option<String>,
 }
@@ -99,6 +104,10 @@ pub async fn run(args: &CallArgs) -> anyhow::Result<()> {
     let payload = payload::encode(text, args.codec, args.hex)?;
     let metadata = args.metadata_pairs()?;
     if args.http {
+        let server = args.server.as_deref().unwrap_or_default();
+        if args.tls.resolve(server).1.is_some() {
+            bail!("--http calls the gateway over plain HTTP: TLS is for rpcx calls");
+        }
         return crate::gateway::call(args, payload, &metadata).await;
     }
     let limits = ringrpc_codec::Limits::default()
@@ -111,11 +120,14 @@ pub async fn run(args: &CallArgs) -> anyhow::Result<()> {
     if let Some(token) = &args.auth {
         options = options.auth(token.clone());
     }
+    let (server, tls) = args.tls.resolve(args.server.as_deref().unwrap_or_default());
+    if let Some(tls) = tls {
+        options = options.tls(tls);
+    }
     let reply = match &args.registry {
         Some(url) => via_registry(args, url, &payload, metadata, options).await?,
         None => {
-            let server = args.server.as_deref().unwrap_or_default();
-            let client = Client::connect_with(server, options).await?;
+            let client = Client::connect_with(&server, options).await?;
             let mut request = Request::new(&args.service, &args.method, &payload)
                 .metadata(&metadata)
                 .serialize_type(args.codec.serialize_type());

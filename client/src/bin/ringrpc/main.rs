@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! ringrpc call --server tcp@127.0.0.1:8972 --service Arith --method Mul '{"A":3,"B":4}'
+//! ringrpc call --server tls@127.0.0.1:8972 --tls-ca ca.crt --service Arith --method Mul '{"A":3,"B":4}'
 //! ringrpc call --http --server 127.0.0.1:8972 --service Arith --method Mul '{"A":3,"B":4}'
 //! ringrpc list --registry etcd://127.0.0.1:2379/rpcx_test
 //! ringrpc watch --registry etcd://127.0.0.1:2379/rpcx_test
@@ -13,7 +14,7 @@
 //! Modules: [`call`] (over rpcx, direct or through an etcd registry), [`gateway`] (the same
 //! call as an HTTP request to rpcx's gateway), [`payload`] (what the payload argument and the
 //! reply look like), [`registry`] (the rpcx-etcd layout read as services and servers, `list`),
-//! [`watch`] and [`edit`] (`set-state`, `set-weight`). Only this binary prints; the library
+//! [`watch`] and [`edit`] (`set-state`, `set-weight`), [`tls`] (`call`'s TLS options). Only this binary prints; the library
 //! it calls never does.
 //!
 //! Exit status: 0 on success, 1 when the server answered with an error (its text is printed),
@@ -24,6 +25,7 @@ mod edit;
 mod gateway;
 mod payload;
 mod registry;
+mod tls;
 mod watch;
 
 use std::process::ExitCode;
@@ -44,7 +46,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Call one method and print the reply (payload on stdout, metadata on stderr).
-    Call(call::CallArgs),
+    Call(Box<call::CallArgs>),
     /// List the services and servers under a registry base path.
     List(registry::ViewArgs),
     /// Print servers as they are added, removed or updated, until Ctrl-C.

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use ringrpc_engine::{Server, ServerConfig};
+use ringrpc_engine::{Driver, Server, ServerConfig, TlsConfig};
 
 /// The example server's services (Arith, Echo, Hello, Test), shared with the engine's
 /// `server` example so both test servers offer exactly the same methods.
@@ -45,7 +45,16 @@ impl TestServer {
     }
 
     fn engine(token: Option<&str>) -> Self {
-        let config = ServerConfig::default()
+        Self::engine_with(ServerConfig::default(), token)
+    }
+
+    /// The engine serving TLS only, on `driver`.
+    pub fn engine_tls(driver: Driver, tls: TlsConfig) -> Self {
+        Self::engine_with(ServerConfig::default().driver(driver).tls(tls), None)
+    }
+
+    fn engine_with(config: ServerConfig, token: Option<&str>) -> Self {
+        let config = config
             .listen(([127, 0, 0, 1], 0))
             .drain_timeout(Duration::from_millis(200));
         let auth = token.map(str::to_owned);
@@ -61,25 +70,27 @@ impl TestServer {
     }
 
     fn rpcx_go(token: Option<&str>) -> Self {
+        Self::rpcx_go_with(token, &[])
+    }
+
+    /// rpcx-go serving TLS only (`server.WithTLSConfig`), with the Go peer's `-tls-*` flags.
+    pub fn rpcx_go_tls(tls_args: &[&str]) -> Self {
+        Self::rpcx_go_with(None, tls_args)
+    }
+
+    fn rpcx_go_with(token: Option<&str>, extra: &[&str]) -> Self {
         let mut args = vec!["-addr", "127.0.0.1:0"];
         if let Some(token) = token {
             args.extend(["-auth", token]);
         }
+        args.extend(extra);
         Self::go_peer("rpcxserver", &args)
     }
 
     /// Runs the Go program `bench-harness/go/bin/<name>` with `args`; it must print
     /// `<name> listening on <host:port>` first.
     pub fn go_peer(name: &str, args: &[&str]) -> Self {
-        let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../bench-harness/go/bin")
-            .join(name);
-        assert!(
-            bin.exists(),
-            "{} is missing: build the Go peers with `cd bench-harness/go && go build -o bin/ ./cmd/...` \
-             (scripts/test.sh does this)",
-            bin.display()
-        );
+        let bin = go_bin(name);
         let mut command = Command::new(&bin);
         command
             .args(args)
@@ -127,6 +138,20 @@ impl TestServer {
             engine.shutdown();
         }
     }
+}
+
+/// A Go program built by `go build -o bin/ ./cmd/...` in bench-harness/go.
+pub fn go_bin(name: &str) -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../bench-harness/go/bin")
+        .join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: build the Go peers with `cd bench-harness/go && go build -o bin/ ./cmd/...` \
+         (scripts/test.sh does this)",
+        bin.display()
+    );
+    bin
 }
 
 impl Drop for TestServer {

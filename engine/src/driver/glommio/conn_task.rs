@@ -19,11 +19,11 @@ use glommio::net::TcpStream;
 use tracing::Instrument;
 
 use super::ShardCtx;
-use crate::conn::Connection;
 use crate::runtime::dispatch::SpawnCall;
 use crate::runtime::handler_tasks::Hangup;
 use crate::runtime::policy::{close_step, CloseStep, Linger, LINGER};
 use crate::runtime::{Opened, ShardCore};
+use crate::tls::Transport;
 
 /// Reads a connection may do in one poll before it lets the shard's other tasks run.
 const READ_BUDGET: usize = 32;
@@ -56,7 +56,7 @@ pub(super) async fn serve(shard: Rc<ShardCtx>, stream: TcpStream, opened: Opened
     }
     .instrument(span)
     .await;
-    shard.remove_conn(key);
+    shard.remove_conn(key, conn.link().peer_addr());
 }
 
 /// One turn of the connection's state machine; `Ready` once the connection is closed.
@@ -64,7 +64,7 @@ fn drive(
     cx: &mut Context<'_>,
     core: &ShardCore,
     stream: &mut TcpStream,
-    conn: &mut Connection,
+    conn: &mut Transport,
     hangup: &Rc<Hangup>,
 ) -> Poll<()> {
     conn.link().set_waker(cx.waker());

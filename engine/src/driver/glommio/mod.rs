@@ -40,9 +40,9 @@ pub(super) struct ShardCtx {
 }
 
 impl ShardCtx {
-    fn remove_conn(&self, key: usize) {
+    fn remove_conn(&self, key: usize, peer: Option<std::net::SocketAddr>) {
         self.conns.borrow_mut().remove(key);
-        self.core.closed();
+        self.core.closed(peer);
     }
 
     fn open_conns(&self) -> usize {
@@ -94,6 +94,7 @@ async fn run(plan: ShardPlan, ready: mpsc::Sender<Result<(), StartError>>) {
         setup,
         control,
         counters,
+        tls,
     } = plan;
     // SAFETY: `into_raw_fd` gave up the socket's ownership of this open, bound, listening
     // TCP socket; glommio's listener takes it over and closes it when dropped.
@@ -105,15 +106,19 @@ async fn run(plan: ShardPlan, ready: mpsc::Sender<Result<(), StartError>>) {
     })));
     let timers = glommio::spawn_local(timers::fire_until_stopped());
     let shard = Rc::new(ShardCtx {
-        core: ShardCore::new(id, &config, &setup, counters),
+        core: ShardCore::new(id, &config, &setup, counters, tls),
         conns: RefCell::new(ConnTable::default()),
     });
     tracing::debug!(shard = id, cpu, "shard started");
     let _ = ready.send(Ok(()));
 
     let accept = glommio::spawn_local(accept_loop(shard.clone(), listener));
-    while next_command(&mut control).await == Command::SweepIdle {
-        shard.conns.borrow_mut().sweep(Instant::now());
+    loop {
+        match next_command(&mut control).await {
+            Command::SweepIdle => shard.conns.borrow_mut().sweep(Instant::now()),
+            Command::ReloadTls => shard.core.reload_tls(),
+            Command::Stop => break,
+        }
     }
     accept.cancel().await;
     drain(&shard, config.drain_timeout).await;

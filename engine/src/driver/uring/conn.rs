@@ -30,11 +30,11 @@ use super::executor::ConnId;
 use super::ops::{self, Op};
 use super::outbox::Outbox;
 use super::shard::Shard;
-use crate::conn::Connection;
 use crate::runtime::handler_tasks::Hangup;
 use crate::runtime::policy::{close_step, CloseStep, Linger};
 use crate::runtime::watch::ConnWatch;
 use crate::runtime::Opened;
+use crate::tls::Transport;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Recv {
@@ -52,7 +52,7 @@ pub(super) enum Phase {
 
 pub(super) struct ConnSlot {
     fd: OwnedFd,
-    pub(super) conn: Connection,
+    pub(super) conn: Transport,
     waker: Waker,
     span: tracing::Span,
     peer: String,

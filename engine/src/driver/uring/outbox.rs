@@ -10,7 +10,7 @@ use std::io;
 
 use bytes::{Buf, Bytes};
 
-use crate::conn::Connection;
+use crate::tls::Transport;
 
 /// Largest single send; a larger output goes out in several.
 const SEND_MAX: usize = 1 << 30;
@@ -41,7 +41,7 @@ impl Outbox {
     }
 
     /// If no send is in flight, takes all of the connection's output for the next one.
-    pub(super) fn poll_send(&mut self, conn: &mut Connection) -> Option<SendBuf> {
+    pub(super) fn poll_send(&mut self, conn: &mut Transport) -> Option<SendBuf> {
         if self.inflight.is_some() {
             return None;
         }
@@ -89,7 +89,7 @@ mod tests {
     use ringrpc_codec::{encode_frame, Header, NO_METADATA};
 
     use super::*;
-    use crate::conn::{ConnConfig, Link};
+    use crate::conn::{ConnConfig, Connection, Link};
     use crate::services::Services;
 
     fn heartbeats(seqs: std::ops::Range<u64>) -> Vec<u8> {
@@ -102,16 +102,16 @@ mod tests {
         out.to_vec()
     }
 
-    fn connection() -> Connection {
+    fn connection() -> Transport {
         let services = std::rc::Rc::new(Services::new());
-        Connection::new(
+        Transport::plain(Connection::new(
             services,
             std::rc::Rc::new(ConnConfig::default()),
             Link::detached(),
-        )
+        ))
     }
 
-    fn feed(conn: &mut Connection, wire: &[u8]) {
+    fn feed(conn: &mut Transport, wire: &[u8]) {
         conn.handle_received(wire);
         assert!(
             conn.poll_call(std::time::Instant::now).is_none(),

@@ -78,6 +78,7 @@ impl Shard {
             setup,
             counters,
             control,
+            tls,
             ..
         } = plan;
         let uring_error = |(reason, fix)| StartError::Uring {
@@ -108,7 +109,7 @@ impl Shard {
         let executor = Rc::new(Executor::new(doorbell.clone()));
         install_spawner(&executor);
         timers::set_driven(true);
-        let core = ShardCore::new(id, &config, &setup, counters);
+        let core = ShardCore::new(id, &config, &setup, counters, tls);
         Ok(Self {
             hold_low_water: usize::from(bufs.count()) / 4,
             ring,
@@ -289,6 +290,7 @@ impl Shard {
                         slot.sweep(now);
                     }
                 }
+                Command::ReloadTls => self.core.reload_tls(),
                 Command::Stop => self.begin_stop(),
             }
         }
@@ -344,6 +346,8 @@ impl Shard {
 
     /// Submits what is queued and waits for a completion, at most until the next timer.
     fn enter(&mut self, now: Instant) -> io::Result<()> {
+        self.core
+            .publish_ring(self.bufs.available(), usize::from(self.bufs.count()));
         self.doorbell.set_parked(true);
         // Anything queued before `parked` was set did not ring the doorbell: ready tasks and
         // buffers returned from other threads (recvs starved of buffers wait for those), so
@@ -418,8 +422,12 @@ impl Shard {
         if let Some(slot) = self.conns.get_mut(id) {
             slot.hang_up();
         }
+        let peer = self
+            .conns
+            .get_mut(id)
+            .and_then(|slot| slot.conn.link().peer_addr());
         if self.conns.remove(id) {
-            self.core.closed();
+            self.core.closed(peer);
         }
     }
 
