@@ -193,7 +193,8 @@ fn main() -> anyhow::Result<()> {
     }
     // A second signal ends the process at once, whatever the shutdown is waiting for.
     std::thread::spawn(move || {
-        for signal in signals.forever().filter(|&signal| signal != SIGHUP) {
+        // SIGHUP (a certificate reload) does not count.
+        if let Some(signal) = signals.forever().find(|&signal| signal != SIGHUP) {
             eprintln!("ringrpc: second signal {signal}, exiting now");
             std::process::exit(128 + signal);
         }

@@ -133,7 +133,7 @@ pub fn run(opts: &Options) -> Result<String> {
 
 fn measure(opts: &Options, kind: ServerKind, attack: &Attack) -> Result<Figures> {
     let addr = free_port()?;
-    let mut launch = kind.launch(&opts.root, &opts.bin_dir, addr, opts.server_cpu);
+    let mut launch = kind.launch(&opts.root, &opts.bin_dir, addr, opts.server_cpu, None);
     if attack.needs_auth {
         let flag = if kind == ServerKind::RpcxGo {
             "-auth"
