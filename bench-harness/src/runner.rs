@@ -348,7 +348,7 @@ impl<'a> Runner<'a> {
         };
         match group.loadgen {
             LoadgenKind::Go => {
-                let client = if server == ServerKind::GrpcGo {
+                let client = if server.speaks_grpc() {
                     "grpc"
                 } else {
                     "rpcx"
@@ -377,7 +377,7 @@ impl<'a> Runner<'a> {
                 }
             }
             LoadgenKind::Rust => {
-                let driver = if server == ServerKind::GrpcGo {
+                let driver = if server.speaks_grpc() {
                     "grpc"
                 } else {
                     "client"

@@ -90,6 +90,7 @@ mod tests {
             load_pct: None,
             servers: vec![server],
             ratios: Vec::new(),
+            vs_ceiling: Vec::new(),
         }
     }
 
