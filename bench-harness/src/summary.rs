@@ -376,7 +376,11 @@ mod tests {
         let cpu = ours.server_cpu_per_call.unwrap();
         assert!((cpu.max - 4.0 / 3.0).abs() < 1e-9 && (cpu.min - 1.0).abs() < 1e-9);
         // tonic: (1/60) / (1/200) = 10/3 and (2/80) / (2/200) = 2.5.
-        let cpu = cell.vs_ceiling(ServerKind::Tonic).unwrap().server_cpu_per_call.unwrap();
+        let cpu = cell
+            .vs_ceiling(ServerKind::Tonic)
+            .unwrap()
+            .server_cpu_per_call
+            .unwrap();
         assert!((cpu.max - 10.0 / 3.0).abs() < 1e-9 && (cpu.min - 2.5).abs() < 1e-9);
         // The ringrpc/other ratios include the ceiling as before.
         assert!(cell.ratio(ServerKind::Ceiling).is_some());

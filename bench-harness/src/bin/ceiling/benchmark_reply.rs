@@ -110,7 +110,9 @@ mod tests {
         let before = bytes.clone();
         rewrite(&mut bytes);
         assert_eq!(bytes.len(), before.len());
-        let changed: Vec<usize> = (0..bytes.len()).filter(|&i| bytes[i] != before[i]).collect();
+        let changed: Vec<usize> = (0..bytes.len())
+            .filter(|&i| bytes[i] != before[i])
+            .collect();
         assert!(changed.len() <= 6, "{changed:?}");
         let reply = BenchmarkMessage::decode(payload_of(&bytes)).unwrap();
         assert_eq!(reply.field1, "OK");
@@ -145,7 +147,10 @@ mod tests {
         let mut bytes = frame(SerializeType::Protobuf, &[0x0a, 2, b'n', b'o']);
         rewrite(&mut bytes);
         assert_eq!(payload_of(&bytes), &OK_FIELD);
-        let mut bytes = frame(SerializeType::Protobuf, &[0x0a, 4, b'a', b'b', b'c', b'd', 0x10, 1]);
+        let mut bytes = frame(
+            SerializeType::Protobuf,
+            &[0x0a, 4, b'a', b'b', b'c', b'd', 0x10, 1],
+        );
         rewrite(&mut bytes);
         assert_eq!(payload_of(&bytes), &[0x0a, 2, b'O', b'K', 0x7a, 0, 0x10, 1]);
     }
