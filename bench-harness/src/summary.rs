@@ -303,9 +303,9 @@ mod tests {
         assert_eq!(median(&[]), None);
     }
 
-    #[test]
-    fn ratios_pair_rounds() {
-        let scenario: Scenario = toml::from_str(
+    /// Two rounds of one closed cell ("1x1") of group "g" with these servers.
+    fn two_rounds(servers: &str) -> Scenario {
+        toml::from_str(&format!(
             r#"
             name = "t"
             rounds = 2
@@ -315,11 +315,16 @@ mod tests {
             name = "g"
             workload = "benchmark-message"
             loadgen = "go"
-            servers = ["ringrpc", "grpc-go"]
-            closed = [{ conns = 1 }]
-            "#,
-        )
-        .unwrap();
+            servers = [{servers}]
+            closed = [{{ conns = 1 }}]
+            "#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn ratios_pair_rounds() {
+        let scenario = two_rounds(r#""ringrpc", "grpc-go""#);
         let mut superseded = record(ServerKind::Ringrpc, 1, 1.0, 1.0);
         superseded.superseded = true;
         let records = vec![
@@ -343,21 +348,7 @@ mod tests {
 
     #[test]
     fn every_server_is_set_against_the_ceiling_of_its_round() {
-        let scenario: Scenario = toml::from_str(
-            r#"
-            name = "t"
-            rounds = 2
-            warmup_s = 0.0
-            measure_s = 2.0
-            [[group]]
-            name = "g"
-            workload = "benchmark-message"
-            loadgen = "go"
-            servers = ["ringrpc", "tonic", "ceiling"]
-            closed = [{ conns = 1 }]
-            "#,
-        )
-        .unwrap();
+        let scenario = two_rounds(r#""ringrpc", "tonic", "ceiling""#);
         let records = vec![
             record(ServerKind::Ringrpc, 1, 90.0, 1.2),
             record(ServerKind::Tonic, 1, 30.0, 1.0),

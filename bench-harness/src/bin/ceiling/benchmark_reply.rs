@@ -17,14 +17,9 @@
 
 use std::ops::Range;
 
-/// Byte 2 of the header: the compress type bits (PROTOCOL.md §1.2).
-const FLAGS_AT: usize = 2;
-const COMPRESS_MASK: u8 = 0x1C;
-/// Byte 3 of the header: the serialize type in the high nibble (PROTOCOL.md §1.3).
-const SERIALIZE_AT: usize = 3;
-const PROTOBUF: u8 = 2;
-/// The body's first length word (PROTOCOL.md §1.4).
-const BODY_AT: usize = 16;
+use ringrpc_codec::{Header, SerializeType, HEADER_LEN};
+
+/// The body's length words (PROTOCOL.md §1.4).
 const LEN_WORD: usize = 4;
 /// Field 1, wire type 2 (length-delimited).
 const FIELD1_TAG: u8 = 0x0a;
@@ -66,14 +61,15 @@ pub fn rewrite(frame: &mut [u8]) {
 /// Where the payload of an uncompressed protobuf frame lies, walking the three length
 /// words before it. `None` for any other frame or a length that does not fit.
 fn payload_range(frame: &[u8]) -> Option<Range<usize>> {
-    if frame.get(SERIALIZE_AT)? >> 4 != PROTOBUF || frame.get(FLAGS_AT)? & COMPRESS_MASK != 0 {
+    let header = Header::peek(frame)?;
+    if header.serialize_bits() != SerializeType::Protobuf.to_wire() || header.compress_bits() != 0 {
         return None;
     }
     let len_at = |at: usize| -> Option<usize> {
         let word: [u8; LEN_WORD] = frame.get(at..at.checked_add(LEN_WORD)?)?.try_into().ok()?;
         usize::try_from(u32::from_be_bytes(word)).ok()
     };
-    let mut at = BODY_AT;
+    let mut at = HEADER_LEN;
     // service_path, service_method, metadata
     for _ in 0..3 {
         at = at.checked_add(LEN_WORD)?.checked_add(len_at(at)?)?;
@@ -88,13 +84,16 @@ mod tests {
     use bytes::BytesMut;
     use prost::Message;
     use ringrpc_codec::payload::benchmark_message::BenchmarkMessage;
-    use ringrpc_codec::{encode_frame, CompressType, Header, SerializeType, NO_METADATA};
+    use ringrpc_codec::{encode_frame, CompressType, NO_METADATA};
 
     use super::*;
 
     fn frame(serialize: SerializeType, payload: &[u8]) -> Vec<u8> {
+        frame_with(Header::request(7, serialize), payload)
+    }
+
+    fn frame_with(header: Header, payload: &[u8]) -> Vec<u8> {
         let mut out = BytesMut::new();
-        let header = Header::request(7, serialize);
         encode_frame(&mut out, &header, "Hello", "Say", NO_METADATA, payload).unwrap();
         out.to_vec()
     }
@@ -137,9 +136,9 @@ mod tests {
         unchanged(frame(SerializeType::Protobuf, &[0x0a, 0x80, 0x01, b'x']));
         unchanged(frame(SerializeType::Protobuf, &[0x0a, 3, b'a', b'b', b'c']));
         unchanged(frame(SerializeType::Protobuf, &[0x0a, 9, b'a']));
-        let mut compressed = frame(SerializeType::Protobuf, &request);
-        compressed[FLAGS_AT] |= CompressType::Gzip.to_wire() << 2;
-        unchanged(compressed);
+        let mut gzip = Header::request(7, SerializeType::Protobuf);
+        gzip.set_compress_type(CompressType::Gzip);
+        unchanged(frame_with(gzip, &request));
     }
 
     #[test]
@@ -166,8 +165,8 @@ mod tests {
             rewrite(&mut bytes);
         }
         let mut lying = good.clone();
-        lying[BODY_AT..BODY_AT + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        lying[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&u32::MAX.to_be_bytes());
         rewrite(&mut lying);
-        assert_eq!(lying[BODY_AT + 4..], good[BODY_AT + 4..]);
+        assert_eq!(lying[HEADER_LEN + 4..], good[HEADER_LEN + 4..]);
     }
 }
