@@ -88,7 +88,7 @@ impl Target<'_> {
             } else {
                 missed += 1;
             }
-            let mut line = format!("{} {}: {}", c.loadgen, c.cell, fmt_stat(Some(stat), 2));
+            let mut line = format!("{} {}: {}", c.group, c.cell, fmt_stat(Some(stat), 2));
             if self.other == ServerKind::Ceiling {
                 if let Some((partner, name)) = self.figure.partner() {
                     let _ = write!(line, ", {name} {}", fmt_stat(partner.of(ratio), 2));
@@ -217,8 +217,9 @@ pub fn check_targets(cells: &[CellSummary]) -> Vec<TargetCheck> {
 }
 
 pub fn targets_table(targets: &[TargetCheck]) -> String {
-    let mut out =
-        String::from("| target | measured (median, min–max) | verdict |\n|---|---|---|\n");
+    let mut out = String::from(
+        "| target | measured per group and cell (median, min–max) | verdict |\n|---|---|---|\n",
+    );
     for t in targets {
         let _ = writeln!(out, "| {} | {} | **{}** |", t.target, t.measured, t.verdict);
     }
@@ -235,7 +236,7 @@ mod tests {
 
     fn cell(workload: &str, loadgen: &str, cell: &str, tput: f64, cpu: f64) -> CellSummary {
         CellSummary {
-            group: "g".into(),
+            group: loadgen.into(),
             workload: workload.into(),
             loadgen: loadgen.into(),
             cell: cell.into(),
