@@ -31,5 +31,6 @@ mod pipelining;
 mod plugins;
 mod push;
 mod tls;
+mod tls_alpn;
 mod trace_go;
 mod unix_socket;
