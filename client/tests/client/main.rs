@@ -31,6 +31,5 @@ mod pipelining;
 mod plugins;
 mod push;
 mod tls;
-mod tls_alpn;
 mod trace_go;
 mod unix_socket;

@@ -3,7 +3,7 @@
 //!   rpcx-go serving `server.WithTLSConfig`; with mTLS; a wrong CA and an expired server
 //!   certificate (of either server) fail with a clear, final `Error::Tls`; a client without
 //!   a certificate is refused by an mTLS server; a call's deadline expires over TLS as
-//!   without it, and the connection goes on;
+//!   without it, and the connection goes on; ALPN matching, refused and absent;
 //! - rpcx-go's own client (`Option.TLSConfig`, the interop checker) ↔ the ringrpc server on
 //!   each driver, plain TLS and mTLS; its wrong CA and an expired server certificate (each
 //!   driver) and a missing client certificate fail with Go's clear errors.
@@ -23,7 +23,7 @@ use crate::support::types::{Args, ArithReply, SleepArgs};
 use crate::support::{self, TestServer};
 
 /// One PKI for the whole test binary.
-pub(crate) fn pki() -> &'static TestPki {
+fn pki() -> &'static TestPki {
     static PKI: OnceLock<TestPki> = OnceLock::new();
     PKI.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("ringrpc-client-tls-{}", std::process::id()));
@@ -31,7 +31,7 @@ pub(crate) fn pki() -> &'static TestPki {
     })
 }
 
-pub(crate) fn server_tls(pki: &TestPki) -> TlsConfig {
+fn server_tls(pki: &TestPki) -> TlsConfig {
     TlsConfig::from_pem_files(&pki.server_cert, &pki.server_key)
 }
 
@@ -132,6 +132,28 @@ for_each_driver! {
                 assert!(matches!(error, Error::Tls { .. }), "{error}");
                 assert!(error.to_string().contains("expired"), "{}: {error}", server.addr);
             }
+        });
+    }
+
+    /// ALPN with a ringrpc server offering `rpcx`: a client offering it gets it; one
+    /// offering only other protocols is refused during the handshake with a clear, final
+    /// `Error::Tls` naming `NoApplicationProtocol`; one offering none is served (as
+    /// rpcx-go's clients are).
+    #[test]
+    fn alpn_matching_refused_or_absent() {
+        let pki = pki();
+        let server = TestServer::engine_tls(Driver::Auto, server_tls(pki).alpn_protocols(["rpcx"]));
+        let offering = |protocols: &[&str]| {
+            ClientOptions::new().tls(
+                TlsOptions::new().ca_path(&pki.ca).server_name("localhost").alpn_protocols(protocols),
+            )
+        };
+        block_on(async {
+            assert_eq!(mul(&server.addr, offering(&["h2", "rpcx"])).await.unwrap(), 42);
+            assert_eq!(mul(&server.addr, offering(&[])).await.unwrap(), 42, "no ALPN offered");
+            let error = mul(&server.addr, offering(&["h2"])).await.unwrap_err();
+            assert!(matches!(error, Error::Tls { .. }) && !error.is_retryable(), "{error}");
+            assert!(error.to_string().contains("NoApplicationProtocol"), "{error}");
         });
     }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use ringrpc_engine::SerializeType;
 
-use crate::common::measure::{shard0, wait_for};
+use crate::common::measure::{shard0, wait_all_closed, wait_for, write_until_stalled};
 use crate::common::{self, json, request, PushArgs};
 
 /// Frame bytes around a push's payload (header, path, method, one metadata record).
@@ -75,28 +75,13 @@ fn replies_to_a_client_that_never_reads_stop_at_the_flush_threshold() {
     let conn = TcpStream::connect(server.local_addr()).expect("connect");
     conn.set_nonblocking(true).unwrap();
     // Pipeline requests without reading until the server stops taking them.
-    let (mut written, mut last_progress) = (0usize, Instant::now());
     let mut offset = 0;
-    while last_progress.elapsed() < Duration::from_millis(200) {
-        match std::io::Write::write(&mut &conn, &frame[offset..]) {
-            Ok(n) => {
-                written += n;
-                offset = (offset + n) % frame.len();
-                last_progress = Instant::now();
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(_) => break,
-        }
-        assert!(written < 1 << 30, "the server never stopped reading");
-    }
-    let took = wait_for(
-        Duration::from_secs(30),
-        "the send timeout closes it",
-        || shard0(&server).connections_open == 0,
-    );
-    let stats = shard0(&server);
+    let written = write_until_stalled(|| {
+        let n = std::io::Write::write(&mut &conn, &frame[offset..])?;
+        offset = (offset + n) % frame.len();
+        Ok(n)
+    });
+    let (took, stats) = wait_all_closed(&server, "the send timeout closes it");
     let reply_len = frame.len();
     println!(
         "hostile slow reader: {written} B of pipelined 32 KiB echoes, never read: unsent peak \

@@ -10,12 +10,12 @@
 //!
 //! Figures: the shard's unsent and receive-buffer counters, close times.
 
-use std::io::{ErrorKind, Write};
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::time::Duration;
 
 use ringrpc_engine::SerializeType;
 
-use crate::common::measure::{shard0, wait_for};
+use crate::common::measure::{shard0, wait_all_closed, wait_for, write_until_stalled};
 use crate::common::tls::{connect, recv_frame, server_tls, wait_closed, write_raw};
 use crate::common::{self, request};
 
@@ -39,30 +39,15 @@ fn a_tls_client_that_never_reads_is_bounded_and_cut_off_by_the_send_timeout() {
     let mut stream = connect(server.local_addr());
     stream.sock.set_nonblocking(true).unwrap();
     // Pipeline echoes through TLS without reading until the server stops taking them.
-    let (mut written, mut offset, mut last_progress) = (0usize, 0usize, Instant::now());
-    while last_progress.elapsed() < Duration::from_millis(200) {
+    let mut offset = 0;
+    let written = write_until_stalled(|| {
         if !stream.conn.wants_write() {
-            let n = stream.conn.writer().write(&frame[offset..]).unwrap();
+            let n = stream.conn.writer().write(&frame[offset..])?;
             offset = (offset + n) % frame.len();
         }
-        match stream.conn.write_tls(&mut stream.sock) {
-            Ok(n) => {
-                written += n;
-                last_progress = Instant::now();
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(_) => break,
-        }
-        assert!(written < 1 << 30, "the server never stopped reading");
-    }
-    let took = wait_for(
-        Duration::from_secs(30),
-        "the send timeout closes it",
-        || shard0(&server).connections_open == 0,
-    );
-    let stats = shard0(&server);
+        stream.conn.write_tls(&mut stream.sock)
+    });
+    let (took, stats) = wait_all_closed(&server, "the send timeout closes it");
     let reply_len = frame.len();
     println!(
         "hostile TLS reader: {written} B of pipelined 32 KiB echoes over TLS, never read: \

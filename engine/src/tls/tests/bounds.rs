@@ -19,8 +19,13 @@ use crate::runtime::watch::ConnWatch;
 
 const SECOND: Duration = Duration::from_secs(1);
 
-/// A link on a shard with `timeouts`, and the shard's counters.
-fn shard_link(timeouts: Timeouts) -> (Rc<Link>, Arc<ByteStats>) {
+/// A link on a shard with these send and frame timeouts, and the shard's counters.
+fn shard_link(send: Option<Duration>, frame: Option<Duration>) -> (Rc<Link>, Arc<ByteStats>) {
+    let timeouts = Timeouts {
+        send,
+        frame,
+        ..Timeouts::default()
+    };
     let stats = Arc::new(ByteStats::default());
     let bounds = ShardBounds::new(usize::MAX, 1 << 20, timeouts, stats.clone());
     (Link::detached_with(Rc::new(bounds)), stats)
@@ -44,11 +49,7 @@ fn sweep(link: &Link, t0: Instant, after: Duration) -> Option<Control> {
 
 #[test]
 fn sealed_records_the_peer_never_reads_count_as_unsent_until_the_send_timeout() {
-    let send = Timeouts {
-        send: Some(SECOND),
-        ..Timeouts::default()
-    };
-    let (link, stats) = shard_link(send);
+    let (link, stats) = shard_link(Some(SECOND), None);
     let (_pki, _shard, mut server, mut client) = handshaken_on("unsent", |c| c, link.clone());
     assert_eq!(unsent(&stats), 0, "the handshake's records were all taken");
     client
@@ -75,11 +76,7 @@ fn sealed_records_the_peer_never_reads_count_as_unsent_until_the_send_timeout() 
 
 #[test]
 fn a_close_notify_the_peer_never_reads_is_dropped_by_the_send_timeout() {
-    let send = Timeouts {
-        send: Some(SECOND),
-        ..Timeouts::default()
-    };
-    let (link, stats) = shard_link(send);
+    let (link, stats) = shard_link(Some(SECOND), None);
     let (_pki, _shard, mut server, _client) = handshaken_on("notify-stuck", |c| c, link.clone());
     link.request(Control::Drain);
     serve(&mut server);
@@ -108,7 +105,7 @@ fn a_close_notify_the_peer_never_reads_is_dropped_by_the_send_timeout() {
 
 #[test]
 fn records_a_drivers_send_holds_stay_unsent_until_the_kernel_takes_them() {
-    let (link, stats) = shard_link(Timeouts::default());
+    let (link, stats) = shard_link(None, None);
     let (_pki, _shard, mut server, mut client) = handshaken_on("owned", |c| c, link.clone());
     client.writer().write_all(&echo_request(1, b"hi")).unwrap();
     server.handle_received(&client_bytes(&mut client));
@@ -129,11 +126,7 @@ fn records_a_drivers_send_holds_stay_unsent_until_the_kernel_takes_them() {
 
 #[test]
 fn a_record_begun_and_never_finished_is_held_input_and_meets_the_frame_timeout() {
-    let frame = Timeouts {
-        frame: Some(SECOND),
-        ..Timeouts::default()
-    };
-    let (link, stats) = shard_link(frame);
+    let (link, stats) = shard_link(None, Some(SECOND));
     let (_pki, _shard, mut server, mut client) = handshaken_on("partial", |c| c, link.clone());
     serve(&mut server);
     let before = recv(&stats);
@@ -164,7 +157,7 @@ fn a_record_begun_and_never_finished_is_held_input_and_meets_the_frame_timeout()
 
 #[test]
 fn a_whole_record_leaves_nothing_held_and_nothing_half_received() {
-    let (link, stats) = shard_link(Timeouts::default());
+    let (link, stats) = shard_link(None, None);
     let (_pki, _shard, mut server, mut client) = handshaken_on("whole", |c| c, link.clone());
     client.writer().write_all(&echo_request(1, b"hi")).unwrap();
     let wire = client_bytes(&mut client);
@@ -183,7 +176,7 @@ fn a_whole_record_leaves_nothing_held_and_nothing_half_received() {
 fn handshake_input_counts_until_the_handshake_ends_or_the_connection_goes() {
     let pki = pki("handshake-input");
     let shard = shard_for(&server_config(&pki));
-    let (link, stats) = shard_link(Timeouts::default());
+    let (link, stats) = shard_link(None, None);
     let (mut server, expired) = accept_on(&shard, link);
     let mut client = super::client(&pki, &pki.ca, false);
     let hello = client_bytes(&mut client);
