@@ -1,7 +1,8 @@
 //! Hostile peers over TLS, on the driver under test: the TLS layer's bytes count in the
 //! shard's budgets and meet the same timeouts as plaintext.
 //! - a TLS client that never reads: sealed records waiting for the kernel count as unsent
-//!   bytes, the server stops reading at its bounds, and the send timeout cuts it off;
+//!   bytes (pushes wait for room counting them), the server stops reading at its bounds,
+//!   and the send timeout cuts it off;
 //! - a TLS record begun and never finished: its bytes count as receive-buffer bytes and the
 //!   frame timeout cuts it off;
 //! - a record header announcing more than TLS allows, or an rpcx frame inside TLS
@@ -18,6 +19,7 @@ use ringrpc_engine::SerializeType;
 use crate::common::measure::{shard0, wait_all_closed, wait_for, write_until_stalled};
 use crate::common::tls::{connect, recv_frame, server_tls, wait_closed, write_raw};
 use crate::common::{self, request};
+use crate::hostile_slow_reader::push_flood;
 
 #[test]
 fn a_tls_client_that_never_reads_is_bounded_and_cut_off_by_the_send_timeout() {
@@ -64,6 +66,20 @@ fn a_tls_client_that_never_reads_is_bounded_and_cut_off_by_the_send_timeout() {
         stats.unsent_bytes_peak
     );
     assert_eq!(stats.unsent_bytes, 0, "dropped with the connection");
+}
+
+#[test]
+fn pushes_to_a_tls_client_that_never_reads_stop_at_the_push_buffer() {
+    // Sealed records count against the push buffer too: 22 bytes over their plaintext per
+    // record, and each 8 KiB push is sealed in at most two records.
+    let records = 2 * ((64 << 10) / (8 << 10) + 2);
+    let config = common::test_config(1).tls(server_tls());
+    push_flood(config, 22 * records, " over TLS", |addr, request| {
+        let mut stream = connect(addr);
+        stream.write_all(request).expect("send");
+        stream.flush().expect("send");
+        Box::new(stream)
+    });
 }
 
 #[test]
