@@ -3,7 +3,7 @@
 # side, and writes a report (the method: fresh server per cell, server on CPU 1 and load
 # generator on CPU 0, servers interleaved over rounds, host stalls detected and re-run).
 #
-#   scripts/bench.sh            quick profile (about 9 minutes): key cells, short windows
+#   scripts/bench.sh            quick profile (about 11 minutes): key cells, short windows
 #   scripts/bench.sh --full     the complete matrix (about 3 hours): citable numbers
 #   scripts/bench.sh --smoke    a few seconds; fails if any cell got zero good replies
 #   options: --out DIR (default bench-results/<UTC date and time>-<profile>), --scenario FILE
