@@ -65,17 +65,9 @@ pub fn ratio_table(cells: &[CellSummary]) -> String {
     );
     for c in cells {
         for r in &c.ratios {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                c.workload,
-                c.loadgen,
-                c.cell,
-                r.other.name(),
-                fmt_stat(r.throughput.as_ref(), 2),
-                fmt_stat(r.server_cpu_per_call.as_ref(), 2),
-                fmt_stat(r.p99.as_ref(), 2)
-            );
+            let figures = [&r.throughput, &r.server_cpu_per_call, &r.p99];
+            let figures = figures.map(|f| fmt_stat(f.as_ref(), 2));
+            write_row(&mut out, c, r.other.name(), &figures);
         }
     }
     out
@@ -92,19 +84,25 @@ pub fn ceiling_table(cells: &[CellSummary]) -> Option<String> {
     for c in cells {
         for r in &c.vs_ceiling {
             rows += 1;
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} |",
-                c.workload,
-                c.loadgen,
-                c.cell,
-                r.server.name(),
-                fmt_stat(r.throughput.as_ref(), 2),
-                fmt_stat(r.server_cpu_per_call.as_ref(), 2)
-            );
+            let figures = [&r.throughput, &r.server_cpu_per_call].map(|f| fmt_stat(f.as_ref(), 2));
+            write_row(&mut out, c, r.server.name(), &figures);
         }
     }
     (rows > 0).then_some(out)
+}
+
+/// One row of a per-cell table: the cell's workload, load generator and shape, a server's
+/// name, then `figures`.
+pub fn write_row(out: &mut String, c: &CellSummary, server: &str, figures: &[String]) {
+    let _ = write!(
+        out,
+        "| {} | {} | {} | {server} |",
+        c.workload, c.loadgen, c.cell
+    );
+    for f in figures {
+        let _ = write!(out, " {f} |");
+    }
+    out.push('\n');
 }
 
 fn cell_tables(scenario: &Scenario, cells: &[CellSummary]) -> String {
