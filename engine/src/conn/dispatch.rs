@@ -18,16 +18,15 @@ use std::time::Instant;
 use ringrpc_codec::payload::SerializeType;
 use ringrpc_codec::{encode_heartbeat_reply, EncodeError, Frame, Reply, AUTH_KEY, NO_METADATA};
 
-use super::call::{server_timeout, Call, Timeout};
+use super::call::{server_timeout, Call, ReplyTo, Timeout};
 use super::connection::{buffer, Connection};
 use super::http::Proto;
 use super::DEADLINE_EXCEEDED;
 use crate::error::CloseCause;
 use crate::handler::Request;
-use crate::inflight::ErasedHandler;
 use crate::plugin::{Incoming, OutgoingKind, Status, Watch};
 use crate::runtime::timers::Sleep;
-use crate::services::{Lookup, Services};
+use crate::services::{Lookup, Route, Services};
 
 impl Connection {
     /// Decides what one request becomes, in rpcx-go's order (PROTOCOL.md §4.2–4.7): answered
@@ -48,10 +47,11 @@ impl Connection {
             return None;
         }
         let mut plan = Plan::default();
-        let (mut path, mut method) = (frame.service_path(), frame.service_method());
         // The one branch plugins cost when none is registered. They decide before the
         // handler starts and before any byte is held or inflated, so a refusal holds none.
-        if !services.plugins().is_empty() {
+        let route = if services.plugins().is_empty() {
+            services.lookup(frame.service_path_bytes(), frame.service_method_bytes())
+        } else {
             let plugins = services.plugins();
             let now = plugins.now();
             let mut incoming = Incoming::new(&frame, self.link.peer_addr(), services.shard(), now);
@@ -60,18 +60,25 @@ impl Connection {
                 plugins.refused(&frame, &refusal, seen);
                 return None;
             }
-            (path, method) = (incoming.service_path(), incoming.service_method());
             plan.span = incoming.span.take();
             plan.delay_until = incoming.delay_until;
             plan.watch = Some(Watch::new(services.clone(), frame.clone(), now));
-        }
-        let handler = match services.lookup(path, method) {
-            Lookup::Found(handler) => handler,
+            plan.rewrite = Some((
+                incoming.service_path().to_owned(),
+                incoming.service_method().to_owned(),
+            ));
+            let (path, method) = plan.names(&frame);
+            services.lookup(path.as_bytes(), method.as_bytes())
+        };
+        let route = match route {
+            Lookup::Found(route) => route.clone(),
             Lookup::NoService => {
+                let (path, _) = plan.names(&frame);
                 self.reply_error(&frame, format_args!("rpcx: can't find service {path}"));
                 return plan.unrouted(Status::Error);
             }
             Lookup::NoMethod => {
+                let (_, method) = plan.names(&frame);
                 self.reply_error(&frame, format_args!("rpcx: can't find method {method}"));
                 return plan.unrouted(Status::Error);
             }
@@ -95,7 +102,7 @@ impl Connection {
             return plan.unrouted(Status::Error);
         };
         plan.inflated_bytes = inflated_bytes;
-        Some(self.start(frame, handler, serialize_type, deadline, plan))
+        Some(self.start(frame, route, serialize_type, deadline, plan))
     }
 
     /// Inflates a gzip payload, to at most the frame limit and the connection's in-flight
@@ -142,7 +149,7 @@ impl Connection {
     fn start(
         &mut self,
         frame: Frame,
-        handler: &Rc<dyn ErasedHandler>,
+        route: Rc<Route>,
         serialize_type: SerializeType,
         deadline: Option<Instant>,
         plan: Plan,
@@ -151,7 +158,7 @@ impl Connection {
         let held_bytes = frame.as_bytes().len() + plan.inflated_bytes;
         self.held_bytes += held_bytes;
         self.link.bounds().acquire(held_bytes);
-        let header = frame.header();
+        let header = *frame.header();
         let span = plan.span.unwrap_or_else(|| {
             tracing::debug_span!(
                 "req",
@@ -160,11 +167,21 @@ impl Connection {
                 service_method = frame.service_method()
             )
         });
-        let request = Request::new(frame.clone(), serialize_type, deadline, self.link.clone());
-        let slot = span.in_scope(|| handler.start(request));
+        // Without a plugin the reply echoes the route's names, equal to the request's: the
+        // frame moves to the handler and the call keeps only its header (no reference
+        // count taken on the receive buffer). A plugin sees the request after the handler
+        // (and may have rewritten the names the handler was found by): the call keeps the
+        // frame.
+        let (reply_to, frame) = if plan.watch.is_none() && plan.rewrite.is_none() {
+            (ReplyTo::Routed(header, route.clone()), frame)
+        } else {
+            (ReplyTo::Frame(frame.clone()), frame)
+        };
+        let request = Request::new(frame, serialize_type, deadline, self.link.clone());
+        let slot = span.in_scope(|| route.handler.start(request));
         self.inflight_count += 1;
         Call {
-            reply_to: frame,
+            reply_to,
             serialize_type,
             slot,
             deadline,
@@ -220,10 +237,20 @@ struct Plan {
     span: Option<tracing::Span>,
     delay_until: Option<Instant>,
     watch: Option<Watch>,
+    /// The names the plugins route the request by (`Incoming::service_path`, ...).
+    rewrite: Option<(String, String)>,
     inflated_bytes: usize,
 }
 
 impl Plan {
+    /// The names the request is routed by: the plugins' if any ran, else the frame's.
+    fn names<'a>(&'a self, frame: &'a Frame) -> (&'a str, &'a str) {
+        match &self.rewrite {
+            Some((path, method)) => (path, method),
+            None => (frame.service_path(), frame.service_method()),
+        }
+    }
+
     /// The request was answered before reaching a handler (it holds no bytes): its plugins
     /// hear how.
     fn unrouted(self, status: Status) -> Option<Call> {
@@ -305,8 +332,9 @@ mod tests {
                 seqs.push(call.seq());
                 assert!(conn.poll_inline(&mut cx, call).is_none());
                 // Replies sent at once: only the batch budget can pause this connection.
-                let n = conn.poll_transmit().map_or(0, <[u8]>::len);
-                conn.handle_sent(n);
+                while let Some(n) = conn.poll_transmit().map(<[u8]>::len) {
+                    conn.handle_sent(n);
+                }
             }
             seqs.push(0);
         }

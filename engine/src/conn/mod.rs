@@ -41,6 +41,7 @@ mod dispatch;
 mod http;
 mod input;
 mod link;
+mod out_queue;
 
 pub use crate::config::ConnConfig;
 pub use crate::inflight::{InFlight, Outcome};

@@ -1,6 +1,6 @@
 //! [`Transport`]: one accepted connection as a driver holds it.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -129,13 +129,30 @@ impl Transport {
         self.core.handle_link();
     }
 
-    /// See [`Connection::poll_transmit`].
+    /// See [`Connection::poll_transmit`] (the drivers send with
+    /// [`Transport::transmit_slices`] or [`Transport::poll_transmit_owned`]).
+    #[cfg(test)]
     pub fn poll_transmit(&mut self) -> Option<&[u8]> {
         let Some(tls) = &mut self.tls else {
             return self.core.poll_transmit();
         };
         tls.pull(&mut self.core);
         (!tls.out().is_empty()).then_some(tls.out())
+    }
+
+    /// See [`Connection::transmit_slices`]; with TLS, the ciphertext as one slice.
+    pub fn transmit_slices<'a>(&'a mut self, dst: &mut [IoSlice<'a>]) -> usize {
+        let Some(tls) = &mut self.tls else {
+            return self.core.transmit_slices(dst);
+        };
+        tls.pull(&mut self.core);
+        match dst.first_mut() {
+            Some(slot) if !tls.out().is_empty() => {
+                *slot = IoSlice::new(tls.out());
+                1
+            }
+            _ => 0,
+        }
     }
 
     /// See [`Connection::handle_sent`].

@@ -41,6 +41,7 @@ mod plugins;
 mod push;
 mod registry_etcd;
 mod registry_lease_loss;
+mod reply_by_reference;
 mod reply_rules;
 mod service_list;
 mod slow_handler;

@@ -170,8 +170,9 @@ impl Shard {
         match slot.outbox.handle_sent(result) {
             Ok(Some(rest)) => {
                 let entry = ops::send(slot.fd.as_raw_fd(), rest, id);
-                // SAFETY: `rest` points into the outbox's bytes in flight, which the slot
-                // keeps until this send's completion (`kernel_busy` holds the slot).
+                // SAFETY: `rest` points into the outbox's bytes in flight (or to its boxed
+                // `msghdr` and `iovec`s naming them), which the slot keeps untouched until
+                // this send's completion (`kernel_busy` holds the slot).
                 if let Err(e) = unsafe { ops::push(&mut self.ring, &entry) } {
                     // Not queued, so the kernel reads none of it: give the bytes up, or the
                     // slot would wait for a completion that never comes and never close.
@@ -286,8 +287,9 @@ impl Shard {
             .at_cap;
         if let Some(buf) = outbox.poll_send(conn) {
             let entry = ops::send(fd.as_raw_fd(), buf, id);
-            // SAFETY: `buf` points into the outbox's bytes in flight, which the slot keeps
-            // until this send's completion (`kernel_busy` holds the slot).
+            // SAFETY: `buf` points into the outbox's bytes in flight (or to its boxed
+            // `msghdr` and `iovec`s naming them), which the slot keeps untouched until this
+            // send's completion (`kernel_busy` holds the slot).
             if let Err(e) = unsafe { ops::push(&mut self.ring, &entry) } {
                 outbox.abandon();
                 conn.handle_io_error(e);
@@ -374,7 +376,7 @@ mod tests {
 
     #[test]
     fn bytes_whose_buffer_is_unaccounted_for_are_lost_not_skipped() {
-        let mut ring = BufRing::new(4, 64, None).unwrap();
+        let mut ring = BufRing::new(4, 64).unwrap();
         let (received, spare) = Received::classify(10, Some(ring.take(0, 10)));
         assert!(matches!(received, Received::Bytes(_)) && spare.is_none());
         let Received::Bytes(taken) = received else {

@@ -37,6 +37,9 @@ use crate::runtime::{spawn, timers, Command, ShardCore, ShardPlan};
 
 /// Handler tasks polled per turn before the shard looks at the network again.
 const TASK_BUDGET: usize = 256;
+/// How often a shard whose recvs ran out of receive buffers looks for held buffers that
+/// came back (nothing wakes it when a handler drops one on another thread).
+const STARVED_RECHECK: Duration = Duration::from_millis(1);
 /// How long the shard waits, at exit, for the kernel to give up its last operations.
 const EXIT_GRACE: Duration = Duration::from_secs(1);
 
@@ -88,12 +91,8 @@ impl Shard {
         };
         let facts = Facts::gather();
         let ring = probe::build_ring(config.uring.ring_entries, &facts).map_err(uring_error)?;
-        let bufs = BufRing::new(
-            config.uring.buffer_count,
-            config.uring.buffer_size_bytes,
-            Some(doorbell.clone()),
-        )
-        .map_err(StartError::Config)?;
+        let bufs = BufRing::new(config.uring.buffer_count, config.uring.buffer_size_bytes)
+            .map_err(StartError::Config)?;
         // SAFETY: the entries live in `bufs`, which this shard owns and drops after `ring`
         // (field order), so they stay valid for as long as the registration.
         unsafe {
@@ -349,13 +348,12 @@ impl Shard {
         self.core
             .publish_ring(self.bufs.available(), usize::from(self.bufs.count()));
         self.doorbell.set_parked(true);
-        // Anything queued before `parked` was set did not ring the doorbell: ready tasks and
-        // buffers returned from other threads (recvs starved of buffers wait for those), so
-        // either one means this turn must not block.
-        let result = if self.executor.has_ready() || self.bufs.has_returned() {
+        // Anything queued before `parked` was set did not ring the doorbell: ready tasks
+        // mean this turn must not block.
+        let result = if self.executor.has_ready() {
             self.submit_and_reap()
         } else {
-            match self.next_wakeup() {
+            match self.next_wakeup(now) {
                 None => self.ring.submit_and_wait(1).map(drop),
                 Some(at) => {
                     let wait = at.saturating_duration_since(now);
@@ -397,7 +395,10 @@ impl Shard {
         .map(drop)
     }
 
-    fn next_wakeup(&self) -> Option<Instant> {
+    fn next_wakeup(&self, now: Instant) -> Option<Instant> {
+        // Recvs starved of buffers wait for held ones, which come back without a wake-up.
+        let starved = (!self.starved.is_empty() && self.bufs.has_held())
+            .then(|| now + STARVED_RECHECK);
         let timers = timers::with(|timers| timers.next_deadline());
         let linger = self.lingering.front().map(|&(at, _)| at);
         let accept = self
@@ -405,7 +406,7 @@ impl Shard {
             .retry_at()
             .filter(|_| !self.accept_armed);
         let stop = self.stop.deadline();
-        [timers, linger, accept, stop].into_iter().flatten().min()
+        [timers, linger, accept, stop, starved].into_iter().flatten().min()
     }
 
     pub(super) fn mark_dirty(&mut self, id: ConnId) {
