@@ -517,6 +517,12 @@ impl Connection {
         self.update_state();
     }
 
+    /// Whether output waits that no send in flight carries (encoded, kept by reference, or
+    /// pushed and not yet taken).
+    pub fn has_unsent(&self) -> bool {
+        self.unsent_len() > 0 || self.link.has_pushes()
+    }
+
     /// Whether the connection closed without sending what was left (socket error, send
     /// timeout): a driver cancels a send still in flight instead of waiting for it.
     pub fn is_output_dropped(&self) -> bool {
@@ -660,9 +666,14 @@ impl Drop for Connection {
 
 /// Gives a buffer that has none its first allocation. Its size is also what the buffer
 /// grows back to after `split`s (`BytesMut` remembers it), so replies taken with
-/// `poll_transmit_owned` do not allocate one by one.
+/// `poll_transmit_owned` do not allocate one by one. An empty buffer that `split`s used up
+/// to under half of that is rewound to the start of its memory as soon as nothing shares
+/// it (sent pieces dropped): it then never has to grow while pieces are still in flight.
 pub(super) fn buffer(buf: &mut BytesMut) {
     if buf.capacity() == 0 {
         *buf = buffer_pool::take();
+    } else if buf.is_empty() && buf.capacity() < buffer_pool::BUFFER_BYTES / 2 {
+        // Never allocates: false (and nothing done) while a piece still shares it.
+        let _ = buf.try_reclaim(buffer_pool::BUFFER_BYTES);
     }
 }

@@ -323,6 +323,11 @@ impl Link {
         }
     }
 
+    /// Whether push frames wait to be taken.
+    pub(super) fn has_pushes(&self) -> bool {
+        !self.pushes.borrow().is_empty()
+    }
+
     /// Moves queued push frames to the end of `out` (still unsent: they join the backlog).
     pub(super) fn take_pushes(&self, out: &mut BytesMut) {
         let mut pushes = self.pushes.borrow_mut();

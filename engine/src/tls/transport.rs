@@ -181,6 +181,11 @@ impl Transport {
         }
     }
 
+    /// See [`Connection::has_unsent`]; with TLS, also sealed records not yet taken.
+    pub fn has_unsent(&self) -> bool {
+        self.core.has_unsent() || self.tls.as_ref().is_some_and(|tls| !tls.out().is_empty())
+    }
+
     /// See [`Connection::is_output_dropped`].
     pub fn is_output_dropped(&self) -> bool {
         self.core.is_output_dropped()

@@ -107,6 +107,15 @@ impl ConnSlot {
         }
     }
 
+    /// Whether this connection's send in flight can complete without waking the shard: it
+    /// still serves, and nothing waits behind the send (see `Shard::enter`).
+    pub(super) fn send_is_quiet(&self) -> bool {
+        self.phase == Phase::Serving
+            && !self.outbox.is_idle()
+            && !self.conn.is_closed()
+            && !self.conn.has_unsent()
+    }
+
     /// Whether the kernel may still touch this connection's memory.
     pub(super) fn kernel_busy(&self) -> bool {
         self.recv != Recv::Idle || !self.outbox.is_idle()
@@ -290,9 +299,12 @@ impl Shard {
             // SAFETY: `buf` points into the outbox's bytes in flight (or to its boxed
             // `msghdr` and `iovec`s naming them), which the slot keeps untouched until this
             // send's completion (`kernel_busy` holds the slot).
-            if let Err(e) = unsafe { ops::push(&mut self.ring, &entry) } {
-                outbox.abandon();
-                conn.handle_io_error(e);
+            match unsafe { ops::push(&mut self.ring, &entry) } {
+                Ok(()) => self.sent.push(id),
+                Err(e) => {
+                    outbox.abandon();
+                    conn.handle_io_error(e);
+                }
             }
         }
     }

@@ -79,10 +79,10 @@ pub(super) fn recv(fd: RawFd, id: ConnId) -> squeue::Entry {
 pub(super) fn send(fd: RawFd, buf: SendBuf, id: ConnId) -> squeue::Entry {
     let entry = match buf {
         SendBuf::One { ptr, len } => opcode::Send::new(types::Fd(fd), ptr, len)
-            .flags(libc::MSG_NOSIGNAL)
+            .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
             .build(),
         SendBuf::Vectored { msg, .. } => opcode::SendMsg::new(types::Fd(fd), msg)
-            .flags(libc::MSG_NOSIGNAL as u32)
+            .flags((libc::MSG_NOSIGNAL | libc::MSG_WAITALL) as u32)
             .build(),
     };
     entry.user_data(user_data(Op::Send, id))

@@ -9,7 +9,9 @@
 //! 4. drive each connection that something happened to: dispatch its frames, start its
 //!    one send with everything it produced, pause or resume its recv, close it (`conn.rs`);
 //! 5. wait in `io_uring_enter` (submitting everything queued in the same call) until a
-//!    completion arrives or the earliest timer is due; not at all if work is ready.
+//!    completion arrives or the earliest timer is due; not at all if work is ready. The
+//!    completion of a send that nothing waits behind does not count (`Shard::enter`): at one
+//!    call in flight, a call costs one `io_uring_enter`, not two.
 
 use std::collections::VecDeque;
 use std::io;
@@ -40,6 +42,10 @@ const TASK_BUDGET: usize = 256;
 /// How often a shard whose recvs ran out of receive buffers looks for held buffers that
 /// came back (nothing wakes it when a handler drops one on another thread).
 const STARVED_RECHECK: Duration = Duration::from_millis(1);
+/// How long a wait that does not count the completions of quiet sends lasts at most: the
+/// delay that a completion arriving alone can see if one of those sends did not complete at
+/// once (its socket was full), see `Shard::enter`.
+const QUIET_SEND_WAIT: Duration = Duration::from_millis(5);
 /// How long the shard waits, at exit, for the kernel to give up its last operations.
 const EXIT_GRACE: Duration = Duration::from_secs(1);
 
@@ -52,6 +58,8 @@ pub(super) struct Shard {
     pub(super) conns: Slots,
     pub(super) dirty: Vec<ConnId>,
     pub(super) starved: Vec<ConnId>,
+    /// Connections that started a send this turn.
+    pub(super) sent: Vec<ConnId>,
     pub(super) lingering: VecDeque<(Instant, ConnId)>,
     /// Below this many free receive buffers, received bytes are copied instead of held.
     pub(super) hold_low_water: usize,
@@ -117,6 +125,7 @@ impl Shard {
             conns: Slots::default(),
             dirty: Vec::new(),
             starved: Vec::new(),
+            sent: Vec::new(),
             lingering: VecDeque::new(),
             core,
             config,
@@ -350,16 +359,23 @@ impl Shard {
         self.doorbell.set_parked(true);
         // Anything queued before `parked` was set did not ring the doorbell: ready tasks
         // mean this turn must not block.
+        let quiet = self.quiet_sends();
         let result = if self.executor.has_ready() {
             self.submit_and_reap()
         } else {
-            match self.next_wakeup(now) {
-                None => self.ring.submit_and_wait(1).map(drop),
+            // A send submitted now usually completes during this very call; if nothing waits
+            // behind it, its completion is no reason to wake, so the wait asks for one
+            // completion more per such send. Should one not complete at once (its socket is
+            // full), a lone later completion could wait for it: `QUIET_SEND_WAIT` bounds that.
+            let quiet_until = (quiet > 0).then(|| now + QUIET_SEND_WAIT);
+            let want = 1 + quiet;
+            match self.next_wakeup(now).into_iter().chain(quiet_until).min() {
+                None => self.ring.submit_and_wait(want).map(drop),
                 Some(at) => {
                     let wait = at.saturating_duration_since(now);
                     let timeout = types::Timespec::from(wait);
                     let args = types::SubmitArgs::new().timespec(&timeout);
-                    self.ring.submitter().submit_with_args(1, &args).map(drop)
+                    self.ring.submitter().submit_with_args(want, &args).map(drop)
                 }
             }
         };
@@ -375,6 +391,15 @@ impl Shard {
             }
             other => other,
         }
+    }
+
+    /// How many of this turn's sends are quiet (`ConnSlot::send_is_quiet`); forgets them.
+    fn quiet_sends(&mut self) -> usize {
+        let mut quiet = 0;
+        for id in self.sent.drain(..) {
+            quiet += usize::from(self.conns.get_mut(id).is_some_and(|slot| slot.send_is_quiet()));
+        }
+        quiet
     }
 
     /// Submits without waiting, but still runs the deferred completions (GETEVENTS: with
