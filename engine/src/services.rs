@@ -317,10 +317,19 @@ mod tests {
         let Lookup::Found(route) = services.lookup(b"Echo", b"Say") else {
             panic!("Echo.Say is registered");
         };
-        assert_eq!((&*route.service_path, &*route.service_method), ("Echo", "Say"));
+        assert_eq!(
+            (&*route.service_path, &*route.service_method),
+            ("Echo", "Say")
+        );
         // Bytes that are no UTF-8 are simply not found: no name can equal them.
-        assert!(matches!(services.lookup(b"Ech\xff", b"Echo"), Lookup::NoService));
-        assert!(matches!(services.lookup(b"Echo", b"\xffSay"), Lookup::NoMethod));
+        assert!(matches!(
+            services.lookup(b"Ech\xff", b"Echo"),
+            Lookup::NoService
+        ));
+        assert!(matches!(
+            services.lookup(b"Echo", b"\xffSay"),
+            Lookup::NoMethod
+        ));
         assert!(matches!(services.lookup(b"Echo", b"Sa"), Lookup::NoMethod));
     }
 

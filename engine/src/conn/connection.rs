@@ -354,7 +354,8 @@ impl Connection {
                         let metadata = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()));
                         match shared {
                             Some(shared) if !reply.compresses(shared.len()) => {
-                                let head = reply.encode_ok_head(&mut self.out, metadata, shared.len());
+                                let head =
+                                    reply.encode_ok_head(&mut self.out, metadata, shared.len());
                                 if head.is_ok() {
                                     self.out_queue.push(self.out.split().freeze());
                                     self.out_queue.push(shared);

@@ -80,11 +80,18 @@ fn a_lent_buffer_is_echoed_by_reference_in_one_vectored_send() {
     let (addresses, out) = slices(&mut conn);
     assert_eq!(addresses.len(), 4, "two heads, two payloads by reference");
     let by_reference = addresses.iter().filter(|&&a| range.contains(&a)).count();
-    assert_eq!(by_reference, 2, "both payloads point into the received buffer");
+    assert_eq!(
+        by_reference, 2,
+        "both payloads point into the received buffer"
+    );
     assert_eq!(decoded_payloads(&out), [&payload[..], &payload[..]]);
     conn.handle_sent(out.len() - 10);
     let (_, rest) = slices(&mut conn);
-    assert_eq!(rest, out[out.len() - 10..], "a short send resumes inside a piece");
+    assert_eq!(
+        rest,
+        out[out.len() - 10..],
+        "a short send resumes inside a piece"
+    );
     conn.handle_sent(10);
     assert_eq!(conn.transmit_slices(&mut [IoSlice::new(&[])]), 0);
 }
@@ -120,7 +127,11 @@ fn a_read_buffer_is_echoed_by_reference_and_short_payloads_are_copied() {
     });
     run_calls(&mut conn);
     let (addresses, out) = slices(&mut conn);
-    assert_eq!(addresses.len(), 3, "head, payload by reference, then the short reply");
+    assert_eq!(
+        addresses.len(),
+        3,
+        "head, payload by reference, then the short reply"
+    );
     assert!(read_at.contains(&addresses[1]));
     assert!(!read_at.contains(&addresses[2]));
     assert_eq!(decoded_payloads(&out), [&[3u8; 581][..], &b"short"[..]]);

@@ -272,7 +272,8 @@ impl BufRing {
         // The kernel writes here, into the slot's spare capacity, which no `Bytes` shares
         // (the slot was unique when it was rewound, or never held since).
         let addr = slot.as_mut_ptr() as u64;
-        let len = self.size as u32; // checked to fit in `new`
+        // Checked to fit in `new`.
+        let len = self.size as u32;
         // SAFETY: `index < count`, so the entry is inside the allocation. The kernel does not
         // read this entry until the tail is published past it, and it already consumed the
         // entry that was here before: at most `count` buffers are in the ring and this one
@@ -428,7 +429,11 @@ mod tests {
             ring.publish();
         }
         addresses.dedup();
-        assert_eq!(addresses.len(), 1, "the buffer is rewound, never reallocated");
+        assert_eq!(
+            addresses.len(),
+            1,
+            "the buffer is rewound, never reallocated"
+        );
     }
 
     #[test]

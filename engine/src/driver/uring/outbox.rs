@@ -28,7 +28,10 @@ pub(super) enum SendBuf {
     /// One contiguous piece.
     One { ptr: *const u8, len: u32 },
     /// Several pieces: a `sendmsg` of this header, `len` bytes in all.
-    Vectored { msg: *const libc::msghdr, len: usize },
+    Vectored {
+        msg: *const libc::msghdr,
+        len: usize,
+    },
 }
 
 impl SendBuf {
@@ -70,7 +73,10 @@ impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outbox")
             .field("pieces", &self.inflight.len())
-            .field("bytes", &self.inflight.iter().map(Bytes::len).sum::<usize>())
+            .field(
+                "bytes",
+                &self.inflight.iter().map(Bytes::len).sum::<usize>(),
+            )
             .finish()
     }
 }
@@ -224,8 +230,13 @@ mod tests {
         feed(&mut conn, &heartbeats(0..2));
         let first = outbox.poll_send(&mut conn).unwrap();
         let rest = outbox.handle_sent(5).unwrap().unwrap();
-        let (SendBuf::One { ptr: first, len }, SendBuf::One { ptr: rest_ptr, len: rest_len }) =
-            (first, rest)
+        let (
+            SendBuf::One { ptr: first, len },
+            SendBuf::One {
+                ptr: rest_ptr,
+                len: rest_len,
+            },
+        ) = (first, rest)
         else {
             panic!("one piece each");
         };

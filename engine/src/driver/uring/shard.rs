@@ -375,7 +375,10 @@ impl Shard {
                     let wait = at.saturating_duration_since(now);
                     let timeout = types::Timespec::from(wait);
                     let args = types::SubmitArgs::new().timespec(&timeout);
-                    self.ring.submitter().submit_with_args(want, &args).map(drop)
+                    self.ring
+                        .submitter()
+                        .submit_with_args(want, &args)
+                        .map(drop)
                 }
             }
         };
@@ -397,7 +400,11 @@ impl Shard {
     fn quiet_sends(&mut self) -> usize {
         let mut quiet = 0;
         for id in self.sent.drain(..) {
-            quiet += usize::from(self.conns.get_mut(id).is_some_and(|slot| slot.send_is_quiet()));
+            quiet += usize::from(
+                self.conns
+                    .get_mut(id)
+                    .is_some_and(|slot| slot.send_is_quiet()),
+            );
         }
         quiet
     }
@@ -422,8 +429,8 @@ impl Shard {
 
     fn next_wakeup(&self, now: Instant) -> Option<Instant> {
         // Recvs starved of buffers wait for held ones, which come back without a wake-up.
-        let starved = (!self.starved.is_empty() && self.bufs.has_held())
-            .then(|| now + STARVED_RECHECK);
+        let starved =
+            (!self.starved.is_empty() && self.bufs.has_held()).then(|| now + STARVED_RECHECK);
         let timers = timers::with(|timers| timers.next_deadline());
         let linger = self.lingering.front().map(|&(at, _)| at);
         let accept = self
@@ -431,7 +438,10 @@ impl Shard {
             .retry_at()
             .filter(|_| !self.accept_armed);
         let stop = self.stop.deadline();
-        [timers, linger, accept, stop, starved].into_iter().flatten().min()
+        [timers, linger, accept, stop, starved]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub(super) fn mark_dirty(&mut self, id: ConnId) {
