@@ -490,6 +490,7 @@ impl Connection {
     /// send first) before anything taken later, reports each completion with
     /// [`Connection::handle_sent_owned`], and closes the socket only after its last send
     /// completed, even if the connection is closed by then.
+    ///
     /// Several calls may be needed to take everything (pieces kept by reference come one
     /// by one, the rest of the buffer last): the driver sends them in order.
     pub fn poll_transmit_owned(&mut self) -> Option<Bytes> {
