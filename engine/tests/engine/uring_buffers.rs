@@ -150,10 +150,11 @@ fn hundreds_of_connections_come_and_go_without_leaking_slots() {
 }
 
 /// Two buffers, eight connections, every payload kept on another thread for a while: the
-/// recvs run dry again and again and only buffers dropped on those threads can wake the
-/// shard. The hold times vary so that drops land in every phase of the shard's loop (a shard
-/// that parked without its doorbell read posted stalled here, rarely, until this test
-/// varied them).
+/// recvs run dry again and again and only buffers dropped on those threads can let them go
+/// on; a starved shard looks for them again within a millisecond (nothing rings it when a
+/// `Bytes` is dropped). The hold times vary so that drops land in every phase of the shard's
+/// loop (a shard that parked without its doorbell read posted stalled here, rarely, until
+/// this test varied them).
 #[test]
 fn buffers_kept_by_another_thread_come_back_and_wake_the_shard() {
     async fn keep_elsewhere(request: Request) -> Result<Response, HandlerError> {
