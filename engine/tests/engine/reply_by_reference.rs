@@ -136,3 +136,33 @@ fn a_read_buffer_is_echoed_by_reference_and_short_payloads_are_copied() {
     assert!(!read_at.contains(&addresses[2]));
     assert_eq!(decoded_payloads(&out), [&[3u8; 581][..], &b"short"[..]]);
 }
+
+#[test]
+fn replies_kept_by_reference_count_against_the_flush_threshold() {
+    let mut services = Services::new();
+    services.register("Echo", "Echo", echo);
+    let mut config = ConnConfig::default();
+    config.flush_threshold_bytes = 4 << 10;
+    let mut conn = Connection::new(Rc::new(services), Rc::new(config), Link::detached());
+    let payload = [1u8; 1000];
+    let wire: Vec<u8> = (0..16).flat_map(|seq| request(seq, &payload)).collect();
+    conn.handle_chunk(Bytes::from(wire));
+    run_calls(&mut conn);
+    // The peer reads nothing: the connection stops taking requests once what it holds to
+    // send reaches the threshold (plus the reply that crossed it).
+    assert!(!conn.wants_read(), "paused by unsent replies");
+    let (addresses, out) = slices(&mut conn);
+    let replies = decoded_payloads(&out).len();
+    assert!((4..16).contains(&replies), "{replies} replies held");
+    assert_eq!(addresses.len(), 2 * replies);
+    conn.handle_sent(out.len());
+    assert!(conn.wants_read(), "sent: reading again");
+    let mut served = replies;
+    for _ in 0..16 {
+        run_calls(&mut conn);
+        let (_, out) = slices(&mut conn);
+        served += decoded_payloads(&out).len();
+        conn.handle_sent(out.len());
+    }
+    assert_eq!(served, 16, "the rest is served");
+}
