@@ -39,6 +39,7 @@ mod oversized_frame;
 mod pipelining;
 mod plugins;
 mod push;
+mod quiet_sends;
 mod registry_etcd;
 mod registry_lease_loss;
 mod reply_by_reference;
