@@ -28,6 +28,8 @@ mod hostile_metadata;
 mod hostile_shutdown;
 mod hostile_slow_reader;
 mod hostile_slow_sender;
+#[cfg(feature = "test-certs")]
+mod hostile_tls;
 mod http_gateway;
 mod idle_timeout;
 mod inflight_cap;
@@ -46,4 +48,6 @@ mod reply_by_reference;
 mod reply_rules;
 mod service_list;
 mod slow_handler;
+#[cfg(feature = "test-certs")]
+mod tls_handshake;
 mod uring_buffers;
