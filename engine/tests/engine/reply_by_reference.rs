@@ -141,8 +141,10 @@ fn a_read_buffer_is_echoed_by_reference_and_short_payloads_are_copied() {
 fn replies_kept_by_reference_count_against_the_flush_threshold() {
     let mut services = Services::new();
     services.register("Echo", "Echo", echo);
-    let mut config = ConnConfig::default();
-    config.flush_threshold_bytes = 4 << 10;
+    let config = ConnConfig {
+        flush_threshold_bytes: 4 << 10,
+        ..ConnConfig::default()
+    };
     let mut conn = Connection::new(Rc::new(services), Rc::new(config), Link::detached());
     let payload = [1u8; 1000];
     let wire: Vec<u8> = (0..16).flat_map(|seq| request(seq, &payload)).collect();
