@@ -6,8 +6,9 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
-use ringrpc_codec::{frame_len, Reply, NO_METADATA};
+use ringrpc_codec::frame_len;
 
+use super::answer::Answer;
 use super::buffer_pool;
 use super::call::{Call, Completion};
 use super::http::Proto;
@@ -16,8 +17,7 @@ use super::link::{Control, Link};
 use super::DEADLINE_EXCEEDED;
 use crate::config::ConnConfig;
 use crate::error::CloseCause;
-use crate::inflight::Outcome;
-use crate::plugin::Status;
+use crate::plugin::{Status, Watch};
 use crate::services::Services;
 
 /// Smallest and largest read the connection asks for; it adapts between them.
@@ -329,41 +329,34 @@ impl Connection {
         self.link.bounds().release(held_bytes);
         buffer(&mut self.out);
         self.link.take_pushes(&mut self.out);
-        let mut status = if expired { Status::Expired } else { Status::Ok };
         let open = matches!(self.state, State::Open | State::Draining);
-        if open && self.http_completion(slot.as_mut(), serialize_type, expired) {
-            // Answered in HTTP (a oneway gateway call too: rpcx-go answers it, empty).
-        } else if open && !reply_to.header().is_oneway() {
-            let _entered = span.enter();
-            let reply = Reply::to(&reply_to);
-            let start = self.out.len();
-            let result = if expired {
-                reply.encode_error(&mut self.out, DEADLINE_EXCEEDED, NO_METADATA, &[])
+        let http = matches!(self.proto, Proto::Http(_));
+        let status = if !open {
+            Status::Dropped
+        } else if !http && reply_to.header().is_oneway() {
+            // Nothing to answer (an HTTP oneway call is answered: rpcx-go does, empty).
+            if expired {
+                Status::Expired
             } else {
-                match slot.outcome(serialize_type, &mut self.scratch) {
-                    Outcome::Ok { metadata, payload } => {
-                        let metadata = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-                        reply.encode_ok(&mut self.out, metadata, payload)
-                    }
-                    Outcome::Err {
-                        message,
-                        metadata,
-                        payload,
-                    } => {
-                        tracing::debug!(error = message, "handler error");
-                        status = Status::Error;
-                        let metadata = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-                        reply.encode_error(&mut self.out, message, metadata, payload)
-                    }
-                }
-            };
-            match result {
-                Ok(()) => self.observe_write(reply_to.seq(), start, watch.as_ref()),
-                Err(e) => self.close_after_flush(CloseCause::Encode(e)),
+                Status::Ok
             }
-        } else if !open {
-            status = Status::Dropped;
-        }
+        } else {
+            let _entered = span.enter();
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let (answer, status) = if expired {
+                (Answer::error(DEADLINE_EXCEEDED), Status::Expired)
+            } else {
+                let answer = Answer::from(slot.outcome(serialize_type, &mut scratch));
+                if let Answer::Err { message, .. } = answer {
+                    tracing::debug!(error = message, "handler error");
+                }
+                (answer, answer.status())
+            };
+            let plugins = watch.as_ref().map(Watch::plugins);
+            let status = self.write_answer(&reply_to, answer, plugins, status);
+            self.scratch = scratch;
+            status
+        };
         if let Some(watch) = watch {
             watch.finish(status);
         }
