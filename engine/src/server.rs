@@ -26,12 +26,19 @@ use crate::config::ServerConfig;
 use crate::driver::{self, Driver};
 use crate::error::StartError;
 use crate::plugin::MetricsRegistry;
+use crate::registry::RegistryWatch;
 use crate::runtime::listen_addr::ListenAddr;
 use crate::runtime::listener::SocketFile;
 use crate::runtime::policy::ABORT_GRACE;
 use crate::runtime::{self, Command, ControlSender, Setup, ShardCounters, ShardPlan};
 use crate::services::{ServicePaths, Services};
 use crate::tls::{TlsError, TlsShared};
+
+/// Where the admin routes on the rpcx port find the status (`admin::route`).
+#[cfg(feature = "admin")]
+use crate::admin::SourceSlot;
+#[cfg(not(feature = "admin"))]
+type SourceSlot = ();
 
 /// How much longer than `drain_timeout` plus the abort grace a shutdown waits for a shard
 /// thread to end before it gives up on it (a handler that never yields holds its thread).
@@ -106,6 +113,14 @@ pub struct ShardStats {
     pub handler_tasks: usize,
     /// Running handlers dropped because their connection closed.
     pub handlers_cancelled: u64,
+    /// Pushes queued in their connections' mailboxes now (not yet in their output).
+    pub push_queued: usize,
+    /// Their bytes.
+    pub push_queued_bytes: usize,
+    /// Queued pushes discarded because their connection closed first, since start.
+    pub pushes_dropped: u64,
+    /// Pushes that waited for room (`push_buffer_max_bytes`) before they were queued.
+    pub push_waits: u64,
     /// Panics of handler code outside a handler's future (a hand-written `Handler::call`,
     /// the auth hook, a spawned task), each of which closed its connection or ended its
     /// task. Under the default `FaultPolicy::Exit` the first one ends the process.
@@ -143,8 +158,13 @@ impl Server {
         F: Fn(&mut Services) + Send + Sync + 'static,
     {
         let service_paths = ServicePaths::default();
-        let metrics = (config.metrics || config.admin.is_some()).then(MetricsRegistry::new);
-        let setup = with_metrics(metrics.clone(), setup);
+        let admin = config.admin.is_some() || config.admin_on_rpcx_port;
+        let metrics = (config.metrics || admin).then(MetricsRegistry::new);
+        #[cfg(feature = "admin")]
+        let slot = config.admin_on_rpcx_port.then(SourceSlot::default);
+        #[cfg(not(feature = "admin"))]
+        let slot: Option<SourceSlot> = None;
+        let setup = with_observability(metrics.clone(), slot.clone(), setup);
         let setup: Setup = Arc::new(service_paths.recording(setup));
         let tls = config.tls.as_ref().map(TlsShared::load).transpose()?;
         let start_on = |driver| {
@@ -155,7 +175,7 @@ impl Server {
                 metrics.attach_engine(shards);
             }
             server.metrics = metrics.clone();
-            server.start_admin(&config)?;
+            server.start_admin(&config, slot.as_ref())?;
             Ok(server)
         };
         match config.driver {
@@ -329,6 +349,10 @@ impl Server {
                     ring_buffers_free: load(&handle.counters.ring_buffers_free),
                     handler_tasks: load(&handle.counters.handler_tasks),
                     handlers_cancelled: handle.counters.handlers_cancelled.load(Ordering::Relaxed),
+                    push_queued: load(&bytes.pushes.queued),
+                    push_queued_bytes: load(&bytes.pushes.queued_bytes),
+                    pushes_dropped: bytes.pushes.dropped.load(Ordering::Relaxed),
+                    push_waits: bytes.pushes.waited.load(Ordering::Relaxed),
                     handler_panics: handle.counters.handler_panics.load(Ordering::Relaxed),
                     failed: handle.counters.failed.load(Ordering::Relaxed),
                 }
@@ -354,13 +378,16 @@ impl Server {
     /// The address the admin endpoint listens on, if `ServerConfig::admin` is set.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         #[cfg(feature = "admin")]
-        return self.admin.as_ref().map(crate::admin::Admin::local_addr);
+        return self
+            .admin
+            .as_ref()
+            .and_then(crate::admin::Admin::local_addr);
         #[cfg(not(feature = "admin"))]
         None
     }
 
     /// Shows `key: value` under the status page's table and in `/status` (`notes`), e.g.
-    /// the registry's state. Does nothing without the admin endpoint.
+    /// a build version. Does nothing without the admin endpoint.
     pub fn set_status(&self, key: &str, value: impl Into<String>) {
         #[cfg(feature = "admin")]
         self.notes.set(key, value.into());
@@ -368,9 +395,34 @@ impl Server {
         let _ = (key, value.into());
     }
 
+    /// Shows a registrar's live state (registered, lost, re-registering, its lease, the
+    /// last error) in `/status` and on the status page, read whenever they are. Does
+    /// nothing without the admin endpoint.
+    ///
+    /// ```no_run
+    /// # fn show(server: &ringrpc_engine::Server, registrar: &ringrpc_engine::registry::EtcdRegistrar) {
+    /// server.show_registry(registrar.watch());
+    /// # }
+    /// ```
+    pub fn show_registry(&self, watch: RegistryWatch) {
+        #[cfg(feature = "admin")]
+        self.notes.set_registry(watch);
+        #[cfg(not(feature = "admin"))]
+        let _ = watch;
+    }
+
+    /// Starts the admin endpoint: its rates thread, its own address if configured, and
+    /// the routes of the rpcx port (through `slot`) if they are on.
     #[cfg(feature = "admin")]
-    fn start_admin(&mut self, config: &ServerConfig) -> Result<(), StartError> {
-        let (Some(addr), Some(metrics)) = (config.admin, self.metrics.clone()) else {
+    fn start_admin(
+        &mut self,
+        config: &ServerConfig,
+        slot: Option<&SourceSlot>,
+    ) -> Result<(), StartError> {
+        if config.admin.is_none() && slot.is_none() {
+            return Ok(());
+        }
+        let Some(metrics) = self.metrics.clone() else {
             return Ok(());
         };
         let source = crate::admin::StatusSource {
@@ -390,17 +442,28 @@ impl Server {
             notes: self.notes.clone(),
             rates: Default::default(),
         };
-        self.admin = Some(crate::admin::Admin::start(addr, source)?);
+        if let Some(slot) = slot {
+            // Set once: a server starts its admin endpoint once.
+            let _ = slot.set(source.clone());
+        }
+        self.admin = Some(crate::admin::Admin::start(config.admin, source)?);
         Ok(())
     }
 
     #[cfg(not(feature = "admin"))]
-    fn start_admin(&mut self, config: &ServerConfig) -> Result<(), StartError> {
-        match config.admin {
-            Some(addr) => Err(StartError::Config(format!(
+    fn start_admin(
+        &mut self,
+        config: &ServerConfig,
+        _: Option<&SourceSlot>,
+    ) -> Result<(), StartError> {
+        match (config.admin, config.admin_on_rpcx_port) {
+            (Some(addr), _) => Err(StartError::Config(format!(
                 "admin endpoint {addr}: built without the `admin` feature"
             ))),
-            None => Ok(()),
+            (None, true) => Err(StartError::Config(
+                "admin_on_rpcx_port: built without the `admin` feature".to_owned(),
+            )),
+            (None, false) => Ok(()),
         }
     }
 
@@ -484,9 +547,11 @@ impl Ticker {
 }
 
 /// `setup`, with the metrics plugin registered first on every shard when `metrics` is set
-/// (so it sees every request, refused ones included).
-fn with_metrics<F>(
+/// (so it sees every request, refused ones included), and the admin routes of the rpcx
+/// port after the application's routes when `slot` is set.
+fn with_observability<F>(
     metrics: Option<MetricsRegistry>,
+    slot: Option<SourceSlot>,
     setup: F,
 ) -> impl Fn(&mut Services) + Send + Sync + 'static
 where
@@ -497,6 +562,12 @@ where
             services.plugin(metrics.plugin(services.shard()));
         }
         setup(services);
+        #[cfg(feature = "admin")]
+        if let Some(slot) = &slot {
+            services.add_http_route(crate::admin::AdminRoute(slot.clone()));
+        }
+        #[cfg(not(feature = "admin"))]
+        let _ = &slot;
     }
 }
 
