@@ -108,6 +108,11 @@ pub struct ShardStats {
     /// Of those, how many were in the ring (free for the kernel) at the shard's last loop
     /// turn.
     pub ring_buffers_free: usize,
+    /// Connections whose receive waited for a free ring buffer at the shard's last loop
+    /// turn (io_uring driver).
+    pub ring_waiting_connections: usize,
+    /// Receives that found the ring empty (ENOBUFS) since start (io_uring driver).
+    pub ring_starved: u64,
     /// Handler tasks running now (calls that did not finish on their first poll), at most
     /// about `max_handler_tasks_per_shard`.
     pub handler_tasks: usize,
@@ -347,6 +352,8 @@ impl Server {
                     recv_buffer_bytes_peak: load(&bytes.recv_buffer_bytes_peak),
                     ring_buffers_total: load(&handle.counters.ring_buffers_total),
                     ring_buffers_free: load(&handle.counters.ring_buffers_free),
+                    ring_waiting_connections: load(&handle.counters.ring_waiting),
+                    ring_starved: handle.counters.ring_starved.load(Ordering::Relaxed),
                     handler_tasks: load(&handle.counters.handler_tasks),
                     handlers_cancelled: handle.counters.handlers_cancelled.load(Ordering::Relaxed),
                     push_queued: load(&bytes.pushes.queued),

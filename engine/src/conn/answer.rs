@@ -15,55 +15,21 @@ use crate::error::CloseCause;
 use crate::inflight::Outcome;
 use crate::plugin::{OutgoingKind, Plugins, Status, Verdict};
 
-/// What a request is answered with.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Answer<'a> {
-    /// A reply: its metadata and encoded payload.
-    Ok {
-        metadata: &'a [(String, String)],
-        payload: &'a [u8],
-    },
-    /// An error reply (`__rpcx_error__` = `message`).
-    Err {
-        message: &'a str,
-        metadata: &'a [(String, String)],
-        payload: &'a [u8],
-    },
-}
-
-impl<'a> Answer<'a> {
-    /// An error reply with nothing but its text.
-    pub(super) fn error(message: &'a str) -> Self {
-        Self::Err {
-            message,
-            metadata: &[],
-            payload: &[],
-        }
-    }
-
-    /// How the request ended, as its plugins hear it.
-    pub(super) fn status(&self) -> Status {
-        match self {
-            Self::Ok { .. } => Status::Ok,
-            Self::Err { .. } => Status::Error,
-        }
+/// An error answer (the engine's, or a refusal's) with nothing but its text; a request is
+/// answered with this or its handler's [`Outcome`].
+pub(super) fn error(message: &str) -> Outcome<'_> {
+    Outcome::Err {
+        message,
+        metadata: &[],
+        payload: &[],
     }
 }
 
-impl<'a> From<Outcome<'a>> for Answer<'a> {
-    fn from(outcome: Outcome<'a>) -> Self {
-        match outcome {
-            Outcome::Ok { metadata, payload } => Self::Ok { metadata, payload },
-            Outcome::Err {
-                message,
-                metadata,
-                payload,
-            } => Self::Err {
-                message,
-                metadata,
-                payload,
-            },
-        }
+/// How a request answered with `answer` ended, as its plugins hear it.
+pub(super) fn status(answer: &Outcome<'_>) -> Status {
+    match answer {
+        Outcome::Ok { .. } => Status::Ok,
+        Outcome::Err { .. } => Status::Error,
     }
 }
 
@@ -75,7 +41,7 @@ impl Connection {
     pub(super) fn write_answer(
         &mut self,
         reply_to: &Frame,
-        answer: Answer<'_>,
+        answer: Outcome<'_>,
         plugins: Option<&Plugins>,
         mut status: Status,
     ) -> Status {
@@ -100,7 +66,7 @@ impl Connection {
                         "reply refused"
                     );
                     self.out.truncate(start);
-                    written = self.encode_answer(reply_to, Answer::error(refusal.text()), &[]);
+                    written = self.encode_answer(reply_to, error(refusal.text()), &[]);
                     status = Status::Refused(refusal.limit());
                 }
             }
@@ -120,30 +86,30 @@ impl Connection {
     fn encode_answer(
         &mut self,
         reply_to: &Frame,
-        answer: Answer<'_>,
+        answer: Outcome<'_>,
         added: &[(String, String)],
     ) -> Result<bool, EncodeError> {
         if let Proto::Http(session) = &mut self.proto {
             let out = &mut self.out;
             return Ok(match answer {
-                Answer::Ok { metadata, payload } if added.is_empty() => {
+                Outcome::Ok { metadata, payload } if added.is_empty() => {
                     session.answer_ok(metadata, payload, out)
                 }
-                Answer::Ok { metadata, payload } => {
+                Outcome::Ok { metadata, payload } => {
                     let merged: Vec<(String, String)> = with_added(pairs(metadata), added)
                         .map(|(k, v)| (k.to_owned(), v.to_owned()))
                         .collect();
                     session.answer_ok(&merged, payload, out)
                 }
-                Answer::Err { message, .. } => session.answer_error(false, message, out),
+                Outcome::Err { message, .. } => session.answer_error(false, message, out),
             });
         }
         let reply = Reply::to(reply_to);
         match answer {
-            Answer::Ok { metadata, payload } => {
+            Outcome::Ok { metadata, payload } => {
                 reply.encode_ok(&mut self.out, with_added(pairs(metadata), added), payload)
             }
-            Answer::Err {
+            Outcome::Err {
                 message,
                 metadata,
                 payload,

@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::{Buf, Bytes, BytesMut};
 use ringrpc_codec::frame_len;
 
-use super::answer::Answer;
+use super::answer;
 use super::buffer_pool;
 use super::call::{Call, Completion};
 use super::http::Proto;
@@ -17,6 +17,7 @@ use super::link::{Control, Link};
 use super::DEADLINE_EXCEEDED;
 use crate::config::ConnConfig;
 use crate::error::CloseCause;
+use crate::inflight::Outcome;
 use crate::plugin::{Status, Watch};
 use crate::services::Services;
 
@@ -344,13 +345,13 @@ impl Connection {
             let _entered = span.enter();
             let mut scratch = std::mem::take(&mut self.scratch);
             let (answer, status) = if expired {
-                (Answer::error(DEADLINE_EXCEEDED), Status::Expired)
+                (answer::error(DEADLINE_EXCEEDED), Status::Expired)
             } else {
-                let answer = Answer::from(slot.outcome(serialize_type, &mut scratch));
-                if let Answer::Err { message, .. } = answer {
+                let outcome = slot.outcome(serialize_type, &mut scratch);
+                if let Outcome::Err { message, .. } = outcome {
                     tracing::debug!(error = message, "handler error");
                 }
-                (answer, answer.status())
+                (outcome, answer::status(&outcome))
             };
             let plugins = watch.as_ref().map(Watch::plugins);
             let status = self.write_answer(&reply_to, answer, plugins, status);

@@ -18,7 +18,7 @@ use std::time::Instant;
 use ringrpc_codec::payload::SerializeType;
 use ringrpc_codec::{encode_heartbeat_reply, Frame, AUTH_KEY};
 
-use super::answer::Answer;
+use super::answer;
 use super::call::{server_timeout, Call, Timeout};
 use super::connection::{buffer, Connection};
 use super::http::Proto;
@@ -191,7 +191,7 @@ impl Connection {
         // Only when plugins are registered: they may rewrite it.
         let services = (!self.services.plugins().is_empty()).then(|| Rc::clone(&self.services));
         let plugins = services.as_deref().map(Services::plugins);
-        self.write_answer(frame, Answer::error(&text), plugins, Status::Error);
+        self.write_answer(frame, answer::error(&text), plugins, Status::Error);
         self.text = text;
     }
 }
