@@ -36,3 +36,39 @@ impl HttpRoute for AdminRoute {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn get(method: &str, target: &str) -> HttpRequest {
+        let head = format!("{method} {target} HTTP/1.1\r\nHost: t\r\n\r\n");
+        HttpRequest::from_head(Bytes::from(head), 8).expect("a valid head")
+    }
+
+    #[test]
+    fn only_its_three_paths_are_taken_and_they_wait_for_the_start() {
+        let route = AdminRoute(SourceSlot::default());
+        for (method, target) in [
+            ("POST", "/metrics"),
+            ("GET", "/metricsx"),
+            ("GET", "/Arith"),
+        ] {
+            assert_eq!(
+                route.handle(&get(method, target)),
+                None,
+                "{method} {target}"
+            );
+        }
+        for target in ["/", "/metrics", "/status?x=1"] {
+            let starting = route.handle(&get("HEAD", target)).expect("taken");
+            assert_eq!(
+                starting.status(),
+                503,
+                "{target}: before the server has started"
+            );
+        }
+    }
+}

@@ -137,13 +137,13 @@ impl Collector for Scrape {
             ),
             (
                 "ringrpc_sent_bytes",
-                "Reply and push frame bytes written",
+                "Reply and push bytes (HTTP answers included) as first encoded",
                 MetricType::Counter,
                 total(|s| as_i64(s.bytes_out)),
             ),
             (
                 "ringrpc_pushes",
-                "Server pushes written",
+                "Server pushes encoded (refused ones included)",
                 MetricType::Counter,
                 total(|s| as_i64(s.pushes)),
             ),
