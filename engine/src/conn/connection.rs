@@ -381,7 +381,7 @@ impl Connection {
                 self.close_after_flush(CloseCause::DrainTimeout { inflight });
             }
             Some(Control::FrameTimeout) => self.close_after_flush(CloseCause::FrameTimeout),
-            Some(Control::SendTimeout) => self.close_now(CloseCause::SendTimeout),
+            Some(Control::SendTimeout) => self.drop_output(),
             None => {}
         }
         self.update_state();
@@ -424,8 +424,15 @@ impl Connection {
 
     /// `n` bytes of [`Connection::poll_transmit`] were sent.
     pub fn handle_sent(&mut self, n: usize) {
-        self.out.advance(n.min(self.out.len()));
         self.link.count_sent(n);
+        self.handle_sealed(n);
+    }
+
+    /// `n` bytes of [`Connection::poll_transmit`] were taken by the layer under the core
+    /// (TLS sealed them into records): they leave the core's output, and that layer counts
+    /// what the kernel takes and what it still holds (`Link::set_transport_unsent`).
+    pub fn handle_sealed(&mut self, n: usize) {
+        self.out.advance(n.min(self.out.len()));
         self.update_state();
     }
 
@@ -505,6 +512,18 @@ impl Connection {
             self.state = State::Closing;
             self.cause = Some(cause);
             self.update_state();
+        }
+    }
+
+    /// The send timeout: closes now, dropping the output. Also after the close: output the
+    /// layer under the core still holds (a TLS close_notify, a driver's send) that the peer
+    /// took none of is given up too (`is_output_dropped`), and the timeout is the cause.
+    fn drop_output(&mut self) {
+        if self.state == State::Closed {
+            self.output_dropped = true;
+            self.cause = Some(CloseCause::SendTimeout);
+        } else {
+            self.close_now(CloseCause::SendTimeout);
         }
     }
 

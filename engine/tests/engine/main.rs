@@ -29,6 +29,8 @@ mod hostile_metadata;
 mod hostile_shutdown;
 mod hostile_slow_reader;
 mod hostile_slow_sender;
+#[cfg(feature = "test-certs")]
+mod hostile_tls;
 mod http_gateway;
 mod idle_timeout;
 mod inflight_cap;
@@ -47,4 +49,6 @@ mod registry_status;
 mod reply_rules;
 mod service_list;
 mod slow_handler;
+#[cfg(feature = "test-certs")]
+mod tls_handshake;
 mod uring_buffers;
