@@ -55,7 +55,7 @@ pub trait InFlight {
 }
 
 /// What a finished handler produced, ready to be encoded as a reply.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub enum Outcome<'a> {
     /// A normal reply.
     Ok {

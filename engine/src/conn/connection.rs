@@ -6,8 +6,9 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
-use ringrpc_codec::{frame_len, NO_METADATA};
+use ringrpc_codec::frame_len;
 
+use super::answer;
 use super::buffer_pool;
 use super::call::{Call, Completion};
 use super::http::Proto;
@@ -18,7 +19,7 @@ use super::DEADLINE_EXCEEDED;
 use crate::config::ConnConfig;
 use crate::error::CloseCause;
 use crate::inflight::Outcome;
-use crate::plugin::Status;
+use crate::plugin::{Status, Watch};
 use crate::services::Services;
 
 /// Smallest and largest read the connection asks for; it adapts between them.
@@ -76,7 +77,7 @@ pub struct Connection {
     read_size: usize,
     pub(super) out: BytesMut,
     /// Output cut off `out` to be sent without a copy, ahead of `out`'s bytes.
-    out_queue: OutQueue,
+    pub(super) out_queue: OutQueue,
     pub(super) scratch: BytesMut,
     pub(super) text: String,
     pub(super) inflight_count: usize,
@@ -333,58 +334,40 @@ impl Connection {
         self.link.bounds().release(held_bytes);
         buffer(&mut self.out);
         self.link.take_pushes(&mut self.out);
-        let mut status = if expired { Status::Expired } else { Status::Ok };
         let open = matches!(self.state, State::Open | State::Draining);
-        if open && self.http_completion(slot.as_mut(), serialize_type, expired) {
-            // Answered in HTTP (a oneway gateway call too: rpcx-go answers it, empty).
-        } else if open && !reply_to.header().is_oneway() {
+        let http = matches!(self.proto, Proto::Http(_));
+        let status = if !open {
+            Status::Dropped
+        } else if !http && reply_to.header().is_oneway() {
+            // Nothing to answer (an HTTP oneway call is answered: rpcx-go does, empty).
+            if expired {
+                Status::Expired
+            } else {
+                Status::Ok
+            }
+        } else {
             let _entered = span.enter();
-            let reply = reply_to.reply();
-            let start = self.out.len();
-            // A raw payload goes out by reference, unless a plugin reads the reply's bytes.
-            let shared = match (&watch, expired) {
+            // A raw payload goes out by reference, unless a plugin sees the reply's bytes
+            // or it is an HTTP answer.
+            let shared = match (&watch, expired || http) {
                 (None, false) => slot.take_shared_payload(BY_REFERENCE_MIN_BYTES),
                 _ => None,
             };
-            let result = if expired {
-                reply.encode_error(&mut self.out, DEADLINE_EXCEEDED, NO_METADATA, &[])
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let (answer, status) = if expired {
+                (answer::error(DEADLINE_EXCEEDED), Status::Expired)
             } else {
-                match slot.outcome(serialize_type, &mut self.scratch) {
-                    Outcome::Ok { metadata, payload } => {
-                        let metadata = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-                        match shared {
-                            Some(shared) if !reply.compresses(shared.len()) => {
-                                let head =
-                                    reply.encode_ok_head(&mut self.out, metadata, shared.len());
-                                if head.is_ok() {
-                                    self.out_queue.push(self.out.split().freeze());
-                                    self.out_queue.push(shared);
-                                }
-                                head
-                            }
-                            Some(shared) => reply.encode_ok(&mut self.out, metadata, &shared),
-                            None => reply.encode_ok(&mut self.out, metadata, payload),
-                        }
-                    }
-                    Outcome::Err {
-                        message,
-                        metadata,
-                        payload,
-                    } => {
-                        tracing::debug!(error = message, "handler error");
-                        status = Status::Error;
-                        let metadata = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-                        reply.encode_error(&mut self.out, message, metadata, payload)
-                    }
+                let outcome = slot.outcome(serialize_type, &mut scratch);
+                if let Outcome::Err { message, .. } = outcome {
+                    tracing::debug!(error = message, "handler error");
                 }
+                (outcome, answer::status(&outcome))
             };
-            match result {
-                Ok(()) => self.observe_write(reply_to.header().seq(), start, watch.as_ref()),
-                Err(e) => self.close_after_flush(CloseCause::Encode(e)),
-            }
-        } else if !open {
-            status = Status::Dropped;
-        }
+            let plugins = watch.as_ref().map(Watch::plugins);
+            let status = self.write_answer(reply_to.reply(), answer, plugins, status, shared);
+            self.scratch = scratch;
+            status
+        };
         if let Some(watch) = watch {
             watch.finish(status);
         }

@@ -16,15 +16,16 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use ringrpc_codec::payload::SerializeType;
-use ringrpc_codec::{encode_heartbeat_reply, EncodeError, Frame, Reply, AUTH_KEY, NO_METADATA};
+use ringrpc_codec::{encode_heartbeat_reply, Frame, Reply, AUTH_KEY};
 
+use super::answer;
 use super::call::{server_timeout, Call, ReplyTo, Timeout};
 use super::connection::{buffer, Connection};
 use super::http::Proto;
 use super::DEADLINE_EXCEEDED;
 use crate::error::CloseCause;
 use crate::handler::Request;
-use crate::plugin::{Incoming, OutgoingKind, Status, Watch};
+use crate::plugin::{Incoming, Status, Watch};
 use crate::runtime::timers::Sleep;
 use crate::services::{Lookup, Route, Services};
 
@@ -136,7 +137,7 @@ impl Connection {
             Ok(()) => true,
             Err(text) => {
                 // Over HTTP: 401 (or a JSON-RPC error), and the connection stays open.
-                if !self.http_error(true, &text) {
+                if !self.http_auth_error(&text) {
                     self.reply_error(frame, format_args!("{text}"));
                     self.close_after_flush(CloseCause::Auth(text));
                 }
@@ -193,40 +194,28 @@ impl Connection {
     }
 
     /// Answers `frame` with an error reply (status Error and `__rpcx_error__`), unless it
-    /// is oneway.
+    /// is oneway (over HTTP a oneway call is answered too, as rpcx-go does). The plugins see
+    /// it (`before_write`) like any reply.
     pub(super) fn reply_error(&mut self, frame: &Frame, message: std::fmt::Arguments<'_>) {
-        if matches!(self.proto, Proto::Http(_)) {
-            // Over HTTP a oneway call is answered too (an error status, as rpcx-go does).
-            let text = message.to_string();
-            self.http_error(false, &text);
+        let http = matches!(self.proto, Proto::Http(_));
+        if !http && frame.header().is_oneway() {
             return;
         }
-        if frame.header().is_oneway() {
-            return;
-        }
-        self.text.clear();
-        let _ = self.text.write_fmt(message);
-        tracing::debug!(seq = frame.seq(), error = %self.text, "error reply");
-        let start = self.out.len();
-        let result: Result<(), EncodeError> =
-            Reply::to(frame).encode_error(&mut self.out, &self.text, NO_METADATA, &[]);
-        match result {
-            Ok(()) if !self.services.plugins().is_empty() => {
-                let plugins = self.services.plugins();
-                plugins.before_write(OutgoingKind::Reply, frame.seq(), &self.out[start..]);
-            }
-            Ok(()) => {}
-            Err(e) => self.close_after_flush(CloseCause::Encode(e)),
-        }
-    }
-
-    /// Shows the reply just encoded at `out[start..]` to the plugins of a watched request.
-    pub(super) fn observe_write(&self, seq: u64, start: usize, watch: Option<&Watch>) {
-        if let Some(watch) = watch {
-            watch
-                .plugins()
-                .before_write(OutgoingKind::Reply, seq, &self.out[start..]);
-        }
+        let mut text = std::mem::take(&mut self.text);
+        text.clear();
+        let _ = text.write_fmt(message);
+        tracing::debug!(seq = frame.seq(), error = %text, "error reply");
+        // Only when plugins are registered: they may rewrite it.
+        let services = (!self.services.plugins().is_empty()).then(|| Rc::clone(&self.services));
+        let plugins = services.as_deref().map(Services::plugins);
+        self.write_answer(
+            Reply::to(frame),
+            answer::error(&text),
+            plugins,
+            Status::Error,
+            None,
+        );
+        self.text = text;
     }
 }
 
@@ -267,7 +256,7 @@ mod tests {
 
     use bytes::BytesMut;
     use ringrpc_codec::compress::gzip;
-    use ringrpc_codec::{encode_frame, CompressType, Header};
+    use ringrpc_codec::{encode_frame, CompressType, Header, NO_METADATA};
 
     use super::*;
     use crate::conn::{ConnConfig, Link};

@@ -124,6 +124,11 @@ fn more_slow_requests_than_buffers_are_all_served() {
         // The ring is whole again: a fresh connection is served at once.
         let mut late = FrameClient::connect(server.local_addr());
         assert_eq!(&late.call(&echo(99, b"after")).payload()[..], b"after");
+        let stats = common::measure::shard0(&server);
+        if (driver, buffers) == (Driver::Uring, 2) {
+            assert!(stats.ring_starved > 0, "the ring ran dry: {stats:?}");
+        }
+        assert_eq!(stats.ring_waiting_connections, 0, "{driver:?}: {stats:?}");
         drop((clients, late));
         wait_for_no_connections(&server);
     }

@@ -162,6 +162,7 @@ impl Shard {
             Received::NoBuffers => {
                 slot.starved = true;
                 self.starved.push(id);
+                self.core.count_ring_starved();
             }
             Received::Error(errno) => slot.io_error(std::io::Error::from_raw_os_error(errno)),
             Received::Nothing => {}

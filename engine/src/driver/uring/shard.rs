@@ -354,8 +354,8 @@ impl Shard {
 
     /// Submits what is queued and waits for a completion, at most until the next timer.
     fn enter(&mut self, now: Instant) -> io::Result<()> {
-        self.core
-            .publish_ring(self.bufs.available(), usize::from(self.bufs.count()));
+        let (free, total) = (self.bufs.available(), usize::from(self.bufs.count()));
+        self.core.publish_ring(free, total, self.starved.len());
         self.doorbell.set_parked(true);
         // Anything queued before `parked` was set did not ring the doorbell: ready tasks
         // mean this turn must not block.
