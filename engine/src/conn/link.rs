@@ -24,7 +24,7 @@ use ringrpc_codec::{encode_frame, Header};
 use super::bounds::ShardBounds;
 use super::call::Completion;
 use crate::error::PushError;
-use crate::plugin::OutgoingKind;
+use crate::plugin::{OutgoingKind, Verdict};
 use crate::services::Services;
 
 /// What the shard asks of a connection.
@@ -48,6 +48,8 @@ pub struct Link {
     waker: RefCell<Option<Waker>>,
     completions: RefCell<VecDeque<Completion>>,
     pushes: RefCell<BytesMut>,
+    /// How many push frames `pushes` holds.
+    push_count: Cell<usize>,
     push_waiters: RefCell<Vec<Waker>>,
     push_seq: Rc<Cell<u64>>,
     bounds: Rc<ShardBounds>,
@@ -86,6 +88,7 @@ impl Link {
             waker: RefCell::new(None),
             completions: RefCell::new(VecDeque::new()),
             pushes: RefCell::new(BytesMut::new()),
+            push_count: Cell::new(0),
             push_waiters: RefCell::new(Vec::new()),
             push_seq,
             bounds,
@@ -238,6 +241,11 @@ impl Link {
     pub(super) fn close(&self) {
         self.closed.set(true);
         self.completions.borrow_mut().clear();
+        let dropped = self.push_count.take();
+        self.bounds
+            .stats()
+            .pushes
+            .drop_queued(dropped, self.pushes.borrow().len());
         self.pushes.borrow_mut().clear();
         self.receiving.set(false);
         self.transport_receiving.set(false);
@@ -321,10 +329,13 @@ impl Link {
         metadata: impl IntoIterator<Item = (K, V)>,
         payload: &[u8],
     ) -> Result<(), PushError> {
+        let stats = &self.bounds.stats().pushes;
         if self.closed.get() {
+            stats.count_failed();
             return Err(PushError::Closed);
         }
         if self.pushes_refused.get() {
+            stats.count_failed();
             return Err(PushError::Http);
         }
         let seq = self.push_seq.get();
@@ -339,13 +350,21 @@ impl Link {
             service_method,
             metadata,
             payload,
-        )?;
+        )
+        .inspect_err(|_| stats.count_failed())?;
         if let Some(services) = &self.observer {
-            let bytes = &pushes[start..];
-            services
-                .plugins()
-                .before_write(OutgoingKind::Push, seq, bytes);
+            let verdict =
+                services
+                    .plugins()
+                    .before_write(OutgoingKind::Push, seq, &pushes[start..], false);
+            if let Err(e) = edit_push(&mut pushes, start, verdict) {
+                pushes.truncate(start);
+                stats.count_failed();
+                return Err(e);
+            }
         }
+        stats.queue(pushes.len() - start);
+        self.push_count.set(self.push_count.get() + 1);
         drop(pushes);
         self.report_unsent();
         self.push_seq.set(seq.wrapping_add(1).max(1));
@@ -367,13 +386,47 @@ impl Link {
         }
     }
 
+    /// Whether push frames wait to be taken.
+    pub(super) fn has_pushes(&self) -> bool {
+        !self.pushes.borrow().is_empty()
+    }
+
     /// Moves queued push frames to the end of `out` (still unsent: they join the backlog).
     pub(super) fn take_pushes(&self, out: &mut BytesMut) {
         let mut pushes = self.pushes.borrow_mut();
         if !pushes.is_empty() {
+            let count = self.push_count.take();
+            self.bounds.stats().pushes.dequeue(count, pushes.len());
             out.extend_from_slice(&pushes);
             self.backlog.set(self.backlog.get() + pushes.len());
             pushes.clear();
+        }
+    }
+}
+
+/// Applies the plugins' verdict on the push encoded at `pushes[start..]`: kept, encoded
+/// again with metadata added, or refused (the caller drops it).
+fn edit_push(pushes: &mut BytesMut, start: usize, verdict: Verdict) -> Result<(), PushError> {
+    match verdict {
+        Verdict::Send => Ok(()),
+        Verdict::Refuse(refusal) => Err(PushError::Refused {
+            limit: refusal.limit(),
+            text: refusal.text().to_owned(),
+        }),
+        Verdict::Edit(added) => {
+            let Some(frame) = super::answer::reparse(pushes.split_off(start)) else {
+                return Err(PushError::Closed);
+            };
+            let metadata = super::answer::with_added(frame.metadata().iter(), &added);
+            let result = encode_frame(
+                pushes,
+                frame.header(),
+                frame.service_path(),
+                frame.service_method(),
+                metadata,
+                frame.payload(),
+            );
+            Ok(result?)
         }
     }
 }

@@ -4,7 +4,7 @@
 //! (`Session::publish`), so the shard's byte counters, push backpressure and timeouts
 //! count TLS records like the core's own bytes.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -156,7 +156,9 @@ impl Transport {
         }
     }
 
-    /// See [`Connection::poll_transmit`].
+    /// See [`Connection::poll_transmit`] (the drivers send with
+    /// [`Transport::transmit_slices`] or [`Transport::poll_transmit_owned`]).
+    #[cfg(test)]
     pub fn poll_transmit(&mut self) -> Option<&[u8]> {
         let Some(tls) = &mut self.tls else {
             return self.core.poll_transmit();
@@ -164,6 +166,22 @@ impl Transport {
         tls.pull(&mut self.core);
         tls.publish(None);
         (!tls.out().is_empty()).then_some(tls.out())
+    }
+
+    /// See [`Connection::transmit_slices`]; with TLS, the ciphertext as one slice.
+    pub fn transmit_slices<'a>(&'a mut self, dst: &mut [IoSlice<'a>]) -> usize {
+        let Some(tls) = &mut self.tls else {
+            return self.core.transmit_slices(dst);
+        };
+        tls.pull(&mut self.core);
+        tls.publish(None);
+        match dst.first_mut() {
+            Some(slot) if !tls.out().is_empty() => {
+                *slot = IoSlice::new(tls.out());
+                1
+            }
+            _ => 0,
+        }
     }
 
     /// See [`Connection::handle_sent`].
@@ -200,6 +218,11 @@ impl Transport {
                 tls.publish(None);
             }
         }
+    }
+
+    /// See [`Connection::has_unsent`]; with TLS, also sealed records not yet taken.
+    pub fn has_unsent(&self) -> bool {
+        self.core.has_unsent() || self.tls.as_ref().is_some_and(|tls| !tls.out().is_empty())
     }
 
     /// See [`Connection::is_output_dropped`].

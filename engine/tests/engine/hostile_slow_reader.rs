@@ -104,3 +104,43 @@ fn replies_to_a_client_that_never_reads_stop_at_the_flush_threshold() {
     assert_eq!(stats.unsent_bytes, 0);
     drop(conn);
 }
+
+/// A connection closing after a protocol error still owes its last reply: if the peer never
+/// reads it, the send timeout cuts the connection off (on io_uring the send in flight is
+/// cancelled) instead of the slot waiting for that send until shutdown.
+#[test]
+fn a_closing_connection_whose_last_reply_is_never_read_is_cut_off() {
+    let send_timeout = Duration::from_millis(500);
+    let config = common::test_config(1).send_timeout(Some(send_timeout));
+    let server = common::start(config);
+    // A reply far larger than the loopback socket buffers can absorb, and right behind its
+    // request (in the same writes) a frame with a bad magic byte: the server answers the
+    // first, then closes after that reply is sent.
+    let payload = vec![7u8; 12 << 20];
+    let mut bytes = request(1, SerializeType::None, "Echo", "Echo", &[], &payload);
+    bytes.extend_from_slice(&[0u8; 16]);
+    let conn = TcpStream::connect(server.local_addr()).expect("connect");
+    conn.set_nonblocking(true).unwrap();
+    let mut offset = 0;
+    write_until_stalled(|| {
+        if offset == bytes.len() {
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        let n = std::io::Write::write(&mut &conn, &bytes[offset..])?;
+        offset += n;
+        Ok(n)
+    });
+    assert_eq!(
+        offset,
+        bytes.len(),
+        "the server read the request and the bad frame"
+    );
+    let (took, stats) = wait_all_closed(&server, "the send timeout closes the closing connection");
+    println!(
+        "hostile slow reader: closing with a 12 MiB reply never read: closed {took:?} after the \
+         last write (send timeout {send_timeout:?}), unsent peak {} B",
+        stats.unsent_bytes_peak
+    );
+    assert_eq!(stats.unsent_bytes, 0, "its output is dropped");
+    drop(conn);
+}

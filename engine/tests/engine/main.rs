@@ -10,6 +10,7 @@
 
 mod common;
 
+mod admin_rpcx_port;
 mod auth;
 mod bad_input;
 mod connection_core;
@@ -40,9 +41,13 @@ mod oneway;
 mod oversized_frame;
 mod pipelining;
 mod plugins;
+mod plugins_write;
 mod push;
+mod quiet_sends;
 mod registry_etcd;
 mod registry_lease_loss;
+mod registry_status;
+mod reply_by_reference;
 mod reply_rules;
 mod service_list;
 mod slow_handler;

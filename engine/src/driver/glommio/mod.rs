@@ -14,6 +14,7 @@
 mod conn_task;
 mod table;
 mod timers;
+mod vectored;
 
 use std::cell::RefCell;
 use std::future::poll_fn;
