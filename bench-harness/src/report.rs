@@ -61,7 +61,7 @@ fn thousands(v: f64) -> String {
 /// The ratio table printed at the end of a run and put at the top of the report.
 pub fn ratio_table(cells: &[CellSummary]) -> String {
     let mut out = String::from(
-        "| workload | loadgen | cell | ringrpc / | throughput | server CPU/call | p99 |\n|---|---|---|---|---|---|---|\n",
+        "| workload | group (loadgen) | cell | ringrpc / | throughput | server CPU/call | p99 |\n|---|---|---|---|---|---|---|\n",
     );
     for c in cells {
         for r in &c.ratios {
@@ -78,7 +78,7 @@ pub fn ratio_table(cells: &[CellSummary]) -> String {
 /// no cell has a ceiling.
 pub fn ceiling_table(cells: &[CellSummary]) -> Option<String> {
     let mut out = String::from(
-        "| workload | loadgen | cell | server | throughput ÷ ceiling | server CPU/call ÷ ceiling |\n|---|---|---|---|---|---|\n",
+        "| workload | group (loadgen) | cell | server | throughput ÷ ceiling | server CPU/call ÷ ceiling |\n|---|---|---|---|---|---|\n",
     );
     let mut rows = 0;
     for c in cells {
@@ -91,13 +91,14 @@ pub fn ceiling_table(cells: &[CellSummary]) -> Option<String> {
     (rows > 0).then_some(out)
 }
 
-/// One row of a per-cell table: the cell's workload, load generator and shape, a server's
+/// One row of a per-cell table: the cell's workload, group and load generator (a TLS
+/// group and its plaintext twin share workload, generator and shape), shape, a server's
 /// name, then `figures`.
 pub fn write_row(out: &mut String, c: &CellSummary, server: &str, figures: &[String]) {
     let _ = write!(
         out,
-        "| {} | {} | {} | {server} |",
-        c.workload, c.loadgen, c.cell
+        "| {} | {} ({}) | {} | {server} |",
+        c.workload, c.group, c.loadgen, c.cell
     );
     for f in figures {
         let _ = write!(out, " {f} |");

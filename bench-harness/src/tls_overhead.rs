@@ -9,7 +9,7 @@ use crate::summary::{CellSummary, ServerCell, Stat};
 /// The markdown table, or `None` if the run had no pair of TLS and plaintext groups.
 pub fn overhead_table(cells: &[CellSummary]) -> Option<String> {
     let mut out = String::from(
-        "| workload | loadgen | cell | server | throughput TLS | TLS / plain | server CPU/call TLS (µs) | TLS / plain |\n|---|---|---|---|---|---|---|---|\n",
+        "| workload | group (loadgen) | cell | server | throughput TLS | TLS / plain | server CPU/call TLS (µs) | TLS / plain |\n|---|---|---|---|---|---|---|---|\n",
     );
     let mut rows = 0;
     for tls in cells {
