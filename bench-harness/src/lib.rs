@@ -13,9 +13,11 @@
 //! - [`sample`]: the JSON line both load generators (Rust and Go) print.
 //! - [`summary`], [`report`], [`chart`]: medians, ratios, markdown/CSV/JSON and the SVG.
 //! - [`hostile`]: hostile-peer attacks against each server, measured from outside.
+//! - [`client_cost`]: each client's own CPU per call at fixed rates (Rust and Go).
 //! - [`tls_overhead`]: each server over TLS against its own plaintext figure.
 
 pub mod chart;
+pub mod client_cost;
 pub mod hostile;
 pub mod loadgen;
 pub mod machine;
