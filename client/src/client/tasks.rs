@@ -104,7 +104,8 @@ pub(crate) async fn read_loop<R: Runtime, H: ReadHalf>(
         let woken = race(timer, shared.reader_woken());
         match race(reader.read_into(&mut recv), woken).await {
             Either::Left(Ok(0)) => shared.disconnect(Disconnect::Eof),
-            Either::Left(Ok(_)) => {
+            Either::Left(Ok(len)) => {
+                recv.handle_read(len);
                 // Decoding (and gunzip) happens here, outside the lock, and only for frames
                 // the core wants (see `Connection::screen`).
                 let decoded = split_frames(&mut recv, &shared, &mut frames);
