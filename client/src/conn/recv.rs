@@ -63,12 +63,16 @@ impl RecvBuf {
     }
 
     /// A read of `len` bytes (more than zero) landed in the buffer: adapts the read window.
-    pub fn handle_read(&mut self, len: usize) {
-        if len >= self.read_window {
+    /// Returns whether the read filled the window, so the socket may hold more: a driver
+    /// on a single-threaded executor then lets its other tasks run before reading again.
+    pub fn handle_read(&mut self, len: usize) -> bool {
+        let filled = len >= self.read_window;
+        if filled {
             self.read_window = (self.read_window * 2).min(READ_CHUNK);
         } else if len < self.read_window / 4 {
             self.read_window = (self.read_window / 2).max(READ_WINDOW_MIN);
         }
+        filled
     }
 
     /// The buffer to append read bytes to.
@@ -161,16 +165,16 @@ mod tests {
         assert_eq!(recv.reserve_read(), READ_WINDOW_MIN);
         let mut window = READ_WINDOW_MIN;
         while window < READ_CHUNK {
-            recv.handle_read(window);
+            assert!(recv.handle_read(window), "a full read");
             window *= 2;
             assert_eq!(recv.reserve_read(), window);
         }
         recv.handle_read(READ_CHUNK);
         assert_eq!(recv.reserve_read(), READ_CHUNK, "never above the chunk");
-        recv.handle_read(READ_CHUNK / 2);
+        assert!(!recv.handle_read(READ_CHUNK / 2));
         assert_eq!(recv.reserve_read(), READ_CHUNK, "a half-full read keeps it");
         for _ in 0..10 {
-            recv.handle_read(600);
+            assert!(!recv.handle_read(600));
         }
         assert_eq!(recv.reserve_read(), READ_WINDOW_MIN, "one small reply at a time");
     }
