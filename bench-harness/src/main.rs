@@ -272,7 +272,11 @@ fn client_cost(a: ClientCostArgs) -> Result<()> {
         cells: a
             .rate
             .iter()
-            .flat_map(|&rate| a.conns.iter().map(move |&conns| client_cost::Cell { rate, conns }))
+            .flat_map(|&rate| {
+                a.conns
+                    .iter()
+                    .map(move |&conns| client_cost::Cell { rate, conns })
+            })
             .collect(),
         rounds: a.rounds,
         warmup: Duration::from_secs_f64(a.warmup_s),

@@ -99,10 +99,7 @@ fn counts_table(opts: &Options, runs: &[(Cell, ClientKind, ClientRun)]) -> Strin
             cell.rate,
             cell.conns,
             per_client(|r| Some(r.counts.calls() as f64 / r.counts.window_s), 0),
-            per_client(
-                |r| per_call(r, r.voluntary_switches as f64),
-                2
-            ),
+            per_client(|r| per_call(r, r.voluntary_switches as f64), 2),
             per_client(
                 |r| match r.counts.allocs {
                     ..0 => None,

@@ -176,6 +176,10 @@ mod tests {
         for _ in 0..10 {
             assert!(!recv.handle_read(600));
         }
-        assert_eq!(recv.reserve_read(), READ_WINDOW_MIN, "one small reply at a time");
+        assert_eq!(
+            recv.reserve_read(),
+            READ_WINDOW_MIN,
+            "one small reply at a time"
+        );
     }
 }

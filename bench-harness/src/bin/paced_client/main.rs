@@ -117,7 +117,11 @@ fn on_tokio(args: &Args, plan: Plan) -> Result<()> {
 /// Blocks (the whole executor: the window is over) until the harness closes our stdin.
 fn wait_for_stdin_to_close() {
     let mut line = String::new();
-    while std::io::stdin().lock().read_line(&mut line).is_ok_and(|n| n > 0) {
+    while std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .is_ok_and(|n| n > 0)
+    {
         line.clear();
     }
 }
