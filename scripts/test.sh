@@ -115,6 +115,9 @@ observability_all "$tmp"
 step "bench harness smoke run (ringrpc, rpcx-go, grpc-go, tonic and the ceiling, a few seconds each; fails on any cell without good replies)"
 RINGRPC_BENCH_PROFILE=ci-bench bash scripts/bench.sh --smoke
 
+step "client-cost smoke run (each client at 1k calls/s for a second; fails on a client without good replies)"
+RINGRPC_BENCH_PROFILE=ci-bench bash scripts/client-cost.sh --smoke --out target/client-cost-smoke
+
 step "fault-injection suite, CI subset (scenarios 1 4 6 7 10; root: its own network namespace)"
 # Fails on a crash, a reply delivered to the wrong call or a lost accepted call; a figure
 # off its goal is reported in the table, not fatal. About two minutes.

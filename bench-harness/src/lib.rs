@@ -15,9 +15,11 @@
 //!   the framing ceiling), markdown/CSV/JSON and the SVG.
 //! - [`targets`]: the benchmark document's targets checked against a run.
 //! - [`hostile`]: hostile-peer attacks against each server, measured from outside.
+//! - [`client_cost`]: each client's own CPU per call at fixed rates (Rust and Go).
 //! - [`tls_overhead`]: each server over TLS against its own plaintext figure.
 
 pub mod chart;
+pub mod client_cost;
 pub mod hostile;
 pub mod loadgen;
 pub mod machine;

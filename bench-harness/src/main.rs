@@ -1,6 +1,7 @@
 //! `ringrpc-bench`: runs benchmark scenarios and reports (`run`), drives one server as
-//! the Rust load generator (`load`), rebuilds a report from a finished run (`report`), or
-//! attacks servers as a hostile peer would (`hostile`). `scripts/bench.sh` and
+//! the Rust load generator (`load`), rebuilds a report from a finished run (`report`),
+//! attacks servers as a hostile peer would (`hostile`), or measures what each client
+//! costs its own process per call (`client-cost`). `scripts/bench.sh` and
 //! `scripts/hostile.sh` are the usual ways in.
 
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use ringrpc_bench::machine::Machine;
 use ringrpc_bench::report::{self, Report};
 use ringrpc_bench::runner::{CellRecord, RunOptions, Runner};
 use ringrpc_bench::scenario::Scenario;
-use ringrpc_bench::{chart, summary, targets};
+use ringrpc_bench::{chart, client_cost, summary, targets};
 
 #[derive(Parser)]
 #[command(about = "ringrpc benchmark harness")]
@@ -81,6 +82,9 @@ enum Cmd {
         #[arg(long, default_value = "target/hostile-logs")]
         log_dir: PathBuf,
     },
+    /// Measure each client's own CPU per call at fixed, unpipelined rates against one
+    /// pinned ringrpc server; write client-cost.jsonl and client-cost.md into --out.
+    ClientCost(ClientCostArgs),
     /// Rebuild summary.json, results.csv, report.md and chart.svg from a results.jsonl.
     Report {
         #[arg(long)]
@@ -131,9 +135,43 @@ struct LoadArgs {
     tls_ca: Option<std::path::PathBuf>,
 }
 
+#[derive(clap::Args)]
+struct ClientCostArgs {
+    /// Clients, comma-separated: glommio, tokio, rpcx-go.
+    #[arg(long, value_delimiter = ',', default_value = "glommio,tokio,rpcx-go")]
+    client: Vec<String>,
+    /// Total calls/s, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,30000")]
+    rate: Vec<f64>,
+    /// Connection counts, comma-separated (one call in flight on each).
+    #[arg(long, value_delimiter = ',', default_value = "1,8")]
+    conns: Vec<usize>,
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    #[arg(long, default_value_t = 2.0)]
+    warmup_s: f64,
+    #[arg(long, default_value_t = 5.0)]
+    measure_s: f64,
+    #[arg(long, default_value_t = 581)]
+    payload_len: usize,
+    #[arg(long, default_value = "target/client-cost")]
+    out: PathBuf,
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    /// Where cargo put the example server and ringrpc-paced-client (default:
+    /// <root>/target/release).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
+    server_cpu: usize,
+    #[arg(long, default_value_t = 0)]
+    client_cpu: usize,
+}
+
 fn main() -> Result<()> {
     match Cli::parse().command {
         Cmd::Load(args) => load(args),
+        Cmd::ClientCost(args) => client_cost(args),
         Cmd::Run {
             scenario,
             out,
@@ -217,6 +255,37 @@ fn main() -> Result<()> {
             finish(&scenario, &root, &dir, &records)
         }
     }
+}
+
+fn client_cost(a: ClientCostArgs) -> Result<()> {
+    let root = a.root.canonicalize().context("--root")?;
+    let opts = client_cost::Options {
+        bin_dir: a.bin_dir.unwrap_or_else(|| root.join("target/release")),
+        root,
+        server_cpu: a.server_cpu,
+        client_cpu: a.client_cpu,
+        clients: a
+            .client
+            .iter()
+            .map(|c| client_cost::ClientKind::by_name(c))
+            .collect::<Result<_>>()?,
+        cells: a
+            .rate
+            .iter()
+            .flat_map(|&rate| {
+                a.conns
+                    .iter()
+                    .map(move |&conns| client_cost::Cell { rate, conns })
+            })
+            .collect(),
+        rounds: a.rounds,
+        warmup: Duration::from_secs_f64(a.warmup_s),
+        measure: Duration::from_secs_f64(a.measure_s),
+        payload_len: a.payload_len,
+        out_dir: a.out,
+    };
+    println!("{}", client_cost::run(&opts)?);
+    Ok(())
 }
 
 fn load(a: LoadArgs) -> Result<()> {

@@ -56,22 +56,38 @@ struct Parked {
 }
 
 impl Parked {
-    /// Takes the wakers of the tasks `wake` names.
-    fn take(&mut self, wake: Wake) -> Vec<Waker> {
+    /// Takes the wakers of the tasks `wake` names (without allocating: this runs on every
+    /// input).
+    fn take(&mut self, wake: Wake) -> Released {
         self.reader_woken |= wake.reader;
         let take = |on: bool, waker: &mut Option<Waker>| if on { waker.take() } else { None };
-        let mut wakers: Vec<Waker> = [
-            take(wake.writer, &mut self.writer),
-            take(wake.reader, &mut self.reader),
-            take(wake.push_reader, &mut self.push_reader),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if wake.send_space {
-            wakers.append(&mut self.send_space);
+        Released {
+            tasks: [
+                take(wake.writer, &mut self.writer),
+                take(wake.reader, &mut self.reader),
+                take(wake.push_reader, &mut self.push_reader),
+            ],
+            send_space: if wake.send_space {
+                std::mem::take(&mut self.send_space)
+            } else {
+                Vec::new()
+            },
         }
-        wakers
+    }
+}
+
+/// The wakers one input released, woken once the lock is let go.
+struct Released {
+    /// The writer, the reader and the push reader, each if named.
+    tasks: [Option<Waker>; 3],
+    /// Callers that waited for send space.
+    send_space: Vec<Waker>,
+}
+
+impl Released {
+    fn wake(self) {
+        self.tasks.into_iter().flatten().for_each(Waker::wake);
+        self.send_space.into_iter().for_each(Waker::wake);
     }
 }
 
@@ -111,7 +127,7 @@ impl<R: Runtime> Shared<R> {
         for (waiter, result) in events.completions {
             R::send(waiter, result);
         }
-        wakers.into_iter().for_each(Waker::wake);
+        wakers.wake();
         result
     }
 

@@ -2,9 +2,10 @@
 //! and the connection's timer) and the writer (one coalesced buffer at a time out). A
 //! runtime provides the socket halves ([`ReadHalf`], [`WriteHalf`]) and spawns the tasks.
 
-use std::future::{pending, Future};
+use std::future::{pending, poll_fn, Future};
 use std::io;
 use std::sync::Arc;
+use std::task::Poll;
 
 use ringrpc_codec::{DecodeError, Frame, Header};
 
@@ -104,7 +105,8 @@ pub(crate) async fn read_loop<R: Runtime, H: ReadHalf>(
         let woken = race(timer, shared.reader_woken());
         match race(reader.read_into(&mut recv), woken).await {
             Either::Left(Ok(0)) => shared.disconnect(Disconnect::Eof),
-            Either::Left(Ok(_)) => {
+            Either::Left(Ok(len)) => {
+                let more = recv.handle_read(len);
                 // Decoding (and gunzip) happens here, outside the lock, and only for frames
                 // the core wants (see `Connection::screen`).
                 let decoded = split_frames(&mut recv, &shared, &mut frames);
@@ -115,6 +117,11 @@ pub(crate) async fn read_loop<R: Runtime, H: ReadHalf>(
                         conn.handle_disconnect(Disconnect::Decode(error));
                     }
                 });
+                if more {
+                    // A socket that never runs dry must not keep the callers just completed
+                    // (or failed by their deadline) from running on a one-thread executor.
+                    yield_now().await;
+                }
             }
             Either::Left(Err(error)) => shared.io_error(error),
             Either::Right(Either::Left(())) => {
@@ -123,6 +130,19 @@ pub(crate) async fn read_loop<R: Runtime, H: ReadHalf>(
             Either::Right(Either::Right(())) => {}
         }
     }
+}
+
+/// Lets the executor run its other tasks once, then resumes.
+async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await;
 }
 
 /// Splits every complete frame off `recv` into `frames`, in order. A frame that must be

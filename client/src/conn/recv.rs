@@ -2,14 +2,24 @@
 //! without copying: a reply's payload is a slice of the bytes the socket wrote here.
 //! [`RecvBuf::next_frame`] splits a frame's raw bytes off first, so a driver can screen it
 //! ([`Connection::screen`](super::Connection::screen)) before inflating its payload.
+//!
+//! The read window adapts to the traffic ([`RecvBuf::handle_read`]): a read that fills it
+//! doubles it (up to [`READ_CHUNK`]), one that uses under a quarter of it halves it (down to
+//! [`READ_WINDOW_MIN`]). One reply at a time then asks for a few KiB, which matters to a
+//! runtime that must zero the space it reads into (glommio's), and a burst still
+//! gets 64 KiB per syscall after a few reads.
 
 use bytes::{Bytes, BytesMut};
 use ringrpc_codec::{decode, decode_frame, frame_len, DecodeError, Frame, Header, Limits};
 
 use super::screen::needs_screen;
 
-/// Smallest read: enough for many small replies per syscall.
+/// Largest read window (and the capacity an idle buffer may keep): enough for many small
+/// replies per syscall.
 const READ_CHUNK: usize = 64 << 10;
+
+/// Smallest read window: a whole small reply.
+const READ_WINDOW_MIN: usize = 4 << 10;
 
 /// A frame split off the receive buffer.
 #[derive(Debug)]
@@ -25,6 +35,8 @@ pub enum Received {
 pub struct RecvBuf {
     buf: BytesMut,
     limits: Limits,
+    /// What a read asks for when no large frame is under way (adaptive).
+    read_window: usize,
 }
 
 impl RecvBuf {
@@ -33,20 +45,34 @@ impl RecvBuf {
         Self {
             buf: BytesMut::with_capacity(READ_CHUNK),
             limits,
+            read_window: READ_WINDOW_MIN,
         }
     }
 
     /// How many bytes the next read should ask for: the rest of a large frame in one go
     /// once its length is known (so a 4 MiB reply is read into one allocation), otherwise
-    /// a chunk. Also reserves that much capacity.
+    /// the read window. Also reserves that much capacity.
     pub fn reserve_read(&mut self) -> usize {
         let frame_rest = match frame_len(&self.buf, &self.limits) {
             Ok(Some(len)) => len.saturating_sub(self.buf.len()),
             _ => 0,
         };
-        let want = frame_rest.max(READ_CHUNK);
+        let want = frame_rest.max(self.read_window);
         self.buf.reserve(want);
         want
+    }
+
+    /// A read of `len` bytes (more than zero) landed in the buffer: adapts the read window.
+    /// Returns whether the read filled the window, so the socket may hold more: a driver
+    /// on a single-threaded executor then lets its other tasks run before reading again.
+    pub fn handle_read(&mut self, len: usize) -> bool {
+        let filled = len >= self.read_window;
+        if filled {
+            self.read_window = (self.read_window * 2).min(READ_CHUNK);
+        } else if len < self.read_window / 4 {
+            self.read_window = (self.read_window / 2).max(READ_WINDOW_MIN);
+        }
+        filled
     }
 
     /// The buffer to append read bytes to.
@@ -131,5 +157,29 @@ mod tests {
         assert_eq!(recv.decode().unwrap().unwrap().payload().len(), 1 << 20);
         assert_eq!(recv.decode().unwrap().unwrap().seq(), 1);
         assert!(recv.decode().unwrap().is_none());
+    }
+
+    #[test]
+    fn the_read_window_grows_with_full_reads_and_shrinks_with_small_ones() {
+        let mut recv = RecvBuf::new(Limits::default());
+        assert_eq!(recv.reserve_read(), READ_WINDOW_MIN);
+        let mut window = READ_WINDOW_MIN;
+        while window < READ_CHUNK {
+            assert!(recv.handle_read(window), "a full read");
+            window *= 2;
+            assert_eq!(recv.reserve_read(), window);
+        }
+        recv.handle_read(READ_CHUNK);
+        assert_eq!(recv.reserve_read(), READ_CHUNK, "never above the chunk");
+        assert!(!recv.handle_read(READ_CHUNK / 2));
+        assert_eq!(recv.reserve_read(), READ_CHUNK, "a half-full read keeps it");
+        for _ in 0..10 {
+            assert!(!recv.handle_read(600));
+        }
+        assert_eq!(
+            recv.reserve_read(),
+            READ_WINDOW_MIN,
+            "one small reply at a time"
+        );
     }
 }

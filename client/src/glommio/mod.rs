@@ -60,8 +60,10 @@ pub struct Glommio;
 impl sealed::Sealed for Glommio {}
 
 /// Largest single read. Reads go into zero-filled space of the receive buffer (no unsafe
-/// for uninitialised memory), so the window is kept small enough that filling it is cheap
-/// next to the `recv` itself; the capacity for a large frame is still reserved at once.
+/// for uninitialised memory), and every poll of a read fills its window (a poll that finds
+/// nothing too), so the window is what the receive buffer's adaptive window asks for: a
+/// few KiB for one reply at a time; at most this much for the rest of a large frame, whose
+/// capacity is still reserved at once.
 const READ_WINDOW_MAX: usize = 256 << 10;
 
 impl Runtime for Glommio {
