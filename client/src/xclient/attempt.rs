@@ -12,6 +12,7 @@
 //! them an attempt timeout.
 
 use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -42,10 +43,12 @@ enum Failure<E> {
 
 impl<T: Transport> XClient<T> {
     /// `future`'s output, or `None` if `deadline` (on the transport's clock) comes first.
-    pub(super) async fn within<F: Future>(
+    /// The future is pinned where the caller keeps it: moving a call's future through
+    /// more frames costs stack, which debug builds spend generously.
+    async fn within<F: Future>(
         &self,
         deadline: Option<Instant>,
-        future: F,
+        future: Pin<&mut F>,
     ) -> Option<F::Output> {
         let Some(deadline) = deadline else {
             return Some(future.await);
@@ -71,10 +74,12 @@ impl<T: Transport> XClient<T> {
             .and_then(|t| started.checked_add(t));
         let generation = self.lock().servers.generation(&server);
         let result = match self.conn(&server, deadline).await {
-            Ok(conn) => self
-                .within(deadline, self.transport.send(&conn, request))
-                .await
-                .map_or(Err(Failure::TimedOut), |r| r.map_err(Failure::Transport)),
+            Ok(conn) => {
+                let send = pin!(self.transport.send(&conn, request));
+                self.within(deadline, send)
+                    .await
+                    .map_or(Err(Failure::TimedOut), |r| r.map_err(Failure::Transport))
+            }
             Err(NoConn::Failed(error)) => Err(Failure::Transport(error)),
             Err(NoConn::TimedOut) => Err(Failure::TimedOut),
             // Nothing was tried, so nothing is learnt.
@@ -132,10 +137,12 @@ impl<T: Transport> XClient<T> {
                 Lookup::Dial => return self.dial(key, deadline).await,
                 Lookup::Wait => {}
             }
-            let dial_over = poll_fn(|cx| match self.lock().pool.wait_dial(key, cx.waker()) {
-                true => Poll::Pending,
-                false => Poll::Ready(()),
-            });
+            let dial_over = pin!(poll_fn(|cx| {
+                match self.lock().pool.wait_dial(key, cx.waker()) {
+                    true => Poll::Pending,
+                    false => Poll::Ready(()),
+                }
+            }));
             if self.within(deadline, dial_over).await.is_none() {
                 return Err(NoConn::TimedOut);
             }
@@ -156,10 +163,8 @@ impl<T: Transport> XClient<T> {
             failed: None,
         };
         let instance = self.lock().servers.instance(key);
-        let Some(result) = self
-            .within(deadline, self.transport.connect(&instance))
-            .await
-        else {
+        let connect = pin!(self.transport.connect(&instance));
+        let Some(result) = self.within(deadline, connect).await else {
             guard.failed = Some(true);
             return Err(NoConn::TimedOut);
         };

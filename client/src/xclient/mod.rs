@@ -49,6 +49,7 @@ use self::pool::Pool;
 use self::servers::{NoPick, Servers};
 use crate::discovery::{ServerList, ServerWatch};
 use crate::fail::{self, Attempts};
+use crate::race::{race, Either};
 use crate::select::fnv1a_64;
 use crate::{CallOptions, SerializeType};
 pub use error::XError;
@@ -300,12 +301,16 @@ impl<T: Transport> XClient<T> {
         deadline: Option<Instant>,
         call: impl Future<Output = Result<R, XError<T::Error>>>,
     ) -> Result<R, XError<T::Error>> {
-        let budget = deadline.map(|d| d.saturating_duration_since(self.transport.now()));
-        self.within(deadline, call).await.unwrap_or_else(|| {
-            Err(XError::Timeout {
-                timeout_ms: budget.map_or(0, millis_ceil),
-            })
-        })
+        let Some(deadline) = deadline else {
+            return call.await;
+        };
+        let budget = deadline.saturating_duration_since(self.transport.now());
+        match race(call, self.transport.sleep(budget)).await {
+            Either::Left(result) => result,
+            Either::Right(()) => Err(XError::Timeout {
+                timeout_ms: millis_ceil(budget),
+            }),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner<T::Conn>> {
