@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Benchmarks ringrpc against rpcx-go, grpc-go and a framing ceiling on this machine, side by
+# Benchmarks ringrpc against rpcx-go, grpc-go, tonic and a framing ceiling on this machine, side by
 # side, and writes a report (the method: fresh server per cell, server on CPU 1 and load
 # generator on CPU 0, servers interleaved over rounds, host stalls detected and re-run).
 #
-#   scripts/bench.sh            quick profile (under 5 minutes): key cells, short windows
-#   scripts/bench.sh --full     the complete matrix (about 90 minutes): citable numbers
+#   scripts/bench.sh            quick profile (about 11 minutes): key cells, short windows
+#   scripts/bench.sh --full     the complete matrix (about 3 hours): citable numbers
 #   scripts/bench.sh --smoke    a few seconds; fails if any cell got zero good replies
 #   options: --out DIR (default bench-results/<UTC date and time>-<profile>), --scenario FILE
 #

@@ -112,7 +112,7 @@ interop_all "$tmp"
 source scripts/lib/observability.sh
 observability_all "$tmp"
 
-step "bench harness smoke run (a few seconds per server; fails on any cell without good replies)"
+step "bench harness smoke run (ringrpc, rpcx-go, grpc-go, tonic and the ceiling, a few seconds each; fails on any cell without good replies)"
 RINGRPC_BENCH_PROFILE=ci-bench bash scripts/bench.sh --smoke
 
 step "fault-injection suite, CI subset (scenarios 1 4 6 7 8 10 11; root: its own network namespace)"

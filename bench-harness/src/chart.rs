@@ -9,12 +9,13 @@ use plotters::prelude::*;
 use crate::servers::ServerKind;
 use crate::summary::CellSummary;
 
-const SERVERS: [ServerKind; 6] = [
+const SERVERS: [ServerKind; 7] = [
     ServerKind::Ringrpc,
     ServerKind::RingrpcGlommio,
     ServerKind::RingrpcMetrics,
     ServerKind::RpcxGo,
     ServerKind::GrpcGo,
+    ServerKind::Tonic,
     ServerKind::Ceiling,
 ];
 
@@ -25,6 +26,7 @@ fn color(server: ServerKind) -> RGBColor {
         ServerKind::RingrpcMetrics => RGBColor(166, 54, 3),
         ServerKind::RpcxGo => RGBColor(44, 123, 182),
         ServerKind::GrpcGo => RGBColor(26, 150, 65),
+        ServerKind::Tonic => RGBColor(117, 112, 179),
         ServerKind::Ceiling => RGBColor(150, 150, 150),
     }
 }

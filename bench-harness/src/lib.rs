@@ -1,5 +1,5 @@
-//! ringrpc's macro benchmark harness: it runs ringrpc, rpcx-go, grpc-go and a framing
-//! ceiling side by side on one machine and reports ratios, following the method of the
+//! ringrpc's macro benchmark harness: it runs ringrpc, rpcx-go, grpc-go, tonic and a
+//! framing ceiling side by side on one machine and reports ratios, following the method of the
 //! project's benchmark document (pinning, fresh server per cell, interleaved rounds).
 //!
 //! Nothing here is imported by another crate. Read first: [`scenario`] (what a run is
@@ -11,7 +11,9 @@
 //! - [`servers`] and [`runner`]: pinned processes, /proc CPU accounting, retries.
 //! - [`loadgen`]: a pipelined closed/open-loop load generator over the codec.
 //! - [`sample`]: the JSON line both load generators (Rust and Go) print.
-//! - [`summary`], [`report`], [`chart`]: medians, ratios, markdown/CSV/JSON and the SVG.
+//! - [`summary`], [`report`], [`chart`]: medians, ratios (ringrpc / each peer, each server /
+//!   the framing ceiling), markdown/CSV/JSON and the SVG.
+//! - [`targets`]: the benchmark document's targets checked against a run.
 //! - [`hostile`]: hostile-peer attacks against each server, measured from outside.
 //! - [`tls_overhead`]: each server over TLS against its own plaintext figure.
 
@@ -26,4 +28,5 @@ pub mod sample;
 pub mod scenario;
 pub mod servers;
 pub mod summary;
+pub mod targets;
 pub mod tls_overhead;

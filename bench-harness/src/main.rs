@@ -14,7 +14,7 @@ use ringrpc_bench::machine::Machine;
 use ringrpc_bench::report::{self, Report};
 use ringrpc_bench::runner::{CellRecord, RunOptions, Runner};
 use ringrpc_bench::scenario::Scenario;
-use ringrpc_bench::{chart, summary};
+use ringrpc_bench::{chart, summary, targets};
 
 #[derive(Parser)]
 #[command(about = "ringrpc benchmark harness")]
@@ -256,13 +256,13 @@ fn load(a: LoadArgs) -> Result<()> {
 fn finish(scenario: &Scenario, root: &Path, out: &Path, records: &[CellRecord]) -> Result<()> {
     let machine = Machine::probe(root);
     let cells = summary::summarize(scenario, records);
-    let targets = report::check_targets(&cells);
+    let checks = targets::check_targets(&cells);
     Report {
         scenario,
         machine: &machine,
         records,
         cells: &cells,
-        targets: &targets,
+        targets: &checks,
     }
     .write(out)?;
     chart::write_svg(&cells, &out.join("chart.svg"))?;
@@ -273,6 +273,9 @@ fn finish(scenario: &Scenario, root: &Path, out: &Path, records: &[CellRecord]) 
     );
     println!("\nringrpc / other: median (min–max) across rounds\n");
     println!("{}", report::ratio_table(&cells));
+    if let Some(table) = report::ceiling_table(&cells) {
+        println!("each server / the framing ceiling (same cell, same round):\n\n{table}");
+    }
     let finals = records.iter().filter(|r| r.is_final());
     let disturbed = finals.clone().filter(|r| !r.disturbed.is_empty()).count();
     if disturbed > 0 {
@@ -290,7 +293,7 @@ fn finish(scenario: &Scenario, root: &Path, out: &Path, records: &[CellRecord]) 
     if let Some(table) = ringrpc_bench::tls_overhead::overhead_table(&cells) {
         println!("TLS / plaintext, per server:\n\n{table}");
     }
-    println!("{}", report::targets_table(&targets));
+    println!("{}", targets::targets_table(&checks));
     println!("report: {}", out.join("report.md").display());
 
     let empty: Vec<String> = cells

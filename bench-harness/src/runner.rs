@@ -348,11 +348,7 @@ impl<'a> Runner<'a> {
         };
         match group.loadgen {
             LoadgenKind::Go => {
-                let client = if server == ServerKind::GrpcGo {
-                    "grpc"
-                } else {
-                    "rpcx"
-                };
+                let client = if server.speaks_grpc() { "grpc" } else { "rpcx" };
                 let ms = |secs: f64| format!("{}ms", (secs * 1000.0).round() as u64);
                 cmd.arg(self.opts.root.join("bench-harness/go/bin/loadgen"))
                     .args(["-client", client, "-workload", workload])
@@ -377,7 +373,7 @@ impl<'a> Runner<'a> {
                 }
             }
             LoadgenKind::Rust => {
-                let driver = if server == ServerKind::GrpcGo {
+                let driver = if server.speaks_grpc() {
                     "grpc"
                 } else {
                     "client"

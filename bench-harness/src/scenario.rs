@@ -15,7 +15,7 @@
 //! name = "bm-go"
 //! workload = "benchmark-message"
 //! loadgen = "go"
-//! servers = ["ringrpc", "rpcx-go", "grpc-go"]
+//! servers = ["ringrpc", "rpcx-go", "grpc-go", "tonic", "ceiling"]
 //! closed = [{ conns = 1, depth = 1 }, { conns = 10, callers = 100 }]
 //! open = { conns = 10, depth = 64, load_pct = [50] }
 //! # tls = true: every server and generator of the group over TLS
@@ -172,7 +172,7 @@ impl Scenario {
                 bail!("group {}: echo-raw needs payload_len", g.name);
             }
             for s in &g.servers {
-                if let Err(why) = s.can_serve(g.workload, g.loadgen) {
+                if let Err(why) = s.can_serve(g.workload) {
                     bail!("group {}: {why}", g.name);
                 }
                 if g.tls && *s == ServerKind::Ceiling {
@@ -244,26 +244,47 @@ mod tests {
         assert!(seen >= 3, "smoke, quick and full");
     }
 
+    fn one_group(workload: &str, loadgen: &str, server: &str, tls: bool) -> Scenario {
+        let text = format!(
+            r#"
+            name = "x"
+            rounds = 1
+            warmup_s = 0.0
+            measure_s = 1.0
+            [[group]]
+            name = "g"
+            workload = "{workload}"
+            payload_len = 16
+            loadgen = "{loadgen}"
+            servers = ["{server}"]
+            closed = [{{ conns = 1 }}]
+            tls = {tls}
+            "#
+        );
+        toml::from_str::<Scenario>(&text).unwrap()
+    }
+
     #[test]
     fn a_grpc_server_runs_only_benchmark_message() {
-        let scenario = |workload: &str| {
-            let text = format!(
-                r#"
-                name = "x"
-                rounds = 1
-                warmup_s = 0.0
-                measure_s = 1.0
-                [[group]]
-                name = "g"
-                workload = "{workload}"
-                loadgen = "rust"
-                servers = ["grpc-go"]
-                closed = [{{ conns = 1 }}]
-                "#
-            );
-            toml::from_str::<Scenario>(&text).unwrap()
-        };
-        assert!(scenario("benchmark-message").validate().is_ok());
-        assert!(scenario("echo-raw").validate().is_err());
+        for server in ["grpc-go", "tonic"] {
+            for loadgen in ["go", "rust"] {
+                let ok = one_group("benchmark-message", loadgen, server, true);
+                assert!(ok.validate().is_ok(), "{server} {loadgen}");
+                let echo = one_group("echo-raw", loadgen, server, false);
+                assert!(echo.validate().is_err(), "{server} {loadgen}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_ceiling_serves_every_plaintext_cell() {
+        for workload in ["benchmark-message", "echo-raw"] {
+            for loadgen in ["go", "rust"] {
+                let plain = one_group(workload, loadgen, "ceiling", false);
+                assert!(plain.validate().is_ok(), "{workload} {loadgen}");
+                let tls = one_group(workload, loadgen, "ceiling", true);
+                assert!(tls.validate().is_err(), "{workload} {loadgen}");
+            }
+        }
     }
 }

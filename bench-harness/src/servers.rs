@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::{LoadgenKind, WorkloadName};
+use crate::scenario::WorkloadName;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
 const STOP_TIMEOUT: Duration = Duration::from_secs(3);
@@ -31,7 +31,11 @@ pub enum ServerKind {
     RpcxGo,
     /// `bench-harness/go/cmd/grpcserver`, GOMAXPROCS=1.
     GrpcGo,
-    /// `ringrpc-ceiling`: splits frames and echoes them, nothing else.
+    /// `tonic-server` (`src/bin/tonic_server.rs`): tonic on one current-thread tokio
+    /// runtime, the Rust incumbent.
+    Tonic,
+    /// `ringrpc-ceiling`: splits frames and echoes them (a BenchmarkMessage request made to
+    /// read as its reply in place), nothing else.
     Ceiling,
 }
 
@@ -53,19 +57,27 @@ impl ServerKind {
             Self::RingrpcMetrics => "ringrpc-metrics",
             Self::RpcxGo => "rpcx-go",
             Self::GrpcGo => "grpc-go",
+            Self::Tonic => "tonic",
             Self::Ceiling => "ceiling",
         }
     }
 
-    /// Which (workload, load generator) pairs this server can take part in.
-    pub fn can_serve(self, workload: WorkloadName, loadgen: LoadgenKind) -> Result<(), String> {
-        match (self, workload, loadgen) {
-            (Self::GrpcGo, WorkloadName::BenchmarkMessage, _) => Ok(()),
-            (Self::GrpcGo, _, _) => Err("grpc-go runs only benchmark-message".into()),
-            (Self::Ceiling, WorkloadName::EchoRaw, LoadgenKind::Rust) => Ok(()),
-            (Self::Ceiling, _, _) => Err("the ceiling only echoes, for the Rust loadgen".into()),
-            _ => Ok(()),
+    /// A gRPC server: the load generators drive it with their gRPC client (grpc-go's
+    /// client from Go, tonic's from Rust) instead of an rpcx client.
+    pub fn speaks_grpc(self) -> bool {
+        matches!(self, Self::GrpcGo | Self::Tonic)
+    }
+
+    /// Whether this server can serve the workload (both load generators drive every
+    /// server; the ceiling also answers BenchmarkMessage frames).
+    pub fn can_serve(self, workload: WorkloadName) -> Result<(), String> {
+        if workload != WorkloadName::BenchmarkMessage && self.speaks_grpc() {
+            return Err(format!(
+                "{} runs only benchmark-message (the gRPC service is Hello.Say)",
+                self.name()
+            ));
         }
+        Ok(())
     }
 
     /// `cpu` is where the runner pins the process; ringrpc's shard is placed there too
@@ -86,6 +98,7 @@ impl ServerKind {
                     ("--tls-cert", "--tls-key")
                 }
                 Self::RpcxGo | Self::GrpcGo | Self::Ceiling => ("-tls-cert", "-tls-key"),
+                Self::Tonic => ("--tls-cert", "--tls-key"),
             };
             launch.args.extend([
                 cert_flag.into(),
@@ -136,6 +149,13 @@ impl ServerKind {
                 args: vec!["-addr".into(), addr],
                 env: vec![("GOMAXPROCS", "1")],
                 ready: "grpcserver listening on",
+            },
+            // The runtime is current-thread: one thread, pinned by `start` like the rest.
+            Self::Tonic => Launch {
+                program: bin_dir.join("tonic-server"),
+                args: vec!["--listen".into(), addr],
+                env: vec![],
+                ready: "tonic-server listening on",
             },
             Self::Ceiling => Launch {
                 program: bin_dir.join("ringrpc-ceiling"),

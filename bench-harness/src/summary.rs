@@ -1,6 +1,7 @@
 //! From cell records to what the report shows: per cell and server, the median and
-//! min–max across rounds; per cell, the ratios ringrpc/other computed round by round
-//! (servers of one round ran next to each other in time) and then summarised.
+//! min–max across rounds; per cell, the ratios ringrpc/other and every server/ceiling
+//! computed round by round (servers of one round ran next to each other in time) and then
+//! summarised.
 
 use serde::Serialize;
 
@@ -80,6 +81,15 @@ pub struct Ratio {
     pub p99: Option<Stat>,
 }
 
+/// One server against the framing ceiling of the same cell: how far it is from the floor.
+#[derive(Debug, Clone, Serialize)]
+pub struct CeilingRatio {
+    pub server: ServerKind,
+    /// server / ceiling, round by round.
+    pub throughput: Option<Stat>,
+    pub server_cpu_per_call: Option<Stat>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CellSummary {
     pub group: String,
@@ -89,6 +99,8 @@ pub struct CellSummary {
     pub load_pct: Option<f64>,
     pub servers: Vec<ServerCell>,
     pub ratios: Vec<Ratio>,
+    /// Every other server against the ceiling (empty when the group has no ceiling).
+    pub vs_ceiling: Vec<CeilingRatio>,
 }
 
 impl CellSummary {
@@ -97,6 +109,9 @@ impl CellSummary {
     }
     pub fn ratio(&self, other: ServerKind) -> Option<&Ratio> {
         self.ratios.iter().find(|r| r.other == other)
+    }
+    pub fn vs_ceiling(&self, server: ServerKind) -> Option<&CeilingRatio> {
+        self.vs_ceiling.iter().find(|r| r.server == server)
     }
     pub fn is_open(&self) -> bool {
         self.load_pct.is_some()
@@ -137,6 +152,26 @@ pub fn summarize(scenario: &Scenario, records: &[CellRecord]) -> Vec<CellSummary
             } else {
                 Vec::new()
             };
+            let vs_ceiling = if group.servers.contains(&ServerKind::Ceiling) {
+                let ceiling = of(ServerKind::Ceiling);
+                group
+                    .servers
+                    .iter()
+                    .filter(|&&s| s != ServerKind::Ceiling)
+                    .map(|&server| {
+                        let pairs = same_rounds(&of(server), &ceiling);
+                        CeilingRatio {
+                            server,
+                            throughput: ratio_of(&pairs, &|r| Some(r.sample.throughput_rps)),
+                            server_cpu_per_call: ratio_of(&pairs, &|r| {
+                                r.sample.server_cpu_us_per_call()
+                            }),
+                        }
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let load_pct = records
                 .iter()
                 .find(|r| r.group == group_name && r.cell == cell)?
@@ -149,6 +184,7 @@ pub fn summarize(scenario: &Scenario, records: &[CellRecord]) -> Vec<CellSummary
                 load_pct,
                 servers,
                 ratios,
+                vs_ceiling,
             })
         })
         .collect()
@@ -196,8 +232,21 @@ fn server_cell(server: ServerKind, all: &[&CellRecord]) -> ServerCell {
 }
 
 fn ratio(ours: &[&CellRecord], theirs: &[&CellRecord], other: ServerKind) -> Ratio {
-    let pairs: Vec<(&CellRecord, &CellRecord)> = ours
-        .iter()
+    let pairs = same_rounds(ours, theirs);
+    Ratio {
+        other,
+        throughput: ratio_of(&pairs, &|r| Some(r.sample.throughput_rps)),
+        server_cpu_per_call: ratio_of(&pairs, &|r| r.sample.server_cpu_us_per_call()),
+        p99: ratio_of(&pairs, &|r| Some(r.sample.latency_us.p99)),
+    }
+}
+
+/// The final attempts of two servers in the same round, both with good replies.
+fn same_rounds<'a>(
+    ours: &[&'a CellRecord],
+    theirs: &[&'a CellRecord],
+) -> Vec<(&'a CellRecord, &'a CellRecord)> {
+    ours.iter()
         .filter(|r| r.is_final() && r.sample.good > 0)
         .filter_map(|a| {
             let b = theirs
@@ -205,21 +254,20 @@ fn ratio(ours: &[&CellRecord], theirs: &[&CellRecord], other: ServerKind) -> Rat
                 .find(|b| b.is_final() && b.round == a.round && b.sample.good > 0)?;
             Some((*a, *b))
         })
+        .collect()
+}
+
+/// `f(ours) / f(theirs)` per round, summarised.
+fn ratio_of(
+    pairs: &[(&CellRecord, &CellRecord)],
+    f: &dyn Fn(&CellRecord) -> Option<f64>,
+) -> Option<Stat> {
+    let v: Vec<f64> = pairs
+        .iter()
+        .filter_map(|(a, b)| Some(f(a)? / f(b)?))
+        .filter(|x| x.is_finite())
         .collect();
-    let of = |f: &dyn Fn(&CellRecord) -> Option<f64>| {
-        let v: Vec<f64> = pairs
-            .iter()
-            .filter_map(|(a, b)| Some(f(a)? / f(b)?))
-            .filter(|x| x.is_finite())
-            .collect();
-        Stat::of(&v)
-    };
-    Ratio {
-        other,
-        throughput: of(&|r| Some(r.sample.throughput_rps)),
-        server_cpu_per_call: of(&|r| r.sample.server_cpu_us_per_call()),
-        p99: of(&|r| Some(r.sample.latency_us.p99)),
-    }
+    Stat::of(&v)
 }
 
 #[cfg(test)]
@@ -255,9 +303,9 @@ mod tests {
         assert_eq!(median(&[]), None);
     }
 
-    #[test]
-    fn ratios_pair_rounds() {
-        let scenario: Scenario = toml::from_str(
+    /// Two rounds of one closed cell ("1x1") of group "g" with these servers.
+    fn two_rounds(servers: &str) -> Scenario {
+        toml::from_str(&format!(
             r#"
             name = "t"
             rounds = 2
@@ -267,11 +315,16 @@ mod tests {
             name = "g"
             workload = "benchmark-message"
             loadgen = "go"
-            servers = ["ringrpc", "grpc-go"]
-            closed = [{ conns = 1 }]
-            "#,
-        )
-        .unwrap();
+            servers = [{servers}]
+            closed = [{{ conns = 1 }}]
+            "#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn ratios_pair_rounds() {
+        let scenario = two_rounds(r#""ringrpc", "grpc-go""#);
         let mut superseded = record(ServerKind::Ringrpc, 1, 1.0, 1.0);
         superseded.superseded = true;
         let records = vec![
@@ -291,5 +344,36 @@ mod tests {
         // cpu/call: round 1: (1/600) / (1/200) = 1/3; round 2: (1/800) / (2/200) = 1/8.
         let cpu = r.server_cpu_per_call.unwrap();
         assert!((cpu.max - 1.0 / 3.0).abs() < 1e-9 && (cpu.min - 0.125).abs() < 1e-9);
+    }
+
+    #[test]
+    fn every_server_is_set_against_the_ceiling_of_its_round() {
+        let scenario = two_rounds(r#""ringrpc", "tonic", "ceiling""#);
+        let records = vec![
+            record(ServerKind::Ringrpc, 1, 90.0, 1.2),
+            record(ServerKind::Tonic, 1, 30.0, 1.0),
+            record(ServerKind::Ceiling, 1, 100.0, 1.0),
+            record(ServerKind::Ringrpc, 2, 80.0, 1.6),
+            record(ServerKind::Tonic, 2, 40.0, 2.0),
+            record(ServerKind::Ceiling, 2, 100.0, 2.0),
+        ];
+        let cells = summarize(&scenario, &records);
+        let cell = &cells[0];
+        assert!(cell.vs_ceiling(ServerKind::Ceiling).is_none());
+        let ours = cell.vs_ceiling(ServerKind::Ringrpc).unwrap();
+        let t = ours.throughput.unwrap();
+        assert_eq!((t.min, t.max, t.n), (0.8, 0.9, 2));
+        // cpu/call: round 1: (1.2/180) / (1/200) = 4/3; round 2: (1.6/160) / (2/200) = 1.
+        let cpu = ours.server_cpu_per_call.unwrap();
+        assert!((cpu.max - 4.0 / 3.0).abs() < 1e-9 && (cpu.min - 1.0).abs() < 1e-9);
+        // tonic: (1/60) / (1/200) = 10/3 and (2/80) / (2/200) = 2.5.
+        let cpu = cell
+            .vs_ceiling(ServerKind::Tonic)
+            .unwrap()
+            .server_cpu_per_call
+            .unwrap();
+        assert!((cpu.max - 10.0 / 3.0).abs() < 1e-9 && (cpu.min - 2.5).abs() < 1e-9);
+        // The ringrpc/other ratios include the ceiling as before.
+        assert!(cell.ratio(ServerKind::Ceiling).is_some());
     }
 }

@@ -3,9 +3,7 @@
 //! and server by server; the table shows TLS / plaintext for the median throughput and the
 //! median server CPU per call.
 
-use std::fmt::Write as _;
-
-use crate::report::fmt_stat;
+use crate::report::{fmt_stat, write_row};
 use crate::summary::{CellSummary, ServerCell, Stat};
 
 /// The markdown table, or `None` if the run had no pair of TLS and plaintext groups.
@@ -29,18 +27,13 @@ pub fn overhead_table(cells: &[CellSummary]) -> Option<String> {
                 continue;
             };
             rows += 1;
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                tls.workload,
-                tls.loadgen,
-                tls.cell,
-                server.server.name(),
+            let figures = [
                 fmt_stat(server.throughput.as_ref(), 0),
                 ratio(server, base, |s| s.throughput),
                 fmt_stat(server.server_cpu_us_per_call.as_ref(), 2),
                 ratio(server, base, |s| s.server_cpu_us_per_call),
-            );
+            ];
+            write_row(&mut out, tls, server.server.name(), &figures);
         }
     }
     (rows > 0).then_some(out)
@@ -90,6 +83,7 @@ mod tests {
             load_pct: None,
             servers: vec![server],
             ratios: Vec::new(),
+            vs_ceiling: Vec::new(),
         }
     }
 

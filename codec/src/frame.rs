@@ -319,6 +319,21 @@ impl Frame {
         self.str_at(&self.layout.service_method)
     }
 
+    /// The service name as it arrived, for lookups that compare bytes: no UTF-8 check
+    /// (decoding did that once).
+    pub fn service_path_bytes(&self) -> &[u8] {
+        self.raw
+            .get(self.layout.service_path.clone())
+            .unwrap_or_default()
+    }
+
+    /// The method name as it arrived (see [`Frame::service_path_bytes`]).
+    pub fn service_method_bytes(&self) -> &[u8] {
+        self.raw
+            .get(self.layout.service_method.clone())
+            .unwrap_or_default()
+    }
+
     /// The metadata section, read in place.
     pub fn metadata(&self) -> Metadata<'_> {
         Metadata::new(

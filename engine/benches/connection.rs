@@ -86,7 +86,7 @@ fn round(conn: &mut Connection, input: &[u8]) -> usize {
             let _ = call.poll(&mut cx);
             conn.handle_completion(call.finish());
         }
-        if let Some(bytes) = conn.poll_transmit() {
+        while let Some(bytes) = conn.poll_transmit() {
             let n = black_box(bytes).len();
             sent += n;
             conn.handle_sent(n);

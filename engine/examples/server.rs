@@ -106,6 +106,10 @@ struct Args {
     /// (turns `--metrics` on).
     #[arg(long)]
     admin: Option<SocketAddr>,
+    /// Serve `/metrics`, `/status` and `/` on the rpcx port too, to plain HTTP GETs (turns
+    /// `--metrics` on; off by default: anyone who reaches the port could read them).
+    #[arg(long)]
+    admin_on_rpcx_port: bool,
     /// Count requests, latencies, connections and bytes with the metrics plugin.
     #[arg(long)]
     metrics: bool,
@@ -147,7 +151,8 @@ fn main() -> anyhow::Result<()> {
             (args.idle_timeout_secs > 0).then(|| Duration::from_secs(args.idle_timeout_secs)),
         )
         .drain_timeout(Duration::from_secs(args.drain_timeout_secs))
-        .metrics(args.metrics);
+        .metrics(args.metrics)
+        .admin_on_rpcx_port(args.admin_on_rpcx_port);
     if let Some(admin) = args.admin {
         config = config.admin(admin);
     }
@@ -248,12 +253,11 @@ mod registry {
             .services(server.service_paths(), &args.metadata)
             .lease_ttl(std::time::Duration::from_secs(args.lease_ttl_secs));
         let registrar = EtcdRegistrar::start(url.endpoints.clone(), registration)?;
+        server.show_registry(registrar.watch());
         if registrar.wait_registered(std::time::Duration::from_secs(5)) {
             println!("ringrpc registered {address} in {url}");
-            server.set_status("registry", format!("registered {address} in {url}"));
         } else {
             eprintln!("ringrpc: {url} unreachable; registering in the background");
-            server.set_status("registry", format!("{url} unreachable; retrying"));
         }
         Ok(registrar)
     }

@@ -109,11 +109,22 @@ pub struct ServerConfig {
     pub http: HttpConfig,
     /// Count requests, latencies, connections and bytes with the metrics plugin
     /// (`plugin::Metrics`, registered first on every shard); read them with
-    /// [`crate::Server::metrics`]. On whenever `admin` is set. Default off.
+    /// [`crate::Server::metrics`]. On whenever `admin` or `admin_on_rpcx_port` is set.
+    /// Default off.
     pub metrics: bool,
     /// Serve `/metrics`, `/status` and the status page over HTTP on this address, from a
     /// control-plane thread (feature `admin`). Default `None`.
     pub admin: Option<SocketAddr>,
+    /// Serve `/metrics`, `/status` and the status page on the rpcx port too, to plain HTTP
+    /// `GET`s that are no gateway or JSON-RPC call (feature `admin`; turns metrics on).
+    ///
+    /// Default off, for two reasons: whoever reaches the rpcx port (often everyone the
+    /// service serves) could then read the server's services, load, peers' registry and
+    /// limits, which an admin address bound to loopback or a private network keeps to
+    /// operators; and there a scrape runs on the shard that accepted it, taking that
+    /// shard's time (encoding grows with shards × methods) from its connections, where the
+    /// admin address runs off the shards.
+    pub admin_on_rpcx_port: bool,
 }
 
 impl Default for ServerConfig {
@@ -143,6 +154,7 @@ impl Default for ServerConfig {
             http: HttpConfig::default(),
             metrics: false,
             admin: None,
+            admin_on_rpcx_port: false,
         }
     }
 }
@@ -314,6 +326,14 @@ impl ServerConfig {
     #[must_use]
     pub fn admin(mut self, addr: impl Into<SocketAddr>) -> Self {
         self.admin = Some(addr.into());
+        self
+    }
+
+    /// Serves the admin endpoint on the rpcx port too (and turns metrics on); see the
+    /// field for why it is off by default.
+    #[must_use]
+    pub fn admin_on_rpcx_port(mut self, on: bool) -> Self {
+        self.admin_on_rpcx_port = on;
         self
     }
 }

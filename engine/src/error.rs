@@ -240,6 +240,14 @@ pub enum PushError {
     /// rpcx frames, so nothing can be pushed on it.
     #[error("server pushes need an rpcx connection; this one speaks HTTP")]
     Http,
+    /// A plugin's `before_write` refused the push; it was not sent.
+    #[error("push refused by {limit}: {text}")]
+    Refused {
+        /// The rule that refused it ([`crate::plugin::Refusal::limit`]).
+        limit: &'static str,
+        /// Its text.
+        text: String,
+    },
 }
 
 /// Why a connection ended. The driver logs it once: a `warn!` for the causes that mean

@@ -213,6 +213,11 @@ impl<T> Response<T> {
         self.error.as_ref()
     }
 
+    /// The payload, to take it out for a send that shares it (`InFlight::take_shared_payload`).
+    pub(crate) fn payload_mut(&mut self) -> &mut T {
+        &mut self.payload
+    }
+
     /// Sets one metadata record (replacing an earlier one with the same key, as Go's map does).
     pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         let (key, value) = (key.into(), value.into());

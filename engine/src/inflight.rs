@@ -43,12 +43,19 @@ pub trait InFlight {
         serialize_type: SerializeType,
         scratch: &'a mut BytesMut,
     ) -> Outcome<'a>;
+    /// Takes the payload of a successful reply out when it is raw `Bytes` of at least
+    /// `min_bytes`, for a send that shares it instead of copying it; [`InFlight::outcome`]
+    /// then lends an empty payload. `None` (the default) when there is no such payload.
+    fn take_shared_payload(&mut self, min_bytes: usize) -> Option<Bytes> {
+        let _ = min_bytes;
+        None
+    }
     /// Returns the slot to its handler's pool.
     fn recycle(self: Box<Self>);
 }
 
 /// What a finished handler produced, ready to be encoded as a reply.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub enum Outcome<'a> {
     /// A normal reply.
     Ok {
@@ -171,6 +178,17 @@ impl<H: Handler> InFlight for Slot<H> {
                 payload: &[],
             },
         }
+    }
+
+    fn take_shared_payload(&mut self, min_bytes: usize) -> Option<Bytes> {
+        let Some(Ok(response)) = &mut self.output else {
+            return None;
+        };
+        if response.error().is_some() {
+            return None;
+        }
+        let payload = (response.payload_mut() as &mut dyn Any).downcast_mut::<Bytes>()?;
+        (payload.len() >= min_bytes).then(|| std::mem::take(payload))
     }
 
     fn recycle(mut self: Box<Self>) {

@@ -41,7 +41,15 @@ impl Pusher {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        poll_fn(|cx| self.link.poll_push_room(cx)).await?;
+        let mut waited = false;
+        poll_fn(|cx| {
+            let room = self.link.poll_push_room(cx);
+            if room.is_pending() && !std::mem::replace(&mut waited, true) {
+                self.link.bounds().stats().pushes.count_wait();
+            }
+            room
+        })
+        .await?;
         self.link
             .push(service_path, service_method, metadata, payload)
     }

@@ -17,7 +17,6 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -26,12 +25,23 @@ use crate::config::ServerConfig;
 use crate::driver::{self, Driver};
 use crate::error::StartError;
 use crate::plugin::MetricsRegistry;
+use crate::registry::RegistryWatch;
 use crate::runtime::listen_addr::ListenAddr;
 use crate::runtime::listener::SocketFile;
 use crate::runtime::policy::ABORT_GRACE;
 use crate::runtime::{self, Command, ControlSender, Setup, ShardCounters, ShardPlan};
 use crate::services::{ServicePaths, Services};
 use crate::tls::{TlsError, TlsShared};
+
+mod stats;
+
+pub use stats::ShardStats;
+
+/// Where the admin routes on the rpcx port find the status (`admin::route`).
+#[cfg(feature = "admin")]
+use crate::admin::SourceSlot;
+#[cfg(not(feature = "admin"))]
+type SourceSlot = ();
 
 /// How much longer than `drain_timeout` plus the abort grace a shutdown waits for a shard
 /// thread to end before it gives up on it (a handler that never yields holds its thread).
@@ -70,51 +80,6 @@ struct Ticker {
     thread: JoinHandle<()>,
 }
 
-/// A snapshot of one shard's connection counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ShardStats {
-    /// The shard's index.
-    pub shard: usize,
-    /// The CPU it runs on.
-    pub cpu: usize,
-    /// Connections accepted and served since start.
-    pub connections_accepted: u64,
-    /// Connections accepted and closed at once (over `max_conns_per_shard`).
-    pub connections_rejected: u64,
-    /// Connections open now.
-    pub connections_open: usize,
-    /// Request bytes held by running requests now (`max_inflight_bytes_per_shard`).
-    pub inflight_bytes: usize,
-    /// The most `inflight_bytes` ever was.
-    pub inflight_bytes_peak: usize,
-    /// Output bytes the kernel has not taken yet, over all connections, now.
-    pub unsent_bytes: usize,
-    /// The most `unsent_bytes` ever was.
-    pub unsent_bytes_peak: usize,
-    /// Capacity of the connections' own receive buffers now.
-    pub recv_buffer_bytes: usize,
-    /// The most `recv_buffer_bytes` ever was.
-    pub recv_buffer_bytes_peak: usize,
-    /// The io_uring driver's receive buffers (0 on the glommio driver).
-    pub ring_buffers_total: usize,
-    /// Of those, how many were in the ring (free for the kernel) at the shard's last loop
-    /// turn.
-    pub ring_buffers_free: usize,
-    /// Handler tasks running now (calls that did not finish on their first poll), at most
-    /// about `max_handler_tasks_per_shard`.
-    pub handler_tasks: usize,
-    /// Running handlers dropped because their connection closed.
-    pub handlers_cancelled: u64,
-    /// Panics of handler code outside a handler's future (a hand-written `Handler::call`,
-    /// the auth hook, a spawned task), each of which closed its connection or ended its
-    /// task. Under the default `FaultPolicy::Exit` the first one ends the process.
-    pub handler_panics: u64,
-    /// The shard stopped serving on a fault (a fatal io_uring error, a panic that escaped
-    /// its loop), under `FaultPolicy::Contain`.
-    pub failed: bool,
-}
-
 /// What [`Server::shutdown`] saw.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -143,8 +108,13 @@ impl Server {
         F: Fn(&mut Services) + Send + Sync + 'static,
     {
         let service_paths = ServicePaths::default();
-        let metrics = (config.metrics || config.admin.is_some()).then(MetricsRegistry::new);
-        let setup = with_metrics(metrics.clone(), setup);
+        let admin = config.admin.is_some() || config.admin_on_rpcx_port;
+        let metrics = (config.metrics || admin).then(MetricsRegistry::new);
+        #[cfg(feature = "admin")]
+        let slot = config.admin_on_rpcx_port.then(SourceSlot::default);
+        #[cfg(not(feature = "admin"))]
+        let slot: Option<SourceSlot> = None;
+        let setup = with_observability(metrics.clone(), slot.clone(), setup);
         let setup: Setup = Arc::new(service_paths.recording(setup));
         let tls = config.tls.as_ref().map(TlsShared::load).transpose()?;
         let start_on = |driver| {
@@ -155,7 +125,7 @@ impl Server {
                 metrics.attach_engine(shards);
             }
             server.metrics = metrics.clone();
-            server.start_admin(&config)?;
+            server.start_admin(&config, slot.as_ref())?;
             Ok(server)
         };
         match config.driver {
@@ -304,47 +274,6 @@ impl Server {
         Ok(())
     }
 
-    /// Connection counters of every shard, in shard order.
-    pub fn stats(&self) -> Vec<ShardStats> {
-        self.shards
-            .iter()
-            .enumerate()
-            .map(|(shard, handle)| {
-                let bytes = &handle.counters.bytes;
-                let load =
-                    |counter: &std::sync::atomic::AtomicUsize| counter.load(Ordering::Relaxed);
-                ShardStats {
-                    shard,
-                    cpu: handle.cpu,
-                    connections_accepted: handle.counters.accepted.load(Ordering::Relaxed),
-                    connections_rejected: handle.counters.rejected.load(Ordering::Relaxed),
-                    connections_open: handle.counters.open.load(Ordering::Relaxed),
-                    inflight_bytes: load(&bytes.inflight_bytes),
-                    inflight_bytes_peak: load(&bytes.inflight_bytes_peak),
-                    unsent_bytes: load(&bytes.unsent_bytes),
-                    unsent_bytes_peak: load(&bytes.unsent_bytes_peak),
-                    recv_buffer_bytes: load(&bytes.recv_buffer_bytes),
-                    recv_buffer_bytes_peak: load(&bytes.recv_buffer_bytes_peak),
-                    ring_buffers_total: load(&handle.counters.ring_buffers_total),
-                    ring_buffers_free: load(&handle.counters.ring_buffers_free),
-                    handler_tasks: load(&handle.counters.handler_tasks),
-                    handlers_cancelled: handle.counters.handlers_cancelled.load(Ordering::Relaxed),
-                    handler_panics: handle.counters.handler_panics.load(Ordering::Relaxed),
-                    failed: handle.counters.failed.load(Ordering::Relaxed),
-                }
-            })
-            .collect()
-    }
-
-    /// Whether every shard is serving: none stopped on a fault (see
-    /// [`ShardStats::failed`]). Handler panics that were contained do not count; read them
-    /// in [`Server::stats`].
-    pub fn is_healthy(&self) -> bool {
-        self.shards
-            .iter()
-            .all(|handle| !handle.counters.failed.load(Ordering::Relaxed))
-    }
-
     /// The metrics of every shard, when `ServerConfig::metrics` or `admin` is set: scrape
     /// them with [`MetricsRegistry::encode`] or [`MetricsRegistry::snapshot`].
     pub fn metrics(&self) -> Option<&MetricsRegistry> {
@@ -354,13 +283,16 @@ impl Server {
     /// The address the admin endpoint listens on, if `ServerConfig::admin` is set.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         #[cfg(feature = "admin")]
-        return self.admin.as_ref().map(crate::admin::Admin::local_addr);
+        return self
+            .admin
+            .as_ref()
+            .and_then(crate::admin::Admin::local_addr);
         #[cfg(not(feature = "admin"))]
         None
     }
 
     /// Shows `key: value` under the status page's table and in `/status` (`notes`), e.g.
-    /// the registry's state. Does nothing without the admin endpoint.
+    /// a build version. Does nothing without the admin endpoint.
     pub fn set_status(&self, key: &str, value: impl Into<String>) {
         #[cfg(feature = "admin")]
         self.notes.set(key, value.into());
@@ -368,9 +300,34 @@ impl Server {
         let _ = (key, value.into());
     }
 
+    /// Shows a registrar's live state (registered, lost, re-registering, its lease, the
+    /// last error) in `/status` and on the status page, read whenever they are. Does
+    /// nothing without the admin endpoint.
+    ///
+    /// ```no_run
+    /// # fn show(server: &ringrpc_engine::Server, registrar: &ringrpc_engine::registry::EtcdRegistrar) {
+    /// server.show_registry(registrar.watch());
+    /// # }
+    /// ```
+    pub fn show_registry(&self, watch: RegistryWatch) {
+        #[cfg(feature = "admin")]
+        self.notes.set_registry(watch);
+        #[cfg(not(feature = "admin"))]
+        let _ = watch;
+    }
+
+    /// Starts the admin endpoint: its rates thread, its own address if configured, and
+    /// the routes of the rpcx port (through `slot`) if they are on.
     #[cfg(feature = "admin")]
-    fn start_admin(&mut self, config: &ServerConfig) -> Result<(), StartError> {
-        let (Some(addr), Some(metrics)) = (config.admin, self.metrics.clone()) else {
+    fn start_admin(
+        &mut self,
+        config: &ServerConfig,
+        slot: Option<&SourceSlot>,
+    ) -> Result<(), StartError> {
+        if config.admin.is_none() && slot.is_none() {
+            return Ok(());
+        }
+        let Some(metrics) = self.metrics.clone() else {
             return Ok(());
         };
         let source = crate::admin::StatusSource {
@@ -390,17 +347,28 @@ impl Server {
             notes: self.notes.clone(),
             rates: Default::default(),
         };
-        self.admin = Some(crate::admin::Admin::start(addr, source)?);
+        if let Some(slot) = slot {
+            // Set once: a server starts its admin endpoint once.
+            let _ = slot.set(source.clone());
+        }
+        self.admin = Some(crate::admin::Admin::start(config.admin, source)?);
         Ok(())
     }
 
     #[cfg(not(feature = "admin"))]
-    fn start_admin(&mut self, config: &ServerConfig) -> Result<(), StartError> {
-        match config.admin {
-            Some(addr) => Err(StartError::Config(format!(
+    fn start_admin(
+        &mut self,
+        config: &ServerConfig,
+        _: Option<&SourceSlot>,
+    ) -> Result<(), StartError> {
+        match (config.admin, config.admin_on_rpcx_port) {
+            (Some(addr), _) => Err(StartError::Config(format!(
                 "admin endpoint {addr}: built without the `admin` feature"
             ))),
-            None => Ok(()),
+            (None, true) => Err(StartError::Config(
+                "admin_on_rpcx_port: built without the `admin` feature".to_owned(),
+            )),
+            (None, false) => Ok(()),
         }
     }
 
@@ -484,9 +452,11 @@ impl Ticker {
 }
 
 /// `setup`, with the metrics plugin registered first on every shard when `metrics` is set
-/// (so it sees every request, refused ones included).
-fn with_metrics<F>(
+/// (so it sees every request, refused ones included), and the admin routes of the rpcx
+/// port after the application's routes when `slot` is set.
+fn with_observability<F>(
     metrics: Option<MetricsRegistry>,
+    slot: Option<SourceSlot>,
     setup: F,
 ) -> impl Fn(&mut Services) + Send + Sync + 'static
 where
@@ -497,6 +467,12 @@ where
             services.plugin(metrics.plugin(services.shard()));
         }
         setup(services);
+        #[cfg(feature = "admin")]
+        if let Some(slot) = &slot {
+            services.add_http_route(crate::admin::AdminRoute(slot.clone()));
+        }
+        #[cfg(not(feature = "admin"))]
+        let _ = &slot;
     }
 }
 

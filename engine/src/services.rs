@@ -19,7 +19,7 @@
 //! assert_eq!(services.service_paths(), ["Echo", "Mirror"]);
 //! ```
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -37,18 +37,37 @@ pub type AuthFn = dyn Fn(&Frame, &str) -> Result<(), String>;
 
 /// Handlers of one shard, looked up as rpcx-go looks them up (service first, then method,
 /// both case-sensitive).
+///
+/// The table is a list per level, searched in order and compared as bytes: a shard serves a
+/// few names, for which comparing lengths and bytes beats hashing (no DoS-resistant hash of
+/// every name of every request), and the names a request carries need no UTF-8 check to be
+/// found: a registered name is a `str`, so bytes equal to it are valid UTF-8.
 #[derive(Default)]
 pub struct Services {
     shard: usize,
-    services: HashMap<String, HashMap<String, Rc<dyn ErasedHandler>>>,
+    services: Vec<Service>,
     auth: Option<Box<AuthFn>>,
     http_routes: Vec<Box<dyn HttpRoute>>,
     plugins: Plugins,
 }
 
+/// One registered service and its methods.
+struct Service {
+    service_path: Rc<str>,
+    methods: Vec<Rc<Route>>,
+}
+
+/// Where a request goes: its handler, and the names it was registered under (equal, byte
+/// for byte, to the names of every request routed to it, so a reply can echo them from here).
+pub(crate) struct Route {
+    pub(crate) service_path: Rc<str>,
+    pub(crate) service_method: Box<str>,
+    pub(crate) handler: Box<dyn ErasedHandler>,
+}
+
 /// What a lookup found.
 pub(crate) enum Lookup<'a> {
-    Found(&'a Rc<dyn ErasedHandler>),
+    Found(&'a Rc<Route>),
     NoService,
     NoMethod,
 }
@@ -63,11 +82,34 @@ pub struct ServiceBuilder<'a> {
 impl ServiceBuilder<'_> {
     /// Registers `handler` for `service_method` of this service, replacing any earlier one.
     pub fn method<H: Handler>(self, service_method: &str, handler: H) -> Self {
-        self.services
-            .services
-            .entry(self.service_path.clone())
-            .or_default()
-            .insert(service_method.to_owned(), Rc::new(Registered::new(handler)));
+        let services = &mut self.services.services;
+        let at = match services
+            .iter()
+            .position(|s| *s.service_path == *self.service_path)
+        {
+            Some(at) => at,
+            None => {
+                services.push(Service {
+                    service_path: Rc::from(self.service_path.as_str()),
+                    methods: Vec::new(),
+                });
+                services.len() - 1
+            }
+        };
+        let service = &mut services[at];
+        let route = Rc::new(Route {
+            service_path: service.service_path.clone(),
+            service_method: service_method.into(),
+            handler: Box::new(Registered::new(handler)),
+        });
+        match service
+            .methods
+            .iter_mut()
+            .find(|m| *m.service_method == *service_method)
+        {
+            Some(old) => *old = route,
+            None => service.methods.push(route),
+        }
         self
     }
 }
@@ -116,7 +158,11 @@ impl Services {
     /// The registered service paths, sorted: what a registry announces
     /// (`registry::Registration`).
     pub fn service_paths(&self) -> Vec<String> {
-        let mut paths: Vec<String> = self.services.keys().cloned().collect();
+        let mut paths: Vec<String> = self
+            .services
+            .iter()
+            .map(|s| s.service_path.to_string())
+            .collect();
         paths.sort();
         paths
     }
@@ -163,12 +209,21 @@ impl Services {
         &self.http_routes
     }
 
-    pub(crate) fn lookup(&self, service_path: &str, service_method: &str) -> Lookup<'_> {
-        let Some(methods) = self.services.get(service_path) else {
+    /// The route of `service_path.service_method`, names given as they arrived (bytes).
+    pub(crate) fn lookup(&self, service_path: &[u8], service_method: &[u8]) -> Lookup<'_> {
+        let Some(service) = self
+            .services
+            .iter()
+            .find(|s| s.service_path.as_bytes() == service_path)
+        else {
             return Lookup::NoService;
         };
-        match methods.get(service_method) {
-            Some(handler) => Lookup::Found(handler),
+        match service
+            .methods
+            .iter()
+            .find(|m| m.service_method.as_bytes() == service_method)
+        {
+            Some(route) => Lookup::Found(route),
             None => Lookup::NoMethod,
         }
     }
@@ -189,7 +244,7 @@ impl ServicePaths {
         move |services: &mut Services| {
             setup(services);
             let mut all = paths.0.lock().unwrap_or_else(PoisonError::into_inner);
-            all.extend(services.services.keys().cloned());
+            all.extend(services.service_paths());
         }
     }
 
@@ -205,7 +260,8 @@ impl std::fmt::Debug for Services {
         let mut names: Vec<String> = self
             .services
             .iter()
-            .flat_map(|(s, methods)| methods.keys().map(move |m| format!("{s}.{m}")))
+            .flat_map(|s| s.methods.iter())
+            .map(|m| format!("{}.{}", m.service_path, m.service_method))
             .collect();
         names.sort();
         f.debug_struct("Services")
@@ -228,7 +284,7 @@ mod tests {
     }
 
     fn found(services: &Services, service_path: &str, service_method: &str) -> &'static str {
-        match services.lookup(service_path, service_method) {
+        match services.lookup(service_path.as_bytes(), service_method.as_bytes()) {
             Lookup::Found(_) => "found",
             Lookup::NoService => "no service",
             Lookup::NoMethod => "no method",
@@ -249,6 +305,32 @@ mod tests {
         assert_eq!(found(&services, "Arith", "Div"), "no method");
         assert_eq!(found(&services, "arith", "Mul"), "no service");
         assert_eq!(services.service_paths(), ["Arith", "Echo"]);
+    }
+
+    #[test]
+    fn names_are_matched_as_bytes_and_registering_again_replaces() {
+        let mut services = Services::new();
+        services.register("Echo", "Echo", reply);
+        services.register("Echo", "Echo", reply);
+        services.register("Echo", "Say", reply);
+        assert_eq!(format!("{services:?}").matches("Echo.Echo").count(), 1);
+        let Lookup::Found(route) = services.lookup(b"Echo", b"Say") else {
+            panic!("Echo.Say is registered");
+        };
+        assert_eq!(
+            (&*route.service_path, &*route.service_method),
+            ("Echo", "Say")
+        );
+        // Bytes that are no UTF-8 are simply not found: no name can equal them.
+        assert!(matches!(
+            services.lookup(b"Ech\xff", b"Echo"),
+            Lookup::NoService
+        ));
+        assert!(matches!(
+            services.lookup(b"Echo", b"\xffSay"),
+            Lookup::NoMethod
+        ));
+        assert!(matches!(services.lookup(b"Echo", b"Sa"), Lookup::NoMethod));
     }
 
     #[test]

@@ -43,7 +43,7 @@ fn core_round_trip(conn: &mut Connection, frame: &[u8], sink: &mut usize) {
         assert!(call.poll(&mut cx).is_ready());
         conn.handle_completion(call.finish());
     }
-    if let Some(bytes) = conn.poll_transmit() {
+    while let Some(bytes) = conn.poll_transmit() {
         let n = bytes.len();
         *sink += n;
         conn.handle_sent(n);

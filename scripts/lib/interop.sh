@@ -52,12 +52,8 @@ interop_all() {
   step "interop: rpcx-go client against the ringrpc example server on a Unix socket (both drivers)"
   start_ringrpc "$tmp/ringrpc-unix-uring.log" --driver uring --listen "unix@$tmp/ringrpc-uring.sock" --shards 2 --auth "$token"
   "$go_bin/interop" -addr "unix@$tmp/ringrpc-uring.sock" -auth "$token"
-  # FIXME: on the glommio driver with a Unix listener shared by two shards, the `oneway` check
-  # fails about one run in ten (the call after the oneway requests gets no reply; README,
-  # known gaps). Run and report it, but do not fail the stage on it until that is fixed.
   start_ringrpc "$tmp/ringrpc-unix-glommio.log" --driver glommio --listen "unix@$tmp/ringrpc-glommio.sock" --shards 2 --auth "$token"
-  "$go_bin/interop" -addr "unix@$tmp/ringrpc-glommio.sock" -auth "$token" ||
-    echo "KNOWN ISSUE (not counted): glommio driver on a shared Unix listener failed a check above"
+  "$go_bin/interop" -addr "unix@$tmp/ringrpc-glommio.sock" -auth "$token"
 
   step "interop: rpcx-go client against the ringrpc example server on IPv6 loopback (both drivers)"
   for driver in glommio uring; do

@@ -3,8 +3,9 @@
 #   - a real Prometheus scrapes /metrics while the Go load generator sends a known rate;
 #     Prometheus's HTTP API must report that rate over the measured window, and latency
 #     quantiles no worse than the ones the load generator measured;
-#   - the status page in headless Chromium: its numbers change under load; a screenshot
-#     is saved under target/test-output/observability/;
+#   - the status page in headless Chromium, opened on the rpcx port itself
+#     (--admin-on-rpcx-port): its numbers change under load; a screenshot is saved under
+#     target/test-output/observability/;
 #   - a Go rpcx client whose plugin injects the W3C trace context (go.opentelemetry.io/otel)
 #     calls the server: each server span names the Go span's trace id and span id.
 # Uses step, free_port, wait_port, start_server and pids from test.sh and interop.sh.
@@ -21,7 +22,7 @@ observability_all() {
   admin=$(free_port)
   prom=$(free_port)
   start_server "$port" "$tmp/obs-server.log" "$server" \
-    --listen "127.0.0.1:$port" --shards 2 --admin "127.0.0.1:$admin"
+    --listen "127.0.0.1:$port" --shards 2 --admin "127.0.0.1:$admin" --admin-on-rpcx-port
   wait_port "$admin"
   cat >"$tmp/prometheus.yml" <<YAML
 global: { scrape_interval: 1s, evaluation_interval: 1s }
@@ -41,11 +42,11 @@ YAML
   python3 scripts/lib/observability_check.py prometheus "$tmp/load.json" "http://127.0.0.1:$prom" "$t0"
   echo "metrics: $(grep -c '^ringrpc_' <(curl -fsS "http://127.0.0.1:$admin/metrics")) sample lines"
 
-  step "observability: the status page in headless Chromium changes under load"
+  step "observability: the status page, served on the rpcx port, changes under load in headless Chromium"
   load 500 20s "$port" >"$tmp/load-page.json" &
   local loading=$!
   sleep 3
-  status_page "http://127.0.0.1:$admin/" "$out" "$tmp"
+  status_page "http://127.0.0.1:$port/" "$out" "$tmp"
   kill "$loading" 2>/dev/null || true
   wait "$loading" 2>/dev/null || true
 

@@ -1,23 +1,25 @@
 //! Proves TLS interoperates both ways, with certificates made by the test (rcgen):
 //! - the ringrpc client (tokio and glommio) ↔ the ringrpc server on each driver, and ↔
 //!   rpcx-go serving `server.WithTLSConfig`; with mTLS; a wrong CA and an expired server
-//!   certificate fail with a clear, final `Error::Tls`; a client without a certificate is
-//!   refused by an mTLS server;
+//!   certificate (of either server) fail with a clear, final `Error::Tls`; a client without
+//!   a certificate is refused by an mTLS server; a call's deadline expires over TLS as
+//!   without it, and the connection goes on; ALPN matching, refused and absent;
 //! - rpcx-go's own client (`Option.TLSConfig`, the interop checker) ↔ the ringrpc server on
-//!   each driver, plain TLS and mTLS; its wrong CA, expired certificate and missing client
-//!   certificate fail with Go's clear errors.
+//!   each driver, plain TLS and mTLS; its wrong CA and an expired server certificate (each
+//!   driver) and a missing client certificate fail with Go's clear errors.
 
 use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
-use ringrpc_client::{ClientOptions, Error, Serde, TlsOptions};
+use ringrpc_client::{CallOptions, ClientOptions, Error, Serde, TlsOptions};
 use ringrpc_engine::test_certs::TestPki;
 use ringrpc_engine::{Driver, TlsConfig};
 
 use crate::support::server::go_bin;
-use crate::support::types::{Args, ArithReply};
+use crate::support::types::{Args, ArithReply, SleepArgs};
 use crate::support::{self, TestServer};
 
 /// One PKI for the whole test binary.
@@ -112,6 +114,7 @@ for_each_driver! {
     fn a_wrong_ca_or_an_expired_certificate_is_a_clear_final_error() {
         let pki = pki();
         let engine = TestServer::engine_tls(Driver::Auto, server_tls(pki));
+        let go = TestServer::rpcx_go_tls(&go_server_args(&pki.server_cert, &pki.server_key, None));
         let expired_engine = TestServer::engine_tls(
             Driver::Auto,
             TlsConfig::from_pem_files(&pki.expired_cert, &pki.expired_key),
@@ -119,13 +122,67 @@ for_each_driver! {
         let expired_go =
             TestServer::rpcx_go_tls(&go_server_args(&pki.expired_cert, &pki.expired_key, None));
         block_on(async {
-            let error = mul(&engine.addr, trusting(&pki.other_ca)).await.unwrap_err();
-            assert!(matches!(error, Error::Tls { .. }) && !error.is_retryable(), "{error}");
-            assert!(error.to_string().contains("UnknownIssuer"), "{error}");
+            for server in [&engine, &go] {
+                let error = mul(&server.addr, trusting(&pki.other_ca)).await.unwrap_err();
+                assert!(matches!(error, Error::Tls { .. }) && !error.is_retryable(), "{error}");
+                assert!(error.to_string().contains("UnknownIssuer"), "{}: {error}", server.addr);
+            }
             for server in [&expired_engine, &expired_go] {
                 let error = mul(&server.addr, trusting(&pki.ca)).await.unwrap_err();
                 assert!(matches!(error, Error::Tls { .. }), "{error}");
                 assert!(error.to_string().contains("expired"), "{}: {error}", server.addr);
+            }
+        });
+    }
+
+    /// ALPN with a ringrpc server offering `rpcx`: a client offering it gets it; one
+    /// offering only other protocols is refused during the handshake with a clear, final
+    /// `Error::Tls` naming `NoApplicationProtocol`; one offering none is served (as
+    /// rpcx-go's clients are).
+    #[test]
+    fn alpn_matching_refused_or_absent() {
+        let pki = pki();
+        let server = TestServer::engine_tls(Driver::Auto, server_tls(pki).alpn_protocols(["rpcx"]));
+        let offering = |protocols: &[&str]| {
+            ClientOptions::new().tls(
+                TlsOptions::new().ca_path(&pki.ca).server_name("localhost").alpn_protocols(protocols),
+            )
+        };
+        block_on(async {
+            assert_eq!(mul(&server.addr, offering(&["h2", "rpcx"])).await.unwrap(), 42);
+            assert_eq!(mul(&server.addr, offering(&[])).await.unwrap(), 42, "no ALPN offered");
+            let error = mul(&server.addr, offering(&["h2"])).await.unwrap_err();
+            assert!(matches!(error, Error::Tls { .. }) && !error.is_retryable(), "{error}");
+            assert!(error.to_string().contains("NoApplicationProtocol"), "{error}");
+        });
+    }
+
+    #[test]
+    fn a_call_deadline_expires_over_tls_and_the_connection_goes_on() {
+        let pki = pki();
+        let engine = TestServer::engine_tls(Driver::Auto, server_tls(pki));
+        let go = TestServer::rpcx_go_tls(&go_server_args(&pki.server_cert, &pki.server_key, None));
+        block_on(async {
+            for server in [&engine, &go] {
+                let client = Client::connect_with(&server.addr, trusting(&pki.ca)).await.unwrap();
+                let options = CallOptions::new().timeout(Duration::from_millis(100));
+                let started = Instant::now();
+                let error = client
+                    .call_with::<_, Serde<SleepArgs>>("Test", "Sleep", &Serde(SleepArgs { ms: 600 }), &options)
+                    .await
+                    .unwrap_err();
+                let elapsed = started.elapsed();
+                assert!(
+                    error.is_timeout() || error.service_message() == Some("context deadline exceeded"),
+                    "{}: {error}",
+                    server.addr
+                );
+                assert!(elapsed >= Duration::from_millis(95), "failed early: {elapsed:?}");
+                assert!(elapsed < Duration::from_millis(500), "failed late: {elapsed:?}");
+                let reply: Serde<ArithReply> =
+                    client.call("Arith", "Mul", &Serde(Args { a: 6, b: 7 })).await.unwrap();
+                assert_eq!(reply.0.c, 42, "the TLS connection goes on");
+                client.close().await;
             }
         });
     }
@@ -180,24 +237,26 @@ fn rpcx_go_clients_with_mtls_and_their_failures() {
         "{stdout}"
     );
 
-    let plain = TestServer::engine_tls(Driver::Auto, server_tls(pki));
-    let (stdout, passed) = go_interop(
-        &plain.addr,
-        &[OsStr::new("-tls-ca"), pki.other_ca.as_os_str()],
-    );
-    assert!(!passed);
-    assert!(
-        stdout.contains("certificate signed by unknown authority"),
-        "{stdout}"
-    );
+    for driver in [Driver::Uring, Driver::Glommio] {
+        let plain = TestServer::engine_tls(driver, server_tls(pki));
+        let (stdout, passed) = go_interop(
+            &plain.addr,
+            &[OsStr::new("-tls-ca"), pki.other_ca.as_os_str()],
+        );
+        assert!(!passed, "{driver:?}");
+        assert!(
+            stdout.contains("certificate signed by unknown authority"),
+            "{driver:?}: {stdout}"
+        );
 
-    let expired = TestServer::engine_tls(
-        Driver::Auto,
-        TlsConfig::from_pem_files(&pki.expired_cert, &pki.expired_key),
-    );
-    let (stdout, passed) = go_interop(&expired.addr, &ca);
-    assert!(!passed);
-    assert!(stdout.contains("expired"), "{stdout}");
+        let expired = TestServer::engine_tls(
+            driver,
+            TlsConfig::from_pem_files(&pki.expired_cert, &pki.expired_key),
+        );
+        let (stdout, passed) = go_interop(&expired.addr, &ca);
+        assert!(!passed, "{driver:?}");
+        assert!(stdout.contains("expired"), "{driver:?}: {stdout}");
+    }
 }
 
 #[test]

@@ -1,22 +1,26 @@
-//! The admin HTTP endpoint (`ServerConfig::admin`): `/metrics` (Prometheus, OpenMetrics
-//! text), `/status` (JSON) and `/`, a status page that refreshes itself from `/status`
-//! (its HTML, CSS and script are embedded in the binary: no CDN, no file to ship).
+//! The admin endpoint: `/metrics` (Prometheus, OpenMetrics text), `/status` (JSON) and
+//! `/`, a status page that refreshes itself from `/status` (its HTML, CSS and script are
+//! embedded in the binary: no CDN, no file to ship). The three answers are built in one
+//! place ([`answer`]) and served two ways:
 //!
-//! It runs off the shards, on a control-plane thread of its own with a small tokio
-//! runtime and axum (hyper underneath): a scrape reads the shards' atomics and takes the
-//! registry's lock, never a shard's time. Once a second the same thread computes each
-//! shard's calls/s and latency quantiles over the last second (`rates.rs`). Bounds: axum's own (one task per HTTP
-//! connection, header size limits); each answer is built whole in memory, its size
-//! proportional to shards × methods (methods bounded by `plugin::metrics::METHODS_MAX`).
+//! - on an address of its own (`ServerConfig::admin`), off the shards, from a control-plane
+//!   thread with a small tokio runtime and axum (hyper underneath): a scrape reads the
+//!   shards' atomics and takes the metrics registry's lock, never a shard's time. Bounds:
+//!   axum's own (one task per HTTP connection, header size limits).
+//! - on the rpcx port too (`ServerConfig::admin_on_rpcx_port`, off by default), as an
+//!   [`crate::HttpRoute`] of every shard (`route.rs`): the port's HTTP sniffing hands it
+//!   the requests no gateway or JSON-RPC call claims. There a scrape runs on the shard
+//!   that accepted it, inline, under the HTTP side's own limits.
 //!
-//! Serving it on the main rpcx port too (as rpcx-go's cmux does) needs the connection
-//! path's protocol sniffing: once a connection is recognised as HTTP there, it can be
-//! handed to the same `Router` ([`router`]) with `hyper_util`'s connection builder over
-//! that socket.
+//! Each answer is built whole in memory, its size proportional to shards × methods
+//! (methods bounded by `plugin::metrics::METHODS_MAX`). Once a second a thread of its own
+//! computes each shard's calls/s and latency quantiles over the last second (`rates.rs`).
 //!
-//! What it never does: run on a shard thread, or write anything a shard reads.
+//! What it never does: write anything a shard reads.
 
 mod rates;
+mod registry;
+mod route;
 mod status;
 
 use std::net::SocketAddr;
@@ -29,6 +33,7 @@ use axum::routing::get;
 use axum::Router;
 
 pub(crate) use rates::Rates;
+pub(crate) use route::{AdminRoute, SourceSlot};
 pub(crate) use status::{Notes, StatusSource};
 
 use crate::error::StartError;
@@ -37,17 +42,50 @@ use crate::plugin::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 /// The status page: one file, its script and style inline.
 const PAGE: &str = include_str!("page.html");
 
-/// The running admin endpoint; dropping it stops the thread.
+/// The admin endpoint's threads: the rates, and the HTTP server of its own address if it
+/// has one. Dropping it stops them.
 pub(crate) struct Admin {
+    http: Option<AdminHttp>,
+    _rates: rates::RatesThread,
+}
+
+impl Admin {
+    /// Starts computing the rates of `source`, and serving at `addr` if given.
+    pub(crate) fn start(
+        addr: Option<SocketAddr>,
+        source: StatusSource,
+    ) -> Result<Self, StartError> {
+        let rates = source.rates.start(source.metrics.clone()).map_err(|e| {
+            StartError::Config(format!(
+                "admin endpoint: cannot start its rates thread: {e}"
+            ))
+        })?;
+        let http = addr
+            .map(|addr| AdminHttp::start(addr, source))
+            .transpose()?;
+        Ok(Self {
+            http,
+            _rates: rates,
+        })
+    }
+
+    /// The address of its own, if it has one.
+    pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|http| http.local_addr)
+    }
+}
+
+/// The admin endpoint on an address of its own; dropping it stops the thread.
+struct AdminHttp {
     local_addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Admin {
+impl AdminHttp {
     /// Binds `addr` (on the caller's thread, so a bad address fails the start) and serves
     /// from a thread of its own.
-    pub(crate) fn start(addr: SocketAddr, source: StatusSource) -> Result<Self, StartError> {
+    fn start(addr: SocketAddr, source: StatusSource) -> Result<Self, StartError> {
         let fail = |what: &str, e: std::io::Error| {
             StartError::Config(format!("admin endpoint {addr}: {what}: {e}"))
         };
@@ -76,7 +114,6 @@ impl Admin {
                         }
                     };
                     let _ = ready_tx.send(Ok(()));
-                    tokio::spawn(source.rates.clone().run(source.metrics.clone()));
                     let served = axum::serve(listener, router(source))
                         .with_graceful_shutdown(async move {
                             let _ = stopped.await;
@@ -104,13 +141,9 @@ impl Admin {
             thread: Some(thread),
         })
     }
-
-    pub(crate) fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
 }
 
-impl Drop for Admin {
+impl Drop for AdminHttp {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -122,29 +155,29 @@ impl Drop for Admin {
 }
 
 /// The endpoint's routes over `source`.
-pub(crate) fn router(source: StatusSource) -> Router {
+fn router(source: StatusSource) -> Router {
     Router::new()
-        .route("/", get(page))
-        .route("/metrics", get(metrics))
-        .route("/status", get(status))
+        .route("/", get(serve))
+        .route("/metrics", get(serve))
+        .route("/status", get(serve))
         .with_state(source)
 }
 
-async fn page() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
-    ([(CONTENT_TYPE, "text/html; charset=utf-8")], PAGE)
+async fn serve(
+    State(source): State<StatusSource>,
+    uri: axum::http::Uri,
+) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    let (content_type, body) =
+        answer(&source, uri.path()).unwrap_or(("text/plain; charset=utf-8", String::new()));
+    ([(CONTENT_TYPE, content_type)], body)
 }
 
-async fn metrics(
-    State(source): State<StatusSource>,
-) -> ([(axum::http::HeaderName, &'static str); 1], String) {
-    (
-        [(CONTENT_TYPE, METRICS_CONTENT_TYPE)],
-        source.metrics.encode(),
-    )
-}
-
-async fn status(
-    State(source): State<StatusSource>,
-) -> ([(axum::http::HeaderName, &'static str); 1], String) {
-    ([(CONTENT_TYPE, "application/json")], source.to_json())
+/// The answer to `GET path` (`/`, `/metrics` or `/status`): its content type and body.
+pub(crate) fn answer(source: &StatusSource, path: &str) -> Option<(&'static str, String)> {
+    match path {
+        "/" => Some(("text/html; charset=utf-8", PAGE.to_owned())),
+        "/metrics" => Some((METRICS_CONTENT_TYPE, source.metrics.encode())),
+        "/status" => Some(("application/json", source.to_json())),
+        _ => None,
+    }
 }

@@ -1,9 +1,10 @@
 //! [`Rates`]: calls/s, errors/s and latency quantiles over the last second, per shard,
-//! computed on the admin thread from two snapshots one second apart, so the status page
-//! shows the server's own rates whatever its browser's timers do.
+//! computed on a thread of their own from two snapshots one second apart, so the status
+//! page shows the server's own rates whatever its browser's timers do.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::plugin::metrics::{quantile, Snapshot};
@@ -54,23 +55,50 @@ impl Rates {
         window.history.iter().copied().collect()
     }
 
-    /// Recomputes the rates every [`TICK`] until the runtime stops.
-    pub(crate) async fn run(self, metrics: MetricsRegistry) {
-        let mut previous = (Instant::now(), metrics.snapshot());
-        let mut ticker = tokio::time::interval(TICK);
-        loop {
-            ticker.tick().await;
-            let now = (Instant::now(), metrics.snapshot());
-            let next = between(&previous.1, &now.1, now.0 - previous.0);
-            let mut window = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            if window.history.len() == HISTORY_LEN {
-                window.history.pop_front();
-            }
-            window.history.push_back(next.total.calls_per_s);
-            window.shards = next.shards;
-            window.total = next.total;
-            drop(window);
-            previous = now;
+    /// Recomputes the rates every [`TICK`] on a thread of its own, until the returned
+    /// handle is dropped.
+    pub(crate) fn start(&self, metrics: MetricsRegistry) -> std::io::Result<RatesThread> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let rates = self.clone();
+        let thread = std::thread::Builder::new()
+            .name("ringrpc-rates".to_owned())
+            .spawn(move || {
+                let mut previous = (Instant::now(), metrics.snapshot());
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(TICK) {
+                    let now = (Instant::now(), metrics.snapshot());
+                    rates.record(between(&previous.1, &now.1, now.0 - previous.0));
+                    previous = now;
+                }
+            })?;
+        Ok(RatesThread {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    fn record(&self, next: Window) {
+        let mut window = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if window.history.len() == HISTORY_LEN {
+            window.history.pop_front();
+        }
+        window.history.push_back(next.total.calls_per_s);
+        window.shards = next.shards;
+        window.total = next.total;
+    }
+}
+
+/// The thread computing [`Rates`]; dropping it stops the thread.
+#[derive(Debug)]
+pub(crate) struct RatesThread {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for RatesThread {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

@@ -11,23 +11,41 @@ use serde_json::{json, Value};
 use crate::driver::Driver;
 use crate::plugin::metrics::{quantile, ShardSnapshot, LATENCY_BUCKETS_S};
 use crate::plugin::MetricsRegistry;
+use crate::registry::RegistryWatch;
 use crate::runtime::ShardCounters;
 use crate::services::ServicePaths;
 
-/// Lines the application adds to the status (`Server::set_status`), such as the
-/// registry's state. Bounded by the application's keys.
+/// What the application adds to the status: lines (`Server::set_status`, bounded by the
+/// application's keys) and the registrar whose live state is shown
+/// (`Server::show_registry`).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Notes(Arc<Mutex<BTreeMap<String, String>>>);
+pub(crate) struct Notes(Arc<Mutex<Shown>>);
+
+#[derive(Debug, Default)]
+struct Shown {
+    lines: BTreeMap<String, String>,
+    registry: Option<RegistryWatch>,
+}
 
 impl Notes {
     pub(crate) fn set(&self, key: &str, value: String) {
-        let mut notes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        notes.insert(key.to_owned(), value);
+        let mut shown = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        shown.lines.insert(key.to_owned(), value);
     }
 
-    fn to_json(&self) -> Value {
-        let notes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        json!(*notes)
+    pub(crate) fn set_registry(&self, watch: RegistryWatch) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .registry = Some(watch);
+    }
+
+    fn to_json(&self) -> (Value, Value) {
+        let shown = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let registry = shown.registry.as_ref().map_or(Value::Null, |watch| {
+            super::registry::to_json(&watch.status(), Instant::now())
+        });
+        (json!(shown.lines), registry)
     }
 }
 
@@ -58,6 +76,7 @@ impl StatusSource {
             })
             .collect();
         let total = self.rates.total();
+        let (notes, registry) = self.notes.to_json();
         let status = json!({
             "listen": self.listen,
             "driver": format!("{:?}", self.driver),
@@ -72,7 +91,8 @@ impl StatusSource {
                 "p50_last_s": total.p50_s,
                 "p99_last_s": total.p99_s,
             },
-            "notes": self.notes.to_json(),
+            "notes": notes,
+            "registry": registry,
         });
         status.to_string()
     }
@@ -93,6 +113,8 @@ fn shard_json(
         .map(|(limit, n)| (limit.as_str(), *n))
         .collect();
     let ring_total = counters.ring_buffers_total.load(Ordering::Relaxed);
+    let (bytes, pushes) = (&counters.bytes, &counters.bytes.pushes);
+    let ring = |value: usize| (ring_total > 0).then_some(value);
     json!({
         "shard": id,
         "cpu": cpu,
@@ -113,8 +135,16 @@ fn shard_json(
         "p50_last_s": rates.p50_s,
         "p99_last_s": rates.p99_s,
         "latency_buckets": m.latency_buckets,
-        "ring_buffers_total": (ring_total > 0).then_some(ring_total),
-        "ring_buffers_free": (ring_total > 0)
-            .then(|| counters.ring_buffers_free.load(Ordering::Relaxed)),
+        "inflight_bytes": bytes.inflight_bytes.load(Ordering::Relaxed),
+        "unsent_bytes": bytes.unsent_bytes.load(Ordering::Relaxed),
+        "recv_buffer_bytes": bytes.recv_buffer_bytes.load(Ordering::Relaxed),
+        "push_queued": pushes.queued.load(Ordering::Relaxed),
+        "push_queued_bytes": pushes.queued_bytes.load(Ordering::Relaxed),
+        "pushes_dropped": pushes.dropped.load(Ordering::Relaxed),
+        "push_waits": pushes.waited.load(Ordering::Relaxed),
+        "ring_buffers_total": ring(ring_total),
+        "ring_buffers_free": ring(counters.ring_buffers_free.load(Ordering::Relaxed)),
+        "ring_waiting_connections": ring(counters.ring_waiting.load(Ordering::Relaxed)),
+        "ring_starved": (ring_total > 0).then(|| counters.ring_starved.load(Ordering::Relaxed)),
     })
 }

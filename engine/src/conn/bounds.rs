@@ -51,6 +51,8 @@ pub struct ByteStats {
     pub recv_buffer_bytes: AtomicUsize,
     /// See `recv_buffer_bytes`.
     pub recv_buffer_bytes_peak: AtomicUsize,
+    /// The shard's push queues.
+    pub pushes: super::PushStats,
 }
 
 /// One counter: the value on the shard thread, published to its atomics on every change.

@@ -30,8 +30,16 @@ thread_local! {
 
 /// An empty buffer of at least [`BUFFER_BYTES`]: a pooled one, else a new one.
 pub(super) fn take() -> BytesMut {
-    POOL.with(|pool| pool.borrow_mut().pop())
-        .unwrap_or_else(|| BytesMut::with_capacity(BUFFER_BYTES))
+    POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        // The list itself is allocated once, with the thread's first buffer, at its full
+        // length: giving a buffer back never allocates, however late it first happens.
+        if pool.capacity() == 0 {
+            pool.reserve_exact(POOL_COUNT_MAX);
+        }
+        pool.pop()
+    })
+    .unwrap_or_else(|| BytesMut::with_capacity(BUFFER_BYTES))
 }
 
 /// Takes `buf` out of its owner if it is empty; pools it if it owns its whole allocation of

@@ -5,17 +5,50 @@ use std::future::Future;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use std::rc::Rc;
+
 use ringrpc_codec::payload::SerializeType;
-use ringrpc_codec::{Frame, SERVER_TIMEOUT_KEY};
+use ringrpc_codec::{Frame, Header, Reply, SERVER_TIMEOUT_KEY};
 
 use crate::inflight::InFlight;
 use crate::plugin::Watch;
 use crate::runtime::timers::Sleep;
+use crate::services::Route;
+
+/// What a call's reply is derived from (PROTOCOL.md §4.5: the request's header, path and
+/// method).
+pub(super) enum ReplyTo {
+    /// The request's header and the route it was found by, whose names equal the request's
+    /// byte for byte: the request frame itself went to the handler.
+    Routed(Header, Rc<Route>),
+    /// The request frame (kept when plugins watch the request or chose its route).
+    Frame(Frame),
+}
+
+impl ReplyTo {
+    pub(super) fn header(&self) -> &Header {
+        match self {
+            Self::Routed(header, _) => header,
+            Self::Frame(frame) => frame.header(),
+        }
+    }
+
+    pub(super) fn reply(&self) -> Reply<'_> {
+        match self {
+            Self::Routed(header, route) => Reply {
+                request: header,
+                service_path: &route.service_path,
+                service_method: &route.service_method,
+            },
+            Self::Frame(frame) => Reply::to(frame),
+        }
+    }
+}
 
 /// A request whose handler has started. The driver polls it (once inline, then wherever it
 /// likes), enforces its deadline, and turns it into a [`Completion`].
 pub struct Call {
-    pub(super) reply_to: Frame,
+    pub(super) reply_to: ReplyTo,
     pub(super) serialize_type: SerializeType,
     pub(super) slot: Box<dyn InFlight>,
     pub(super) deadline: Option<Instant>,
@@ -35,7 +68,7 @@ impl Call {
     }
 
     pub fn seq(&self) -> u64 {
-        self.reply_to.seq()
+        self.reply_to.header().seq()
     }
 
     /// Polls the handler inside the request's span.
@@ -69,10 +102,11 @@ impl Call {
 
 impl std::fmt::Debug for Call {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let reply = self.reply_to.reply();
         f.debug_struct("Call")
-            .field("seq", &self.reply_to.seq())
-            .field("service_path", &self.reply_to.service_path())
-            .field("service_method", &self.reply_to.service_method())
+            .field("seq", &self.seq())
+            .field("service_path", &reply.service_path)
+            .field("service_method", &reply.service_method)
             .field("deadline", &self.deadline)
             .finish()
     }

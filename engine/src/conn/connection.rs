@@ -1,23 +1,25 @@
 //! [`Connection`]: one rpcx connection as a state machine over bytes.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
-use ringrpc_codec::{frame_len, Reply, NO_METADATA};
+use ringrpc_codec::frame_len;
 
+use super::answer;
 use super::buffer_pool;
 use super::call::{Call, Completion};
 use super::http::Proto;
 use super::input;
 use super::link::{Control, Link};
+use super::out_queue::{OutQueue, BY_REFERENCE_MIN_BYTES};
 use super::DEADLINE_EXCEEDED;
 use crate::config::ConnConfig;
 use crate::error::CloseCause;
 use crate::inflight::Outcome;
-use crate::plugin::Status;
+use crate::plugin::{Status, Watch};
 use crate::services::Services;
 
 /// Smallest and largest read the connection asks for; it adapts between them.
@@ -74,6 +76,8 @@ pub struct Connection {
     pub(super) chunk: Bytes,
     read_size: usize,
     pub(super) out: BytesMut,
+    /// Output cut off `out` to be sent without a copy, ahead of `out`'s bytes.
+    pub(super) out_queue: OutQueue,
     pub(super) scratch: BytesMut,
     pub(super) text: String,
     pub(super) inflight_count: usize,
@@ -111,6 +115,7 @@ impl Connection {
             chunk: Bytes::new(),
             read_size: READ_MIN,
             out: BytesMut::new(),
+            out_queue: OutQueue::default(),
             scratch: BytesMut::new(),
             text: String::new(),
             inflight_count: 0,
@@ -205,7 +210,7 @@ impl Connection {
     fn own_room(&self) -> bool {
         self.inflight_count < self.config.max_inflight
             && self.held_bytes < self.config.max_inflight_bytes
-            && self.out.len() < self.config.flush_threshold_bytes
+            && self.unsent_len() < self.config.flush_threshold_bytes
             && self.proto.wants_read()
     }
 
@@ -329,41 +334,40 @@ impl Connection {
         self.link.bounds().release(held_bytes);
         buffer(&mut self.out);
         self.link.take_pushes(&mut self.out);
-        let mut status = if expired { Status::Expired } else { Status::Ok };
         let open = matches!(self.state, State::Open | State::Draining);
-        if open && self.http_completion(slot.as_mut(), serialize_type, expired) {
-            // Answered in HTTP (a oneway gateway call too: rpcx-go answers it, empty).
-        } else if open && !reply_to.header().is_oneway() {
-            let _entered = span.enter();
-            let reply = Reply::to(&reply_to);
-            let start = self.out.len();
-            let result = if expired {
-                reply.encode_error(&mut self.out, DEADLINE_EXCEEDED, NO_METADATA, &[])
+        let http = matches!(self.proto, Proto::Http(_));
+        let status = if !open {
+            Status::Dropped
+        } else if !http && reply_to.header().is_oneway() {
+            // Nothing to answer (an HTTP oneway call is answered: rpcx-go does, empty).
+            if expired {
+                Status::Expired
             } else {
-                match slot.outcome(serialize_type, &mut self.scratch) {
-                    Outcome::Ok { metadata, payload } => {
-                        let metadata = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-                        reply.encode_ok(&mut self.out, metadata, payload)
-                    }
-                    Outcome::Err {
-                        message,
-                        metadata,
-                        payload,
-                    } => {
-                        tracing::debug!(error = message, "handler error");
-                        status = Status::Error;
-                        let metadata = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-                        reply.encode_error(&mut self.out, message, metadata, payload)
-                    }
-                }
-            };
-            match result {
-                Ok(()) => self.observe_write(reply_to.seq(), start, watch.as_ref()),
-                Err(e) => self.close_after_flush(CloseCause::Encode(e)),
+                Status::Ok
             }
-        } else if !open {
-            status = Status::Dropped;
-        }
+        } else {
+            let _entered = span.enter();
+            // A raw payload goes out by reference, unless a plugin sees the reply's bytes
+            // or it is an HTTP answer.
+            let shared = match (&watch, expired || http) {
+                (None, false) => slot.take_shared_payload(BY_REFERENCE_MIN_BYTES),
+                _ => None,
+            };
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let (answer, status) = if expired {
+                (answer::error(DEADLINE_EXCEEDED), Status::Expired)
+            } else {
+                let outcome = slot.outcome(serialize_type, &mut scratch);
+                if let Outcome::Err { message, .. } = outcome {
+                    tracing::debug!(error = message, "handler error");
+                }
+                (outcome, answer::status(&outcome))
+            };
+            let plugins = watch.as_ref().map(Watch::plugins);
+            let status = self.write_answer(reply_to.reply(), answer, plugins, status, shared);
+            self.scratch = scratch;
+            status
+        };
         if let Some(watch) = watch {
             watch.finish(status);
         }
@@ -387,7 +391,7 @@ impl Connection {
                 self.close_after_flush(CloseCause::DrainTimeout { inflight });
             }
             Some(Control::FrameTimeout) => self.close_after_flush(CloseCause::FrameTimeout),
-            Some(Control::SendTimeout) => self.close_now(CloseCause::SendTimeout),
+            Some(Control::SendTimeout) => self.drop_output(),
             None => {}
         }
         self.update_state();
@@ -396,7 +400,7 @@ impl Connection {
     /// Closes the connection if it has nothing in flight and nothing to send. The shard
     /// calls this (through [`Control::IdleCheck`]) when no byte arrived for a while.
     pub fn handle_idle_check(&mut self) {
-        if self.state == State::Open && self.inflight_count == 0 && self.out.is_empty() {
+        if self.state == State::Open && self.inflight_count == 0 && self.unsent_len() == 0 {
             self.begin_drain(CloseCause::Idle);
         }
     }
@@ -413,6 +417,7 @@ impl Connection {
             self.publish_recv();
         }
         buffer_pool::give(&mut self.out);
+        self.out_queue.release_idle();
         if self.scratch.capacity() > KEEP_SMALL_BYTES {
             self.scratch = BytesMut::new();
         }
@@ -422,16 +427,51 @@ impl Connection {
         self.link.release_idle_buffers(KEEP_SMALL_BYTES);
     }
 
-    /// Bytes waiting to be sent, if any: everything encoded since the last send.
+    /// Bytes waiting to be sent, if any: the first of the pieces kept by reference (see
+    /// [`Connection::transmit_slices`]), else everything encoded since the last send.
     pub fn poll_transmit(&mut self) -> Option<&[u8]> {
         self.link.take_pushes(&mut self.out);
-        (!self.out.is_empty() && self.state != State::Closed).then_some(&self.out[..])
+        if self.state == State::Closed {
+            return None;
+        }
+        match self.out_queue.iter().next() {
+            Some(piece) => Some(piece),
+            None => (!self.out.is_empty()).then_some(&self.out[..]),
+        }
     }
 
-    /// `n` bytes of [`Connection::poll_transmit`] were sent.
+    /// Everything waiting to be sent, as up to `dst.len()` slices in wire order, for one
+    /// vectored send: reply payloads kept by reference are not copied into one buffer
+    /// first. Returns how many slices were filled; report the bytes sent with
+    /// [`Connection::handle_sent`].
+    pub fn transmit_slices<'a>(&'a mut self, dst: &mut [IoSlice<'a>]) -> usize {
+        self.link.take_pushes(&mut self.out);
+        if self.state == State::Closed {
+            return 0;
+        }
+        let pieces = self.out_queue.iter().map(|piece| &piece[..]);
+        let tail = (!self.out.is_empty()).then_some(&self.out[..]);
+        let mut n = 0;
+        for (slot, piece) in dst.iter_mut().zip(pieces.chain(tail)) {
+            *slot = IoSlice::new(piece);
+            n += 1;
+        }
+        n
+    }
+
+    /// `n` bytes of [`Connection::poll_transmit`] (or [`Connection::transmit_slices`])
+    /// were sent.
     pub fn handle_sent(&mut self, n: usize) {
-        self.out.advance(n.min(self.out.len()));
         self.link.count_sent(n);
+        self.handle_sealed(n);
+    }
+
+    /// `n` bytes of [`Connection::poll_transmit`] were taken by the layer under the core
+    /// (TLS sealed them into records): they leave the core's output, and that layer counts
+    /// what the kernel takes and what it still holds (`Link::set_transport_unsent`).
+    pub fn handle_sealed(&mut self, n: usize) {
+        let rest = self.out_queue.advance(n);
+        self.out.advance(rest.min(self.out.len()));
         self.update_state();
     }
 
@@ -440,12 +480,19 @@ impl Connection {
     /// send first) before anything taken later, reports each completion with
     /// [`Connection::handle_sent_owned`], and closes the socket only after its last send
     /// completed, even if the connection is closed by then.
+    ///
+    /// Several calls may be needed to take everything (pieces kept by reference come one
+    /// by one, the rest of the buffer last): the driver sends them in order.
     pub fn poll_transmit_owned(&mut self) -> Option<Bytes> {
         self.link.take_pushes(&mut self.out);
-        if self.out.is_empty() || self.state == State::Closed {
+        if self.state == State::Closed {
             return None;
         }
-        let bytes = self.out.split().freeze();
+        let bytes = match self.out_queue.pop() {
+            Some(piece) => piece,
+            None if self.out.is_empty() => return None,
+            None => self.out.split().freeze(),
+        };
         self.owned_unsent += bytes.len();
         self.update_state();
         Some(bytes)
@@ -460,6 +507,12 @@ impl Connection {
         self.owned_unsent -= n.min(self.owned_unsent);
         self.link.count_sent(n);
         self.update_state();
+    }
+
+    /// Whether output waits that no send in flight carries (encoded, kept by reference, or
+    /// pushed and not yet taken).
+    pub fn has_unsent(&self) -> bool {
+        self.unsent_len() > 0 || self.link.has_pushes()
     }
 
     /// Whether the connection closed without sending what was left (socket error, send
@@ -514,6 +567,18 @@ impl Connection {
         }
     }
 
+    /// The send timeout: closes now, dropping the output. Also after the close: output the
+    /// layer under the core still holds (a TLS close_notify, a driver's send) that the peer
+    /// took none of is given up too (`is_output_dropped`), and the timeout is the cause.
+    fn drop_output(&mut self) {
+        if self.state == State::Closed {
+            self.output_dropped = true;
+            self.cause = Some(CloseCause::SendTimeout);
+        } else {
+            self.close_now(CloseCause::SendTimeout);
+        }
+    }
+
     fn close_now(&mut self, cause: CloseCause) {
         if self.state != State::Closed {
             self.cause = Some(cause);
@@ -527,6 +592,7 @@ impl Connection {
     fn enter_closed(&mut self) {
         self.state = State::Closed;
         self.out = BytesMut::new();
+        self.out_queue.clear();
         self.recv = BytesMut::new();
         self.chunk = Bytes::new();
         self.publish_recv();
@@ -549,16 +615,21 @@ impl Connection {
     pub(super) fn update_state(&mut self) {
         let done = match self.state {
             State::Draining => {
-                self.inflight_count == 0 && self.out.is_empty() && !self.frame_ready()
+                self.inflight_count == 0 && self.unsent_len() == 0 && !self.frame_ready()
             }
-            State::Closing => self.out.is_empty(),
+            State::Closing => self.unsent_len() == 0,
             State::Open | State::Closed => false,
         };
         if done {
             self.enter_closed();
         } else if self.state != State::Closed {
-            self.link.set_backlog(self.out.len() + self.owned_unsent);
+            self.link.set_backlog(self.unsent_len() + self.owned_unsent);
         }
+    }
+
+    /// Bytes encoded or kept by reference and not yet handed to the driver.
+    fn unsent_len(&self) -> usize {
+        self.out.len() + self.out_queue.len()
     }
 
     /// Whether a whole frame is waiting in the receive buffer (a bad one counts: it still
@@ -580,7 +651,7 @@ impl std::fmt::Debug for Connection {
             .field("state", &self.state)
             .field("proto", &self.proto)
             .field("recv_len", &self.recv.len())
-            .field("out_len", &self.out.len())
+            .field("out_len", &self.unsent_len())
             .field("inflight_count", &self.inflight_count)
             .field("held_bytes", &self.held_bytes)
             .field("cause", &self.cause)
@@ -599,9 +670,14 @@ impl Drop for Connection {
 
 /// Gives a buffer that has none its first allocation. Its size is also what the buffer
 /// grows back to after `split`s (`BytesMut` remembers it), so replies taken with
-/// `poll_transmit_owned` do not allocate one by one.
+/// `poll_transmit_owned` do not allocate one by one. An empty buffer that `split`s used up
+/// to under half of that is rewound to the start of its memory as soon as nothing shares
+/// it (sent pieces dropped): it then never has to grow while pieces are still in flight.
 pub(super) fn buffer(buf: &mut BytesMut) {
     if buf.capacity() == 0 {
         *buf = buffer_pool::take();
+    } else if buf.is_empty() && buf.capacity() < buffer_pool::BUFFER_BYTES / 2 {
+        // Never allocates: false (and nothing done) while a piece still shares it.
+        let _ = buf.try_reclaim(buffer_pool::BUFFER_BYTES);
     }
 }

@@ -16,18 +16,18 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use ringrpc_codec::payload::SerializeType;
-use ringrpc_codec::{encode_heartbeat_reply, EncodeError, Frame, Reply, AUTH_KEY, NO_METADATA};
+use ringrpc_codec::{encode_heartbeat_reply, Frame, Reply, AUTH_KEY};
 
-use super::call::{server_timeout, Call, Timeout};
+use super::answer;
+use super::call::{server_timeout, Call, ReplyTo, Timeout};
 use super::connection::{buffer, Connection};
 use super::http::Proto;
 use super::DEADLINE_EXCEEDED;
 use crate::error::CloseCause;
 use crate::handler::Request;
-use crate::inflight::ErasedHandler;
-use crate::plugin::{Incoming, OutgoingKind, Status, Watch};
+use crate::plugin::{Incoming, Status, Watch};
 use crate::runtime::timers::Sleep;
-use crate::services::{Lookup, Services};
+use crate::services::{Lookup, Route, Services};
 
 impl Connection {
     /// Decides what one request becomes, in rpcx-go's order (PROTOCOL.md §4.2–4.7): answered
@@ -48,10 +48,11 @@ impl Connection {
             return None;
         }
         let mut plan = Plan::default();
-        let (mut path, mut method) = (frame.service_path(), frame.service_method());
         // The one branch plugins cost when none is registered. They decide before the
         // handler starts and before any byte is held or inflated, so a refusal holds none.
-        if !services.plugins().is_empty() {
+        let route = if services.plugins().is_empty() {
+            services.lookup(frame.service_path_bytes(), frame.service_method_bytes())
+        } else {
             let plugins = services.plugins();
             let now = plugins.now();
             let mut incoming = Incoming::new(&frame, self.link.peer_addr(), services.shard(), now);
@@ -60,18 +61,25 @@ impl Connection {
                 plugins.refused(&frame, &refusal, seen);
                 return None;
             }
-            (path, method) = (incoming.service_path(), incoming.service_method());
             plan.span = incoming.span.take();
             plan.delay_until = incoming.delay_until;
             plan.watch = Some(Watch::new(services.clone(), frame.clone(), now));
-        }
-        let handler = match services.lookup(path, method) {
-            Lookup::Found(handler) => handler,
+            plan.rewrite = Some((
+                incoming.service_path().to_owned(),
+                incoming.service_method().to_owned(),
+            ));
+            let (path, method) = plan.names(&frame);
+            services.lookup(path.as_bytes(), method.as_bytes())
+        };
+        let route = match route {
+            Lookup::Found(route) => route.clone(),
             Lookup::NoService => {
+                let (path, _) = plan.names(&frame);
                 self.reply_error(&frame, format_args!("rpcx: can't find service {path}"));
                 return plan.unrouted(Status::Error);
             }
             Lookup::NoMethod => {
+                let (_, method) = plan.names(&frame);
                 self.reply_error(&frame, format_args!("rpcx: can't find method {method}"));
                 return plan.unrouted(Status::Error);
             }
@@ -95,7 +103,7 @@ impl Connection {
             return plan.unrouted(Status::Error);
         };
         plan.inflated_bytes = inflated_bytes;
-        Some(self.start(frame, handler, serialize_type, deadline, plan))
+        Some(self.start(frame, route, serialize_type, deadline, plan))
     }
 
     /// Inflates a gzip payload, to at most the frame limit and the connection's in-flight
@@ -129,7 +137,7 @@ impl Connection {
             Ok(()) => true,
             Err(text) => {
                 // Over HTTP: 401 (or a JSON-RPC error), and the connection stays open.
-                if !self.http_error(true, &text) {
+                if !self.http_auth_error(&text) {
                     self.reply_error(frame, format_args!("{text}"));
                     self.close_after_flush(CloseCause::Auth(text));
                 }
@@ -142,7 +150,7 @@ impl Connection {
     fn start(
         &mut self,
         frame: Frame,
-        handler: &Rc<dyn ErasedHandler>,
+        route: Rc<Route>,
         serialize_type: SerializeType,
         deadline: Option<Instant>,
         plan: Plan,
@@ -151,7 +159,7 @@ impl Connection {
         let held_bytes = frame.as_bytes().len() + plan.inflated_bytes;
         self.held_bytes += held_bytes;
         self.link.bounds().acquire(held_bytes);
-        let header = frame.header();
+        let header = *frame.header();
         let span = plan.span.unwrap_or_else(|| {
             tracing::debug_span!(
                 "req",
@@ -160,11 +168,21 @@ impl Connection {
                 service_method = frame.service_method()
             )
         });
-        let request = Request::new(frame.clone(), serialize_type, deadline, self.link.clone());
-        let slot = span.in_scope(|| handler.start(request));
+        // Without a plugin the reply echoes the route's names, equal to the request's: the
+        // frame moves to the handler and the call keeps only its header (no reference
+        // count taken on the receive buffer). A plugin sees the request after the handler
+        // (and may have rewritten the names the handler was found by): the call keeps the
+        // frame.
+        let (reply_to, frame) = if plan.watch.is_none() && plan.rewrite.is_none() {
+            (ReplyTo::Routed(header, route.clone()), frame)
+        } else {
+            (ReplyTo::Frame(frame.clone()), frame)
+        };
+        let request = Request::new(frame, serialize_type, deadline, self.link.clone());
+        let slot = span.in_scope(|| route.handler.start(request));
         self.inflight_count += 1;
         Call {
-            reply_to: frame,
+            reply_to,
             serialize_type,
             slot,
             deadline,
@@ -176,40 +194,28 @@ impl Connection {
     }
 
     /// Answers `frame` with an error reply (status Error and `__rpcx_error__`), unless it
-    /// is oneway.
+    /// is oneway (over HTTP a oneway call is answered too, as rpcx-go does). The plugins see
+    /// it (`before_write`) like any reply.
     pub(super) fn reply_error(&mut self, frame: &Frame, message: std::fmt::Arguments<'_>) {
-        if matches!(self.proto, Proto::Http(_)) {
-            // Over HTTP a oneway call is answered too (an error status, as rpcx-go does).
-            let text = message.to_string();
-            self.http_error(false, &text);
+        let http = matches!(self.proto, Proto::Http(_));
+        if !http && frame.header().is_oneway() {
             return;
         }
-        if frame.header().is_oneway() {
-            return;
-        }
-        self.text.clear();
-        let _ = self.text.write_fmt(message);
-        tracing::debug!(seq = frame.seq(), error = %self.text, "error reply");
-        let start = self.out.len();
-        let result: Result<(), EncodeError> =
-            Reply::to(frame).encode_error(&mut self.out, &self.text, NO_METADATA, &[]);
-        match result {
-            Ok(()) if !self.services.plugins().is_empty() => {
-                let plugins = self.services.plugins();
-                plugins.before_write(OutgoingKind::Reply, frame.seq(), &self.out[start..]);
-            }
-            Ok(()) => {}
-            Err(e) => self.close_after_flush(CloseCause::Encode(e)),
-        }
-    }
-
-    /// Shows the reply just encoded at `out[start..]` to the plugins of a watched request.
-    pub(super) fn observe_write(&self, seq: u64, start: usize, watch: Option<&Watch>) {
-        if let Some(watch) = watch {
-            watch
-                .plugins()
-                .before_write(OutgoingKind::Reply, seq, &self.out[start..]);
-        }
+        let mut text = std::mem::take(&mut self.text);
+        text.clear();
+        let _ = text.write_fmt(message);
+        tracing::debug!(seq = frame.seq(), error = %text, "error reply");
+        // Only when plugins are registered: they may rewrite it.
+        let services = (!self.services.plugins().is_empty()).then(|| Rc::clone(&self.services));
+        let plugins = services.as_deref().map(Services::plugins);
+        self.write_answer(
+            Reply::to(frame),
+            answer::error(&text),
+            plugins,
+            Status::Error,
+            None,
+        );
+        self.text = text;
     }
 }
 
@@ -220,10 +226,20 @@ struct Plan {
     span: Option<tracing::Span>,
     delay_until: Option<Instant>,
     watch: Option<Watch>,
+    /// The names the plugins route the request by (`Incoming::service_path`, ...).
+    rewrite: Option<(String, String)>,
     inflated_bytes: usize,
 }
 
 impl Plan {
+    /// The names the request is routed by: the plugins' if any ran, else the frame's.
+    fn names<'a>(&'a self, frame: &'a Frame) -> (&'a str, &'a str) {
+        match &self.rewrite {
+            Some((path, method)) => (path, method),
+            None => (frame.service_path(), frame.service_method()),
+        }
+    }
+
     /// The request was answered before reaching a handler (it holds no bytes): its plugins
     /// hear how.
     fn unrouted(self, status: Status) -> Option<Call> {
@@ -240,7 +256,7 @@ mod tests {
 
     use bytes::BytesMut;
     use ringrpc_codec::compress::gzip;
-    use ringrpc_codec::{encode_frame, CompressType, Header};
+    use ringrpc_codec::{encode_frame, CompressType, Header, NO_METADATA};
 
     use super::*;
     use crate::conn::{ConnConfig, Link};
@@ -305,8 +321,9 @@ mod tests {
                 seqs.push(call.seq());
                 assert!(conn.poll_inline(&mut cx, call).is_none());
                 // Replies sent at once: only the batch budget can pause this connection.
-                let n = conn.poll_transmit().map_or(0, <[u8]>::len);
-                conn.handle_sent(n);
+                while let Some(n) = conn.poll_transmit().map(<[u8]>::len) {
+                    conn.handle_sent(n);
+                }
             }
             seqs.push(0);
         }

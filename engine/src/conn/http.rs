@@ -11,8 +11,6 @@ use super::link::Link;
 use crate::error::CloseCause;
 use crate::http::session::{Env, HttpSession, Next};
 use crate::http::{is_http_start, HttpClose};
-use crate::inflight::{InFlight, Outcome};
-use ringrpc_codec::payload::SerializeType;
 
 /// The protocol of a connection, decided once by its first byte (PROTOCOL.md §7.2).
 #[derive(Debug)]
@@ -99,42 +97,14 @@ impl Connection {
         }
     }
 
-    /// Answers the running HTTP call with an error (refused by auth, or failed before its
-    /// handler ran). Returns false if the connection is not HTTP.
-    pub(super) fn http_error(&mut self, auth: bool, text: &str) -> bool {
+    /// Answers the running HTTP call refused by the auth hook (401, or a JSON-RPC error).
+    /// Returns false if the connection is not HTTP.
+    pub(super) fn http_auth_error(&mut self, text: &str) -> bool {
         let Proto::Http(session) = &mut self.proto else {
             return false;
         };
-        let close = session.answer_error(auth, text, &mut self.out);
-        self.after_http_answer(close);
-        true
-    }
-
-    /// Answers the running HTTP call with its outcome (`None`: its deadline passed).
-    /// Returns false if the connection is not HTTP.
-    pub(super) fn http_completion(
-        &mut self,
-        slot: &mut dyn InFlight,
-        serialize_type: SerializeType,
-        expired: bool,
-    ) -> bool {
-        let Self {
-            proto,
-            out,
-            scratch,
-            ..
-        } = self;
-        let Proto::Http(session) = proto else {
-            return false;
-        };
-        let close = if expired {
-            session.answer_error(false, super::DEADLINE_EXCEEDED, out)
-        } else {
-            match slot.outcome(serialize_type, scratch) {
-                Outcome::Ok { metadata, payload } => session.answer_ok(metadata, payload, out),
-                Outcome::Err { message, .. } => session.answer_error(false, message, out),
-            }
-        };
+        let close = session.answer_error(true, text, &mut self.out);
+        session.answered();
         self.after_http_answer(close);
         true
     }
@@ -149,7 +119,7 @@ impl Connection {
         }
     }
 
-    fn after_http_answer(&mut self, close: bool) {
+    pub(super) fn after_http_answer(&mut self, close: bool) {
         if close {
             self.close_after_flush(CloseCause::Http(HttpClose::Done));
         }
@@ -228,7 +198,7 @@ mod tests {
                     parked.push(call);
                 }
             }
-            if let Some(bytes) = conn.poll_transmit() {
+            while let Some(bytes) = conn.poll_transmit() {
                 out.extend_from_slice(bytes);
                 let n = bytes.len();
                 conn.handle_sent(n);

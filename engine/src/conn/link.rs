@@ -6,6 +6,9 @@
 //! timeouts). Each of them then wakes the driver, which empties the mailbox through
 //! [`super::Connection::handle_link`]. The connection publishes here what the shard's sweep
 //! reads: frames received, bytes sent, whether a frame is half received, bytes unsent.
+//! The layer under the core (TLS, `crate::tls`) reports here too what it holds: sealed
+//! records not yet taken by the kernel (unsent) and a partly received record (receive
+//! buffer), so the shard's bounds and timeouts see every byte.
 //! Borrows of the cells never outlive one method call.
 
 use std::cell::{Cell, RefCell};
@@ -21,7 +24,7 @@ use ringrpc_codec::{encode_frame, Header};
 use super::bounds::ShardBounds;
 use super::call::Completion;
 use crate::error::PushError;
-use crate::plugin::OutgoingKind;
+use crate::plugin::{OutgoingKind, Verdict};
 use crate::services::Services;
 
 /// What the shard asks of a connection.
@@ -45,12 +48,22 @@ pub struct Link {
     waker: RefCell<Option<Waker>>,
     completions: RefCell<VecDeque<Completion>>,
     pushes: RefCell<BytesMut>,
+    /// How many push frames `pushes` holds.
+    push_count: Cell<usize>,
     push_waiters: RefCell<Vec<Waker>>,
     push_seq: Rc<Cell<u64>>,
     bounds: Rc<ShardBounds>,
     /// Unsent output the connection holds (not counting `pushes`).
     backlog: Cell<usize>,
-    /// `backlog` plus queued pushes, as last reported to the shard.
+    /// Output the layer under the core holds (TLS records, also those a driver's send
+    /// holds); kept after the core closed, until that layer gives it up.
+    transport_unsent: Cell<usize>,
+    /// Input the layer under the core holds (a partly received TLS record), as last
+    /// reported to the shard's receive-buffer counter.
+    transport_recv: Cell<usize>,
+    /// That input is a frame half received, as far as the sweep is concerned.
+    transport_receiving: Cell<bool>,
+    /// `backlog` plus queued pushes plus `transport_unsent`, as last reported to the shard.
     unsent: Cell<usize>,
     control: Cell<Option<Control>>,
     frames: Cell<u64>,
@@ -75,10 +88,14 @@ impl Link {
             waker: RefCell::new(None),
             completions: RefCell::new(VecDeque::new()),
             pushes: RefCell::new(BytesMut::new()),
+            push_count: Cell::new(0),
             push_waiters: RefCell::new(Vec::new()),
             push_seq,
             bounds,
             backlog: Cell::new(0),
+            transport_unsent: Cell::new(0),
+            transport_recv: Cell::new(0),
+            transport_receiving: Cell::new(false),
             unsent: Cell::new(0),
             control: Cell::new(None),
             frames: Cell::new(0),
@@ -176,8 +193,8 @@ impl Link {
         self.frames.set(self.frames.get().wrapping_add(1));
     }
 
-    /// Counts output bytes the kernel took.
-    pub(super) fn count_sent(&self, bytes: usize) {
+    /// Counts output bytes the kernel took (the core's, or the TLS layer's records).
+    pub(crate) fn count_sent(&self, bytes: usize) {
         self.sent_bytes
             .set(self.sent_bytes.get().wrapping_add(bytes as u64));
     }
@@ -199,18 +216,20 @@ impl Link {
         self.frames.get().wrapping_add(self.sent_bytes.get())
     }
 
-    /// Whether a frame has begun to arrive and is not complete, while the connection reads.
+    /// Whether a frame has begun to arrive and is not complete, while the connection reads
+    /// (in the core's buffer, or a record the layer under it holds).
     pub fn is_receiving(&self) -> bool {
-        self.receiving.get()
+        self.receiving.get() || self.transport_receiving.get()
     }
 
     pub(super) fn set_receiving(&self, receiving: bool) {
         self.receiving.set(receiving);
     }
 
-    /// Output bytes not yet taken by the kernel: the connection's, and queued pushes.
+    /// Output bytes not yet taken by the kernel: the connection's, queued pushes, and what
+    /// the layer under the core (TLS) holds.
     pub fn unsent_bytes(&self) -> usize {
-        self.backlog.get() + self.pushes.borrow().len()
+        self.backlog.get() + self.pushes.borrow().len() + self.transport_unsent.get()
     }
 
     pub fn is_closed(&self) -> bool {
@@ -222,8 +241,14 @@ impl Link {
     pub(super) fn close(&self) {
         self.closed.set(true);
         self.completions.borrow_mut().clear();
+        let dropped = self.push_count.take();
+        self.bounds
+            .stats()
+            .pushes
+            .drop_queued(dropped, self.pushes.borrow().len());
         self.pushes.borrow_mut().clear();
         self.receiving.set(false);
+        self.transport_receiving.set(false);
         self.set_backlog(0);
         self.wake_pushers();
     }
@@ -232,6 +257,33 @@ impl Link {
     /// driver's send holds), published by the connection so pushers wait for room.
     pub(super) fn set_backlog(&self, backlog: usize) {
         self.backlog.set(backlog);
+        self.publish_unsent();
+    }
+
+    /// Output bytes the layer under the core holds now (TLS: sealed records, including
+    /// those a driver's send holds). They count as unsent for pushers, the shard's counter
+    /// and the send timeout, also after the core closed (a close_notify the peer never
+    /// reads), until that layer reports 0.
+    pub(crate) fn set_transport_unsent(&self, bytes: usize) {
+        if self.transport_unsent.replace(bytes) != bytes {
+            self.publish_unsent();
+        }
+    }
+
+    /// Input bytes the layer under the core holds now (TLS: a partly received record, or
+    /// an unfinished handshake), counted in the shard's receive-buffer bytes; `receiving`:
+    /// whether they are a frame the peer began and has not finished (for the frame
+    /// timeout), or `None` to keep the last answer while bytes are held.
+    pub(crate) fn set_transport_recv(&self, bytes: usize, receiving: Option<bool>) {
+        let receiving = receiving.unwrap_or(self.transport_receiving.get()) && bytes > 0;
+        self.transport_receiving.set(receiving);
+        let old = self.transport_recv.replace(bytes);
+        if old != bytes {
+            self.bounds.move_recv(old, bytes);
+        }
+    }
+
+    fn publish_unsent(&self) {
         self.report_unsent();
         if self.unsent.get() < self.bounds.push_buffer_max_bytes() {
             self.wake_pushers();
@@ -277,10 +329,13 @@ impl Link {
         metadata: impl IntoIterator<Item = (K, V)>,
         payload: &[u8],
     ) -> Result<(), PushError> {
+        let stats = &self.bounds.stats().pushes;
         if self.closed.get() {
+            stats.count_failed();
             return Err(PushError::Closed);
         }
         if self.pushes_refused.get() {
+            stats.count_failed();
             return Err(PushError::Http);
         }
         let seq = self.push_seq.get();
@@ -295,13 +350,21 @@ impl Link {
             service_method,
             metadata,
             payload,
-        )?;
+        )
+        .inspect_err(|_| stats.count_failed())?;
         if let Some(services) = &self.observer {
-            let bytes = &pushes[start..];
-            services
-                .plugins()
-                .before_write(OutgoingKind::Push, seq, bytes);
+            let verdict =
+                services
+                    .plugins()
+                    .before_write(OutgoingKind::Push, seq, &pushes[start..], false);
+            if let Err(e) = edit_push(&mut pushes, start, verdict) {
+                pushes.truncate(start);
+                stats.count_failed();
+                return Err(e);
+            }
         }
+        stats.queue(pushes.len() - start);
+        self.push_count.set(self.push_count.get() + 1);
         drop(pushes);
         self.report_unsent();
         self.push_seq.set(seq.wrapping_add(1).max(1));
@@ -323,13 +386,47 @@ impl Link {
         }
     }
 
+    /// Whether push frames wait to be taken.
+    pub(super) fn has_pushes(&self) -> bool {
+        !self.pushes.borrow().is_empty()
+    }
+
     /// Moves queued push frames to the end of `out` (still unsent: they join the backlog).
     pub(super) fn take_pushes(&self, out: &mut BytesMut) {
         let mut pushes = self.pushes.borrow_mut();
         if !pushes.is_empty() {
+            let count = self.push_count.take();
+            self.bounds.stats().pushes.dequeue(count, pushes.len());
             out.extend_from_slice(&pushes);
             self.backlog.set(self.backlog.get() + pushes.len());
             pushes.clear();
+        }
+    }
+}
+
+/// Applies the plugins' verdict on the push encoded at `pushes[start..]`: kept, encoded
+/// again with metadata added, or refused (the caller drops it).
+fn edit_push(pushes: &mut BytesMut, start: usize, verdict: Verdict) -> Result<(), PushError> {
+    match verdict {
+        Verdict::Send => Ok(()),
+        Verdict::Refuse(refusal) => Err(PushError::Refused {
+            limit: refusal.limit(),
+            text: refusal.text().to_owned(),
+        }),
+        Verdict::Edit(added) => {
+            let Some(frame) = super::answer::reparse(pushes.split_off(start)) else {
+                return Err(PushError::Closed);
+            };
+            let metadata = super::answer::with_added(frame.metadata().iter(), &added);
+            let result = encode_frame(
+                pushes,
+                frame.header(),
+                frame.service_path(),
+                frame.service_method(),
+                metadata,
+                frame.payload(),
+            );
+            Ok(result?)
         }
     }
 }

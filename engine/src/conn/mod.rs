@@ -33,6 +33,7 @@
 //!
 //! Read first: [`Connection`] (the state diagram), then [`Link`].
 
+mod answer;
 mod bounds;
 mod buffer_pool;
 mod call;
@@ -41,6 +42,8 @@ mod dispatch;
 mod http;
 mod input;
 mod link;
+mod out_queue;
+mod push_stats;
 
 pub use crate::config::ConnConfig;
 pub use crate::inflight::{InFlight, Outcome};
@@ -48,6 +51,7 @@ pub use bounds::{ByteStats, ShardBounds, Timeouts};
 pub use call::{Call, Completion};
 pub use connection::Connection;
 pub use link::{Control, Link};
+pub use push_stats::PushStats;
 
 /// Error text of a request whose `__ServerTimeout` passed before its handler finished: the
 /// text a Go handler returns when it gives up on its context (`ctx.Err()`).

@@ -3,7 +3,8 @@
 //! the rest into the rpcx request [`Frame`] the connection dispatches exactly as it
 //! dispatches frames from rpcx clients (auth, lookup, codec, deadline, handler); the
 //! call's outcome comes back through [`HttpSession::answer_ok`] or
-//! [`HttpSession::answer_error`].
+//! [`HttpSession::answer_error`] (either may be written, dropped and written again while a
+//! plugin's `before_write` rewrites it), then [`HttpSession::answered`].
 //!
 //! One request at a time: while a call runs nothing more is read, so pipelined requests
 //! are answered in order and wait in the socket, as with Go's server.
@@ -271,10 +272,15 @@ impl HttpSession {
         }
     }
 
+    /// The running call's answer is written: the next request may be read.
+    pub(crate) fn answered(&mut self) {
+        self.awaiting = None;
+    }
+
     /// Answers the running call with an error: refused by auth (`auth`) or failed in
     /// dispatch or in its handler. Returns whether the connection closes after it.
     pub(crate) fn answer_error(&mut self, auth: bool, text: &str, out: &mut BytesMut) -> bool {
-        let Some(awaiting) = self.awaiting.take() else {
+        let Some(awaiting) = &self.awaiting else {
             return false;
         };
         match &awaiting.kind {
@@ -291,7 +297,7 @@ impl HttpSession {
             }
             Kind::JsonRpc(id) => {
                 let body = jsonrpc::error_body(jsonrpc::INTERNAL_ERROR, text, Some(id));
-                write_json(out, 200, &body, &awaiting);
+                write_json(out, 200, &body, awaiting);
             }
             Kind::Notification => {}
         }
@@ -306,7 +312,7 @@ impl HttpSession {
         payload: &[u8],
         out: &mut BytesMut,
     ) -> bool {
-        let Some(awaiting) = self.awaiting.take() else {
+        let Some(awaiting) = &self.awaiting else {
             return false;
         };
         match &awaiting.kind {
@@ -322,7 +328,7 @@ impl HttpSession {
                 );
             }
             Kind::JsonRpc(id) => match jsonrpc::result_body(payload, id) {
-                Ok(body) => write_json(out, 200, &body, &awaiting),
+                Ok(body) => write_json(out, 200, &body, awaiting),
                 Err(text) => {
                     // Go's `http.Error`.
                     let mut headers: Vec<(&str, &str)> = awaiting

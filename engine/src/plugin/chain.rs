@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use ringrpc_codec::Frame;
 
-use super::{ConnInfo, Handled, Incoming, Outgoing, OutgoingKind, Plugin, Refusal, Status};
+use super::{
+    ConnInfo, Handled, Incoming, Outgoing, OutgoingKind, Plugin, Refusal, Status, Verdict,
+};
 use crate::services::Services;
 
 /// The plugins of one shard, called in the order they were registered. Built by
@@ -132,16 +134,25 @@ impl Plugins {
         }
     }
 
-    /// An encoded reply or push is about to be sent.
-    pub(crate) fn before_write(&self, kind: OutgoingKind, seq: u64, bytes: &[u8]) {
-        let outgoing = Outgoing {
-            kind,
-            seq,
-            bytes,
-            shard: self.shard,
-        };
+    /// An encoded reply or push is about to be sent: `before_write` in order until one
+    /// refuses; what they decided.
+    pub(crate) fn before_write(
+        &self,
+        kind: OutgoingKind,
+        seq: u64,
+        bytes: &[u8],
+        http: bool,
+    ) -> Verdict {
+        let mut outgoing = Outgoing::new(kind, seq, bytes, http, self.shard);
         for plugin in &self.list {
-            plugin.before_write(&outgoing);
+            if let Err(refusal) = plugin.before_write(&mut outgoing) {
+                return Verdict::Refuse(refusal);
+            }
+        }
+        if outgoing.added.is_empty() {
+            Verdict::Send
+        } else {
+            Verdict::Edit(outgoing.added)
         }
     }
 }

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::{ConnInfo, Handled, Incoming, Outgoing, OutgoingKind, Plugin, Refusal, Status};
 
 mod encode;
+mod engine;
 mod snapshot;
 
 pub use encode::CONTENT_TYPE;
@@ -249,11 +250,12 @@ impl Plugin for Metrics {
         });
     }
 
-    fn before_write(&self, outgoing: &Outgoing<'_>) {
+    fn before_write(&self, outgoing: &mut Outgoing<'_>) -> Result<(), Refusal> {
         add(&self.counters.bytes_out, outgoing.bytes.len() as u64);
         if outgoing.kind == OutgoingKind::Push {
             add(&self.counters.pushes, 1);
         }
+        Ok(())
     }
 }
 

@@ -17,10 +17,14 @@
 //!                                          method, set the request's span, delay it; the
 //!                                          first Err refuses: an error reply with its text)
 //!     ─▶ the handler runs
-//!     ─▶ before_write (Reply)              (every plugin, with the encoded reply)
+//!     ─▶ before_write (Reply)              (in order, with the encoded reply or HTTP
+//!                                          answer; may add reply metadata; the first Err
+//!                                          refuses: an error reply with its text instead)
 //!     ─▶ after_handle                      (every plugin whose before_handle ran: status
 //!                                          and duration)
-//!   per push: before_write (Push)          (every plugin, with the encoded push)
+//!   per push: before_write (Push)          (in order, with the encoded push; may add
+//!                                          metadata; the first Err drops it: the pusher
+//!                                          gets PushError::Refused)
 //! connection closed ─▶ on_close            (every plugin whose on_accept ran)
 //! ```
 //!
@@ -29,7 +33,8 @@
 //! gets exactly one `after_handle` for that request, even if a later plugin refused it
 //! ([`Status::Refused`]), the service was not found ([`Status::Error`]), the deadline passed
 //! ([`Status::Expired`]) or the connection died first ([`Status::Dropped`]). So a plugin can
-//! keep gauges (in-flight, open connections) with no leaks. The engine's own
+//! keep gauges (in-flight, open connections) with no leaks. A request whose reply a
+//! `before_write` refused ends as [`Status::Refused`]. The engine's own
 //! `max_conns_per_shard` limit is checked after every `on_accept` passed; a connection it
 //! refuses reaches `on_close` with the refusal `max_conns`.
 //!
@@ -122,9 +127,18 @@ pub trait Plugin {
         let _ = handled;
     }
 
-    /// A reply or a push is encoded and about to be sent.
-    fn before_write(&self, outgoing: &Outgoing<'_>) {
+    /// A reply or a push is encoded and about to be sent (rpcx-go's `PreWriteResponse`,
+    /// which may change the response). It may add metadata to it
+    /// ([`Outgoing::set_metadata`]): the frame is encoded again with it. `Err` refuses it: a
+    /// reply is replaced by an error reply carrying the refusal's text (its request ends as
+    /// [`Status::Refused`]), a push is not sent (the pusher gets
+    /// [`crate::PushError::Refused`]). Plugins after a refusing one are not called.
+    ///
+    /// Every plugin sees the frame as first encoded (`bytes`); metadata added by earlier
+    /// plugins is in [`Outgoing::added_metadata`].
+    fn before_write(&self, outgoing: &mut Outgoing<'_>) -> Result<(), Refusal> {
         let _ = outgoing;
+        Ok(())
     }
 }
 
@@ -301,6 +315,7 @@ pub struct Handled<'a> {
 
 /// What is about to be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OutgoingKind {
     /// The reply to a request.
     Reply,
@@ -314,13 +329,66 @@ pub enum OutgoingKind {
 pub struct Outgoing<'a> {
     /// Reply or push.
     pub kind: OutgoingKind,
-    /// The frame's seq.
+    /// The frame's seq (of the request it answers, for a reply).
     pub seq: u64,
-    /// The encoded frame, header included.
+    /// The encoded frame, header included; for a reply over HTTP (`http`), the whole HTTP
+    /// answer.
     pub bytes: &'a [u8],
+    /// A reply to an HTTP gateway or JSON-RPC request: `bytes` are HTTP, and added
+    /// metadata goes into the gateway's `X-RPCX-Meta` header (JSON-RPC has no place for it).
+    pub http: bool,
     /// The shard sending it.
     pub shard: usize,
+    pub(crate) added: Vec<(String, String)>,
+}
+
+impl<'a> Outgoing<'a> {
+    pub(crate) fn new(
+        kind: OutgoingKind,
+        seq: u64,
+        bytes: &'a [u8],
+        http: bool,
+        shard: usize,
+    ) -> Self {
+        Self {
+            kind,
+            seq,
+            bytes,
+            http,
+            shard,
+            added: Vec::new(),
+        }
+    }
+
+    /// Sets metadata `key` of the frame to `value` (replacing a pair of the same key, the
+    /// handler's or an earlier plugin's). The frame is encoded again before it is sent:
+    /// this costs an encode, only for frames a plugin changes.
+    pub fn set_metadata(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        let (key, value) = (key.into(), value.into());
+        match self.added.iter_mut().find(|(known, _)| *known == key) {
+            Some((_, old)) => *old = value,
+            None => self.added.push((key, value)),
+        }
+    }
+
+    /// Metadata added by the plugins so far, in order.
+    pub fn added_metadata(&self) -> &[(String, String)] {
+        &self.added
+    }
+}
+
+/// What the `before_write` hooks decided about one frame.
+#[derive(Debug)]
+pub(crate) enum Verdict {
+    /// Send it as encoded.
+    Send,
+    /// Encode it again with these metadata pairs added (replacing same-key pairs).
+    Edit(Vec<(String, String)>),
+    /// Refused: a reply becomes an error reply with the refusal's text, a push is dropped.
+    Refuse(Refusal),
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod write_tests;

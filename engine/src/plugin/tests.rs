@@ -24,17 +24,17 @@ thread_local! {
     static NOW: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
-fn log(entry: String) {
+pub(super) fn log(entry: String) {
     LOG.with(|log| log.borrow_mut().push(entry));
 }
 
-fn take_log() -> Vec<String> {
+pub(super) fn take_log() -> Vec<String> {
     LOG.with(|log| std::mem::take(&mut *log.borrow_mut()))
 }
 
 /// The virtual clock plugins are timed with (an hour ahead of the wall clock, so only the
 /// timer queue's virtual time reaches its deadlines).
-fn now() -> Instant {
+pub(super) fn now() -> Instant {
     NOW.with(|now| {
         let t = now
             .get()
@@ -87,8 +87,9 @@ impl Plugin for Recorder {
         ));
     }
 
-    fn before_write(&self, outgoing: &Outgoing<'_>) {
+    fn before_write(&self, outgoing: &mut Outgoing<'_>) -> Result<(), Refusal> {
         log(format!("{}.before_write {:?}", self.name, outgoing.kind));
+        Ok(())
     }
 }
 
@@ -110,7 +111,7 @@ async fn never(_: Request) -> Result<Response, HandlerError> {
 }
 
 /// A shard core whose setup registers the handlers above and `plugins()`.
-fn shard(plugins: fn(&mut Services)) -> ShardCore {
+pub(super) fn shard(plugins: fn(&mut Services)) -> ShardCore {
     let setup: Setup = Arc::new(move |services: &mut Services| {
         services
             .service("Test")
@@ -124,17 +125,27 @@ fn shard(plugins: fn(&mut Services)) -> ShardCore {
     ShardCore::new(0, &ServerConfig::default(), &setup, counters, None)
 }
 
-const PEER: Option<SocketAddr> = Some(SocketAddr::new(
+pub(super) const PEER: Option<SocketAddr> = Some(SocketAddr::new(
     std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
     4000,
 ));
 
-fn open(core: &ShardCore) -> Connection {
+pub(super) fn open(core: &ShardCore) -> Connection {
     assert!(core.admit(0, PEER), "admitted");
     core.open(PEER).conn.into_core()
 }
 
-fn request(conn: &mut Connection, seq: u64, service_path: &str, service_method: &str) {
+pub(super) fn request(conn: &mut Connection, seq: u64, service_path: &str, service_method: &str) {
+    request_with_payload(conn, seq, service_path, service_method, b"hi");
+}
+
+pub(super) fn request_with_payload(
+    conn: &mut Connection,
+    seq: u64,
+    service_path: &str,
+    service_method: &str,
+    payload: &[u8],
+) {
     let mut frame = BytesMut::new();
     let header = Header::request(seq, SerializeType::None);
     let metadata: [(&str, &str); 0] = [];
@@ -144,14 +155,14 @@ fn request(conn: &mut Connection, seq: u64, service_path: &str, service_method: 
         service_path,
         service_method,
         metadata,
-        b"hi",
+        payload,
     )
     .unwrap();
     conn.handle_received(&frame);
 }
 
 /// Runs every call that finishes inline; returns the ones that did not.
-fn serve_inline(conn: &mut Connection) -> Vec<crate::conn::Call> {
+pub(super) fn serve_inline(conn: &mut Connection) -> Vec<crate::conn::Call> {
     let mut cx = Context::from_waker(Waker::noop());
     let mut pending = Vec::new();
     while let Some(call) = conn.poll_call(now) {
@@ -160,7 +171,7 @@ fn serve_inline(conn: &mut Connection) -> Vec<crate::conn::Call> {
     pending
 }
 
-fn replies(conn: &mut Connection) -> Vec<Frame> {
+pub(super) fn replies(conn: &mut Connection) -> Vec<Frame> {
     let mut out = BytesMut::from(conn.poll_transmit().unwrap_or_default());
     let n = out.len();
     conn.handle_sent(n);

@@ -31,7 +31,7 @@ use etcd_client::{Client, ConnectOptions, PutOptions};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::lease::{lease_ttl_secs, Answer, LeaseWatch};
-use super::{with_state, Registration};
+use super::{with_state, Registration, RegistryUrl, RegistryWatch};
 
 /// What the registrar reports, in order, on [`EtcdRegistrar::events`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +88,7 @@ pub enum DeregisterError {
 pub struct EtcdRegistrar {
     commands: UnboundedSender<Command>,
     events: Receiver<RegistryEvent>,
+    watch: RegistryWatch,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -116,6 +117,12 @@ impl EtcdRegistrar {
             .build()?;
         let (commands, rx) = unbounded_channel();
         let (events_tx, events) = unbounded();
+        let url = RegistryUrl {
+            endpoints: endpoints.clone(),
+            base_path: registration.base_path.clone(),
+        };
+        let watch = RegistryWatch::new(url.to_string(), registration.service_address.clone());
+        let task_watch = watch.clone();
         let thread = std::thread::Builder::new()
             .name("ringrpc-registry".into())
             .spawn(move || {
@@ -124,14 +131,22 @@ impl EtcdRegistrar {
                     registration,
                     commands: rx,
                     events: events_tx,
+                    watch: task_watch,
                 };
                 runtime.block_on(task.run());
             })?;
         Ok(Self {
             commands,
             events,
+            watch,
             thread: Some(thread),
         })
+    }
+
+    /// The registration's live state (what the status page shows:
+    /// [`crate::Server::show_registry`]).
+    pub fn watch(&self) -> RegistryWatch {
+        self.watch.clone()
     }
 
     /// Events, for logs and tests. Nobody has to read them.
@@ -223,6 +238,7 @@ struct Task {
     registration: Registration,
     commands: UnboundedReceiver<Command>,
     events: Sender<RegistryEvent>,
+    watch: RegistryWatch,
 }
 
 impl Task {
@@ -231,10 +247,12 @@ impl Task {
         let mut old_lease = None;
         loop {
             let started = Instant::now();
+            self.watch.attempting();
             let reason = match self.session(&mut old_lease).await {
                 End::Stop => return,
                 End::Lost(reason) => reason,
             };
+            self.watch.lost(&reason, Instant::now());
             tracing::warn!(%reason, "etcd registration lost; registering again");
             let _ = self.events.send(RegistryEvent::Lost { reason });
             if started.elapsed() > Duration::from_secs(10) {
@@ -311,6 +329,8 @@ impl Task {
             // Keys are on the new lease now; the old one only holds a stale copy, if any.
             let _ = client.lease_revoke(old).await;
         }
+        let granted = Duration::from_secs(u64::try_from(ttl).unwrap_or(0));
+        self.watch.registered(lease, granted, Instant::now());
         let _ = self
             .events
             .send(RegistryEvent::Registered { lease_id: lease });
@@ -340,6 +360,7 @@ impl Task {
                         if watch.handle_answer(response.ttl(), Instant::now()) == Answer::Expired {
                             return Err(End::Lost(format!("lease {lease:x} expired")));
                         }
+                        self.watch.confirmed(Instant::now());
                     }
                     None => return Err(End::Lost("keep-alive stream ended".into())),
                 },
@@ -428,6 +449,7 @@ impl Task {
                 .delete(self.registration.node_key(service_path), None)
                 .await?;
         }
+        self.watch.deregistered();
         let _ = self.events.send(RegistryEvent::Deregistered);
         tracing::info!(address = %self.registration.service_address, "deregistered from etcd");
         Ok(())

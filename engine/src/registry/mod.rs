@@ -11,19 +11,22 @@
 //! ```
 //!
 //! The registrar runs on its own control-plane thread (a current-thread tokio runtime for
-//! etcd-client); shards never talk to it and nothing on the request path waits for it.
+//! etcd-client); shards never talk to it and nothing on the request path waits for it. Its
+//! live state ([`RegistryWatch`]) is what the status page shows.
 //! Metadata helpers here ([`with_state`], [`RegistryUrl`]) are pure.
 
 #[cfg(feature = "etcd")]
 mod etcd;
 #[cfg(feature = "etcd")]
 mod lease;
+mod status;
 
 use std::fmt;
 use std::time::Duration;
 
 #[cfg(feature = "etcd")]
 pub use etcd::{DeregisterError, EtcdRegistrar, RegistryEvent};
+pub use status::{RegistryPhase, RegistryStatus, RegistryWatch};
 
 /// What a server registers: its address and its services with their metadata. Start from
 /// [`Registration::new`] and chain setters:

@@ -85,6 +85,10 @@ pub(crate) struct ShardCounters {
     /// (published once per loop turn; 0 on the glommio driver).
     pub ring_buffers_total: AtomicUsize,
     pub ring_buffers_free: AtomicUsize,
+    /// Connections whose receive waits for a free ring buffer now, and how many receives
+    /// found the ring empty (ENOBUFS) since start.
+    pub ring_waiting: AtomicUsize,
+    pub ring_starved: AtomicU64,
 }
 
 /// Everything a shard thread needs to start.
@@ -248,14 +252,18 @@ impl ShardCore {
         }
     }
 
-    /// Publishes the state of the driver's receive buffer ring (free of `total`).
-    pub(crate) fn publish_ring(&self, free: usize, total: usize) {
-        self.counters
-            .ring_buffers_total
-            .store(total, Ordering::Relaxed);
-        self.counters
-            .ring_buffers_free
-            .store(free, Ordering::Relaxed);
+    /// Publishes the state of the driver's receive buffer ring: `free` of `total` buffers,
+    /// `waiting` connections whose receive waits for one.
+    pub(crate) fn publish_ring(&self, free: usize, total: usize, waiting: usize) {
+        let counters = &self.counters;
+        counters.ring_buffers_total.store(total, Ordering::Relaxed);
+        counters.ring_buffers_free.store(free, Ordering::Relaxed);
+        counters.ring_waiting.store(waiting, Ordering::Relaxed);
+    }
+
+    /// A receive found the driver's buffer ring empty (ENOBUFS).
+    pub(crate) fn count_ring_starved(&self) {
+        self.counters.ring_starved.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A connection opened with [`ShardCore::open`] is gone (its socket closed); the

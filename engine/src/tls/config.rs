@@ -48,6 +48,10 @@ pub struct TlsConfig {
     /// Encrypted output a connection holds before it stops taking plaintext from its core
     /// (whose own output limit then pauses reading). Default 64 KiB.
     pub out_buffer_max_bytes: usize,
+    /// Lets the traffic secrets of a finished handshake be taken out (rustls's
+    /// `enable_secret_extraction`), the step a kernel TLS offload starts from. Default
+    /// off: no driver offloads yet (README "TLS", kernel TLS).
+    pub kernel_tls_secrets: bool,
 }
 
 impl TlsConfig {
@@ -64,6 +68,7 @@ impl TlsConfig {
             handshake_timeout: Duration::from_secs(10),
             max_handshakes_per_shard: 256,
             out_buffer_max_bytes: 64 << 10,
+            kernel_tls_secrets: false,
         }
     }
 
@@ -105,6 +110,13 @@ impl TlsConfig {
         self
     }
 
+    /// Lets the traffic secrets be taken out after the handshake (kernel TLS).
+    #[must_use]
+    pub fn kernel_tls_secrets(mut self, enabled: bool) -> Self {
+        self.kernel_tls_secrets = enabled;
+        self
+    }
+
     /// Reads the PEM files and builds the rustls configuration every connection of the
     /// server shares (until the next reload).
     pub(crate) fn load(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
@@ -132,9 +144,9 @@ impl TlsConfig {
             .with_single_cert(chain, key)
             .map_err(TlsError::Rustls)?;
         config.alpn_protocols = self.alpn_protocols.clone();
-        // Keeps the traffic secrets reachable after the handshake (kernel TLS offload,
-        // where the kernel has it: README "TLS").
-        config.enable_secret_extraction = true;
+        // Keeps the traffic secrets reachable after the handshake, for kernel TLS where the
+        // kernel has it (`Transport::take_kernel_tls_secrets`, README "TLS").
+        config.enable_secret_extraction = self.kernel_tls_secrets;
         Ok(Arc::new(config))
     }
 }

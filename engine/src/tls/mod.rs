@@ -5,9 +5,10 @@
 //! into rustls; `Transport`, the connection as every driver holds it (the core, behind a
 //! TLS session when the server has TLS); the per-connection [`session::Session`]; the
 //! per-shard state (`shard.rs`: the configuration new connections get, reload, the
-//! handshake cap and timers). What it never does: touch a socket or a clock (the shard's
-//! timer tells a session its handshake time is up), or parse rpcx frames (the core does,
-//! from the plaintext).
+//! handshake cap and timers); what a session holds, reported to the shard's byte counters
+//! (`Session::publish`; `records.rs` finds a partial record). What it never does: touch
+//! a socket or a clock (the shard's timer tells a session its handshake time is up), or
+//! parse rpcx frames (the core does, from the plaintext).
 //!
 //! Why rustls's buffered `ServerConnection` and not its unbuffered API: the buffered one
 //! handles every record type after the handshake (tickets, key updates, alerts) itself and
@@ -18,6 +19,7 @@
 //! Read first: `Transport` (`transport.rs`), then `session.rs`.
 
 mod config;
+mod records;
 mod session;
 mod shard;
 #[cfg(any(test, feature = "test-certs"))]

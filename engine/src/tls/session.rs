@@ -20,15 +20,23 @@
 //! flight of records (rustls's own send buffer is capped at the same size); rustls keeps at
 //! most one partial record (16 KiB + 256 bytes, or one handshake message of at most 64 KiB
 //! while handshaking); plaintext never waits here.
+//!
+//! What it holds counts in the shard's bounds like the core's own buffers ([`Session::publish`]):
+//! the ciphertext not yet taken by the kernel (here, or in a driver's send) as unsent bytes,
+//! so the send timeout and push backpressure see it, also after the core closed; a partly
+//! received record (every byte received while handshaking) as receive-buffer bytes, and a
+//! partial record after the handshake as a frame half received, so the frame timeout
+//! closes a peer that starts a record and never finishes it.
 
 use std::cell::{Cell, RefCell};
 use std::io::{BufRead, Write};
 use std::rc::Rc;
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use rustls::ServerConnection;
 
-use crate::conn::Connection;
+use super::records::RecordCursor;
+use crate::conn::{Connection, Link};
 use crate::error::CloseCause;
 
 /// The first byte of every TLS connection: a handshake record (RFC 8446 §5.1). An rpcx
@@ -41,6 +49,16 @@ pub(crate) struct Session {
     /// Encrypted bytes for the driver to send.
     out: BytesMut,
     out_max_bytes: usize,
+    /// Encrypted bytes a driver took with `take_out` that the kernel has not taken yet.
+    owned_unsent: usize,
+    /// Where the received ciphertext stands in its records.
+    records: RecordCursor,
+    /// Ciphertext received while handshaking (an upper bound of what rustls holds then).
+    handshake_in_bytes: usize,
+    /// rustls reads no more (the peer's close_notify): it holds no input.
+    input_done: bool,
+    /// Where this session reports what it holds; reset to nothing when the session goes.
+    reported: Reported,
     /// Held while the handshake runs: the shard's handshake count and timer.
     handshake: Option<Handshake>,
     /// The shard's read buffer, for drivers that read into a buffer of ours.
@@ -48,6 +66,17 @@ pub(crate) struct Session {
     first_byte_seen: bool,
     /// Nothing more will be added to `out` (close_notify queued, or the socket failed).
     finished: bool,
+}
+
+/// The link a session reports its bytes to; when the session goes (closed, or handed to
+/// kernel TLS), the shard stops counting them.
+struct Reported(Rc<Link>);
+
+impl Drop for Reported {
+    fn drop(&mut self) {
+        self.0.set_transport_unsent(0);
+        self.0.set_transport_recv(0, Some(false));
+    }
 }
 
 /// A connection's place among its shard's handshakes, given back when the handshake ends
@@ -67,6 +96,7 @@ impl Drop for Handshake {
 impl Session {
     pub(crate) fn new(
         tls: ServerConnection,
+        link: Rc<Link>,
         handshake: Handshake,
         scratch: Rc<RefCell<Box<[u8]>>>,
         out_max_bytes: usize,
@@ -77,6 +107,11 @@ impl Session {
             tls,
             out: BytesMut::new(),
             out_max_bytes,
+            owned_unsent: 0,
+            records: RecordCursor::default(),
+            handshake_in_bytes: 0,
+            input_done: false,
+            reported: Reported(link),
             handshake: Some(handshake),
             scratch,
             first_byte_seen: false,
@@ -106,10 +141,17 @@ impl Session {
                 return;
             }
         }
+        self.records.handle(bytes);
+        if self.tls.is_handshaking() {
+            self.handshake_in_bytes += bytes.len();
+        }
         while !bytes.is_empty() {
             match self.tls.read_tls(&mut bytes) {
                 // After the peer's close_notify rustls reads nothing more: the rest is dropped.
-                Ok(0) => break,
+                Ok(0) => {
+                    self.input_done = true;
+                    break;
+                }
                 Ok(_) => {}
                 Err(e) => {
                     self.fail(core, CloseCause::Tls(e.to_string()));
@@ -145,6 +187,7 @@ impl Session {
                 reader.consume(n);
             }
             if peer_closed {
+                self.input_done = true;
                 core.handle_read_closed();
                 break;
             }
@@ -161,7 +204,7 @@ impl Session {
                     break;
                 };
                 let n = self.tls.writer().write(plain).unwrap_or(0);
-                core.handle_sent(n);
+                core.handle_sealed(n);
                 self.collect();
                 if n == 0 {
                     break;
@@ -172,7 +215,7 @@ impl Session {
             self.finished = true;
             if core.is_output_dropped() {
                 // Closed without sending what was left (send timeout): nor is the rest here.
-                self.out.clear();
+                self.handle_io_error();
             } else {
                 self.tls.send_close_notify();
                 self.collect();
@@ -196,12 +239,54 @@ impl Session {
         &self.out
     }
 
-    pub(crate) fn out_mut(&mut self) -> &mut BytesMut {
-        &mut self.out
+    /// Takes every encrypted byte waiting, for a driver whose send completes later; it
+    /// reports what the kernel took with [`Session::handle_sent_owned`].
+    pub(crate) fn take_out(&mut self) -> Option<Bytes> {
+        if self.out.is_empty() {
+            return None;
+        }
+        let bytes = self.out.split().freeze();
+        self.owned_unsent += bytes.len();
+        Some(bytes)
     }
 
     pub(crate) fn handle_sent(&mut self, n: usize) {
         self.out.advance(n.min(self.out.len()));
+    }
+
+    /// The kernel took `n` bytes of those [`Session::take_out`] handed out.
+    pub(crate) fn handle_sent_owned(&mut self, n: usize) {
+        debug_assert!(
+            n <= self.owned_unsent || self.finished,
+            "more sent than handed out"
+        );
+        self.owned_unsent -= n.min(self.owned_unsent);
+    }
+
+    /// Reports what this session holds to the shard, through the connection's link: its
+    /// ciphertext not yet taken by the kernel as unsent bytes, its partial input as
+    /// receive-buffer bytes. `core_reads` (known after the core's `poll_call`): whether the
+    /// core wants bytes now, so that a partial record after the handshake is a frame the
+    /// peer has not finished (the frame timeout); while the core pauses, it is not the
+    /// peer's fault. `None`: as last reported.
+    pub(crate) fn publish(&self, core_reads: Option<bool>) {
+        let link = &self.reported.0;
+        link.set_transport_unsent(self.out.len() + self.owned_unsent);
+        let held = self.input_held();
+        let receiving = core_reads.map(|reads| reads && self.handshake.is_none());
+        link.set_transport_recv(held, receiving);
+    }
+
+    /// Input bytes rustls holds: while handshaking, at most every byte received so far (it
+    /// keeps an unfinished handshake message); after, the partly received record.
+    fn input_held(&self) -> usize {
+        if self.finished || self.input_done {
+            0
+        } else if self.handshake.is_some() {
+            self.handshake_in_bytes
+        } else {
+            self.records.partial_bytes()
+        }
     }
 
     /// Whether the driver may read: the encrypted output is under its bound.
@@ -214,15 +299,27 @@ impl Session {
         self.finished && self.out.is_empty()
     }
 
-    /// The socket failed: nothing more can be sent.
+    /// The socket failed, or the output was dropped (send timeout): nothing more is sent,
+    /// and what the driver's send still holds is given up with it.
     pub(crate) fn handle_io_error(&mut self) {
         self.finished = true;
         self.out.clear();
+        self.owned_unsent = 0;
     }
 
-    /// The traffic secrets of a finished handshake, for handing the connection to kernel
-    /// TLS where the kernel has it (`enable_secret_extraction` is set on every config).
-    #[cfg(test)]
+    /// Whether the session is at a point where kernel TLS could take the connection over:
+    /// the handshake is done, and it holds no byte of input or output.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.handshake.is_none()
+            && !self.finished
+            && self.out.is_empty()
+            && self.owned_unsent == 0
+            && self.records.partial_bytes() == 0
+            && !self.tls.wants_write()
+    }
+
+    /// The traffic secrets and record sequence numbers of a finished handshake, for
+    /// handing the connection to kernel TLS (`TlsConfig::kernel_tls_secrets` must be on).
     pub(crate) fn extract_secrets(self) -> Result<rustls::ExtractedSecrets, rustls::Error> {
         self.tls.dangerous_extract_secrets()
     }

@@ -116,6 +116,7 @@ impl ShardTls {
         };
         Some(Session::new(
             tls,
+            core.link().clone(),
             handshake,
             self.scratch.clone(),
             limits.out_buffer_max_bytes.max(1),

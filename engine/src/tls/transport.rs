@@ -1,6 +1,10 @@
 //! [`Transport`]: one accepted connection as a driver holds it.
+//!
+//! With TLS, after every step it tells the connection's link what the session holds
+//! (`Session::publish`), so the shard's byte counters, push backpressure and timeouts
+//! count TLS records like the core's own bytes.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -68,11 +72,13 @@ impl Transport {
             Poll::Ready(Ok(n)) => {
                 let n = n.min(buf.len());
                 tls.handle_ciphertext(&mut self.core, &buf[..n]);
+                tls.publish(None);
                 Poll::Ready(n)
             }
             Poll::Ready(Err(e)) => {
                 tls.handle_io_error();
                 self.core.handle_io_error(e);
+                tls.publish(None);
                 Poll::Ready(0)
             }
         }
@@ -82,7 +88,10 @@ impl Transport {
     pub fn handle_chunk(&mut self, chunk: Bytes) {
         match &mut self.tls {
             None => self.core.handle_chunk(chunk),
-            Some(tls) => tls.handle_ciphertext(&mut self.core, &chunk),
+            Some(tls) => {
+                tls.handle_ciphertext(&mut self.core, &chunk);
+                tls.publish(None);
+            }
         }
     }
 
@@ -90,7 +99,10 @@ impl Transport {
     pub fn handle_received(&mut self, bytes: &[u8]) {
         match &mut self.tls {
             None => self.core.handle_received(bytes),
-            Some(tls) => tls.handle_ciphertext(&mut self.core, bytes),
+            Some(tls) => {
+                tls.handle_ciphertext(&mut self.core, bytes);
+                tls.publish(None);
+            }
         }
     }
 
@@ -105,9 +117,14 @@ impl Transport {
         self.core.wants_read() && self.tls.as_ref().is_none_or(|tls| tls.wants_read())
     }
 
-    /// See [`Connection::poll_call`].
+    /// See [`Connection::poll_call`]; with TLS, once the core has no call left, a partly
+    /// received record counts as a frame half received while the core reads.
     pub fn poll_call(&mut self, now: impl Fn() -> Instant) -> Option<Call> {
-        self.core.poll_call(now)
+        let call = self.core.poll_call(now);
+        if let (None, Some(tls)) = (&call, &self.tls) {
+            tls.publish(Some(self.core.wants_read()));
+        }
+        call
     }
 
     /// See [`Connection::release_idle_buffers`] (the TLS session keeps its own buffers).
@@ -126,23 +143,56 @@ impl Transport {
         if let Some(tls) = &mut self.tls {
             tls.check_handshake_time(&mut self.core);
         }
+        let dropped_before = self.core.is_output_dropped();
         self.core.handle_link();
+        if let Some(tls) = &mut self.tls {
+            if !dropped_before && self.core.is_output_dropped() {
+                // The send timeout, also after the core closed: the records go with the
+                // core's output. (A TLS failure also drops the core's output, but its alert
+                // is still sent.)
+                tls.handle_io_error();
+            }
+            tls.publish(None);
+        }
     }
 
-    /// See [`Connection::poll_transmit`].
+    /// See [`Connection::poll_transmit`] (the drivers send with
+    /// [`Transport::transmit_slices`] or [`Transport::poll_transmit_owned`]).
+    #[cfg(test)]
     pub fn poll_transmit(&mut self) -> Option<&[u8]> {
         let Some(tls) = &mut self.tls else {
             return self.core.poll_transmit();
         };
         tls.pull(&mut self.core);
+        tls.publish(None);
         (!tls.out().is_empty()).then_some(tls.out())
+    }
+
+    /// See [`Connection::transmit_slices`]; with TLS, the ciphertext as one slice.
+    pub fn transmit_slices<'a>(&'a mut self, dst: &mut [IoSlice<'a>]) -> usize {
+        let Some(tls) = &mut self.tls else {
+            return self.core.transmit_slices(dst);
+        };
+        tls.pull(&mut self.core);
+        tls.publish(None);
+        match dst.first_mut() {
+            Some(slot) if !tls.out().is_empty() => {
+                *slot = IoSlice::new(tls.out());
+                1
+            }
+            _ => 0,
+        }
     }
 
     /// See [`Connection::handle_sent`].
     pub fn handle_sent(&mut self, n: usize) {
         match &mut self.tls {
             None => self.core.handle_sent(n),
-            Some(tls) => tls.handle_sent(n),
+            Some(tls) => {
+                tls.handle_sent(n);
+                self.core.link().count_sent(n);
+                tls.publish(None);
+            }
         }
     }
 
@@ -152,16 +202,27 @@ impl Transport {
             return self.core.poll_transmit_owned();
         };
         tls.pull(&mut self.core);
-        let out = tls.out_mut();
-        (!out.is_empty()).then(|| out.split().freeze())
+        let out = tls.take_out();
+        tls.publish(None);
+        out
     }
 
-    /// See [`Connection::handle_sent_owned`]. With TLS the core counted its plaintext as
-    /// sent when it was sealed; the ciphertext handed out needs no bookkeeping.
+    /// See [`Connection::handle_sent_owned`]. With TLS the core's plaintext left it when it
+    /// was sealed; what the kernel takes is ciphertext, counted by the session.
     pub fn handle_sent_owned(&mut self, n: usize) {
-        if self.tls.is_none() {
-            self.core.handle_sent_owned(n);
+        match &mut self.tls {
+            None => self.core.handle_sent_owned(n),
+            Some(tls) => {
+                tls.handle_sent_owned(n);
+                self.core.link().count_sent(n);
+                tls.publish(None);
+            }
         }
+    }
+
+    /// See [`Connection::has_unsent`]; with TLS, also sealed records not yet taken.
+    pub fn has_unsent(&self) -> bool {
+        self.core.has_unsent() || self.tls.as_ref().is_some_and(|tls| !tls.out().is_empty())
     }
 
     /// See [`Connection::is_output_dropped`].
@@ -171,10 +232,11 @@ impl Transport {
 
     /// See [`Connection::handle_io_error`].
     pub fn handle_io_error(&mut self, error: io::Error) {
+        self.core.handle_io_error(error);
         if let Some(tls) = &mut self.tls {
             tls.handle_io_error();
+            tls.publish(None);
         }
-        self.core.handle_io_error(error);
     }
 
     /// See [`Connection::is_closed`]; with TLS, only once the close_notify (or the alert)
@@ -194,10 +256,30 @@ impl Transport {
         self.core.take_cause()
     }
 
-    /// The TLS session, taken out (tests of the key schedule).
-    #[cfg(test)]
-    pub(crate) fn take_session(&mut self) -> Option<Session> {
-        self.tls.take().map(|tls| *tls)
+    /// The hand-over to kernel TLS (not built: the kernels here lack `CONFIG_TLS`; README
+    /// "TLS"): once the handshake is done and the session holds no byte in or out, takes
+    /// the session out and returns its traffic secrets and record sequence numbers (for
+    /// `setsockopt(SOL_TLS, TLS_TX/TLS_RX)`); from then on the connection is plain and the
+    /// driver moves plaintext, which the kernel seals. `None`: no TLS, or not at such a
+    /// point yet. Needs `TlsConfig::kernel_tls_secrets`; without it rustls refuses, and
+    /// the connection closes (its session is gone).
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "the kernel TLS hand-over has no driver yet")
+    )]
+    pub(crate) fn take_kernel_tls_secrets(
+        &mut self,
+    ) -> Option<Result<rustls::ExtractedSecrets, rustls::Error>> {
+        if !self.tls.as_ref().is_some_and(|tls| tls.is_quiet()) {
+            return None;
+        }
+        let session = self.tls.take()?;
+        let secrets = session.extract_secrets();
+        if let Err(e) = &secrets {
+            self.core
+                .handle_transport_error(CloseCause::Tls(e.to_string()));
+        }
+        Some(secrets)
     }
 }
 

@@ -171,7 +171,7 @@ pub(crate) fn pump_at(
                 Poll::Pending => parked.push(call),
             }
         }
-        if let Some(bytes) = conn.poll_transmit() {
+        while let Some(bytes) = conn.poll_transmit() {
             out.extend_from_slice(bytes);
             let n = bytes.len();
             conn.handle_sent(n);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use ringrpc_engine::SerializeType;
 
-use crate::common::measure::{shard0, wait_for};
+use crate::common::measure::{shard0, wait_all_closed, wait_for, write_until_stalled};
 use crate::common::{self, json, request, PushArgs};
 
 /// Frame bytes around a push's payload (header, path, method, one metadata record).
@@ -18,9 +18,25 @@ const PUSH_OVERHEAD: usize = 64;
 
 #[test]
 fn pushes_to_a_client_that_never_reads_stop_at_the_push_buffer() {
+    push_flood(common::test_config(1), 0, "", |addr, request| {
+        let conn = TcpStream::connect(addr).expect("connect");
+        std::io::Write::write_all(&mut &conn, request).expect("send");
+        Box::new(conn)
+    });
+}
+
+/// A handler pushes 1M × 8 KiB to a client that sends the request with `send` (which
+/// returns what keeps the connection open) and never reads: unsent bytes stop at the push
+/// buffer plus one push plus `extra_bytes`, and the send timeout closes the connection.
+pub fn push_flood(
+    config: ringrpc_engine::ServerConfig,
+    extra_bytes: usize,
+    label: &str,
+    send: impl FnOnce(std::net::SocketAddr, &[u8]) -> Box<dyn std::any::Any>,
+) {
     let push_buffer = 64 << 10;
     let send_timeout = Duration::from_millis(500);
-    let config = common::test_config(1)
+    let config = config
         .push_buffer_max_bytes(push_buffer)
         .send_timeout(Some(send_timeout));
     let server = common::start(config);
@@ -29,32 +45,24 @@ fn pushes_to_a_client_that_never_reads_stop_at_the_push_buffer() {
         count: 1_000_000,
         payload: "x".repeat(payload_len),
     });
-    let conn = TcpStream::connect(server.local_addr()).expect("connect");
-    std::io::Write::write_all(
-        &mut &conn,
-        &request(1, SerializeType::Json, "Test", "Push", &[], &args),
-    )
-    .expect("send");
+    let request = request(1, SerializeType::Json, "Test", "Push", &[], &args);
+    let conn = send(server.local_addr(), &request);
     let started = Instant::now();
     wait_for(Duration::from_secs(5), "pushes back up", || {
         shard0(&server).unsent_bytes >= push_buffer
     });
-    let took = wait_for(
-        Duration::from_secs(30),
-        "the send timeout closes it",
-        || shard0(&server).connections_open == 0,
-    );
-    let stats = shard0(&server);
+    let (took, stats) = wait_all_closed(&server, "the send timeout closes it");
     println!(
-        "hostile slow reader: 1M pushes of {payload_len} B to a client that never reads: \
+        "hostile slow reader{label}: 1M pushes of {payload_len} B to a client that never reads: \
          unsent peak {} B (push buffer {push_buffer} B), closed {:?} after the first push \
          ({took:?} after the backlog, send timeout {send_timeout:?})",
         stats.unsent_bytes_peak,
         started.elapsed()
     );
+    let bound = push_buffer + payload_len + PUSH_OVERHEAD + extra_bytes;
     assert!(
-        stats.unsent_bytes_peak <= push_buffer + payload_len + PUSH_OVERHEAD,
-        "unsent peak {} B",
+        stats.unsent_bytes_peak <= bound,
+        "unsent peak {} B > {bound} B",
         stats.unsent_bytes_peak
     );
     assert_eq!(stats.unsent_bytes, 0, "dropped with the connection");
@@ -75,28 +83,13 @@ fn replies_to_a_client_that_never_reads_stop_at_the_flush_threshold() {
     let conn = TcpStream::connect(server.local_addr()).expect("connect");
     conn.set_nonblocking(true).unwrap();
     // Pipeline requests without reading until the server stops taking them.
-    let (mut written, mut last_progress) = (0usize, Instant::now());
     let mut offset = 0;
-    while last_progress.elapsed() < Duration::from_millis(200) {
-        match std::io::Write::write(&mut &conn, &frame[offset..]) {
-            Ok(n) => {
-                written += n;
-                offset = (offset + n) % frame.len();
-                last_progress = Instant::now();
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(_) => break,
-        }
-        assert!(written < 1 << 30, "the server never stopped reading");
-    }
-    let took = wait_for(
-        Duration::from_secs(30),
-        "the send timeout closes it",
-        || shard0(&server).connections_open == 0,
-    );
-    let stats = shard0(&server);
+    let written = write_until_stalled(|| {
+        let n = std::io::Write::write(&mut &conn, &frame[offset..])?;
+        offset = (offset + n) % frame.len();
+        Ok(n)
+    });
+    let (took, stats) = wait_all_closed(&server, "the send timeout closes it");
     let reply_len = frame.len();
     println!(
         "hostile slow reader: {written} B of pipelined 32 KiB echoes, never read: unsent peak \
@@ -109,5 +102,45 @@ fn replies_to_a_client_that_never_reads_stop_at_the_flush_threshold() {
         stats.unsent_bytes_peak
     );
     assert_eq!(stats.unsent_bytes, 0);
+    drop(conn);
+}
+
+/// A connection closing after a protocol error still owes its last reply: if the peer never
+/// reads it, the send timeout cuts the connection off (on io_uring the send in flight is
+/// cancelled) instead of the slot waiting for that send until shutdown.
+#[test]
+fn a_closing_connection_whose_last_reply_is_never_read_is_cut_off() {
+    let send_timeout = Duration::from_millis(500);
+    let config = common::test_config(1).send_timeout(Some(send_timeout));
+    let server = common::start(config);
+    // A reply far larger than the loopback socket buffers can absorb, and right behind its
+    // request (in the same writes) a frame with a bad magic byte: the server answers the
+    // first, then closes after that reply is sent.
+    let payload = vec![7u8; 12 << 20];
+    let mut bytes = request(1, SerializeType::None, "Echo", "Echo", &[], &payload);
+    bytes.extend_from_slice(&[0u8; 16]);
+    let conn = TcpStream::connect(server.local_addr()).expect("connect");
+    conn.set_nonblocking(true).unwrap();
+    let mut offset = 0;
+    write_until_stalled(|| {
+        if offset == bytes.len() {
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        let n = std::io::Write::write(&mut &conn, &bytes[offset..])?;
+        offset += n;
+        Ok(n)
+    });
+    assert_eq!(
+        offset,
+        bytes.len(),
+        "the server read the request and the bad frame"
+    );
+    let (took, stats) = wait_all_closed(&server, "the send timeout closes the closing connection");
+    println!(
+        "hostile slow reader: closing with a 12 MiB reply never read: closed {took:?} after the \
+         last write (send timeout {send_timeout:?}), unsent peak {} B",
+        stats.unsent_bytes_peak
+    );
+    assert_eq!(stats.unsent_bytes, 0, "its output is dropped");
     drop(conn);
 }

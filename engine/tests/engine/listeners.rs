@@ -106,6 +106,35 @@ fn a_unix_socket_serves_rpcx_and_http_and_its_file_is_managed() {
     std::fs::remove_file(&path).unwrap();
 }
 
+/// Bursts of clients on the one listening socket the shards share: every connection gets
+/// served, whichever shard accepts it. (On glommio, two shards' accept calls used to race on
+/// the shared socket's O_NONBLOCK flag and could leave a shard blocked inside accept(2),
+/// serving nothing until the next client connected: the burst's calls then hang here until
+/// the read timeout.)
+#[test]
+fn bursts_of_clients_on_a_shared_unix_listener_are_all_served() {
+    const ROUNDS: i64 = 400;
+    const CLIENTS: i64 = 8;
+    let path = socket_path("bursts.sock");
+    let server = start_unix(&path).expect("the server starts");
+    for round in 0..ROUNDS {
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                let path = path.clone();
+                std::thread::spawn(move || unix_call(&path, round * CLIENTS + c))
+            })
+            .collect();
+        for (c, client) in clients.into_iter().enumerate() {
+            let a = round * CLIENTS + c as i64;
+            let reply = client
+                .join()
+                .unwrap_or_else(|_| panic!("round {round}: client {c} got no reply"));
+            assert_eq!(reply, format!("{{\"C\":{}}}", a * 3).into_bytes());
+        }
+    }
+    server.shutdown();
+}
+
 #[test]
 fn ipv6_loopback_serves_rpcx_and_http() {
     let config = common::test_config(2).listen("tcp@[::1]:0".parse::<ListenAddr>().unwrap());

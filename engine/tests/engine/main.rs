@@ -10,6 +10,7 @@
 
 mod common;
 
+mod admin_rpcx_port;
 mod auth;
 mod bad_input;
 mod connection_core;
@@ -28,6 +29,8 @@ mod hostile_metadata;
 mod hostile_shutdown;
 mod hostile_slow_reader;
 mod hostile_slow_sender;
+#[cfg(feature = "test-certs")]
+mod hostile_tls;
 mod http_gateway;
 mod idle_timeout;
 mod inflight_cap;
@@ -38,10 +41,16 @@ mod oneway;
 mod oversized_frame;
 mod pipelining;
 mod plugins;
+mod plugins_write;
 mod push;
+mod quiet_sends;
 mod registry_etcd;
 mod registry_lease_loss;
+mod registry_status;
+mod reply_by_reference;
 mod reply_rules;
 mod service_list;
 mod slow_handler;
+#[cfg(feature = "test-certs")]
+mod tls_handshake;
 mod uring_buffers;

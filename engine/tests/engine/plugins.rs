@@ -62,17 +62,38 @@ fn a_rate_limited_request_gets_rpcx_text_and_the_connection_stays() {
     );
 }
 
-/// `GET path` over HTTP/1.1; returns the status line, the headers and the body.
-fn http_get(addr: SocketAddr, path: &str) -> (String, String) {
-    let mut stream = TcpStream::connect(addr).expect("admin endpoint reachable");
+/// Sends `raw` (a whole HTTP request asking `Connection: close`) and reads the answer.
+pub fn http_exchange(addr: SocketAddr, raw: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("server reachable");
     stream.set_read_timeout(Some(common::READ_TIMEOUT)).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    stream.write_all(raw.as_bytes()).unwrap();
     let mut text = String::new();
     stream.read_to_string(&mut text).expect("a whole answer");
+    text
+}
+
+/// A gateway call of `Service.Method` with `body` (serialize type `serialize`).
+pub fn gateway(service: &str, method: &str, serialize: u8, body: &str) -> String {
+    format!(
+        "POST /{service} HTTP/1.1\r\nHost: t\r\nX-RPCX-ServiceMethod: {method}\r\n\
+         X-RPCX-SerializeType: {serialize}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// A JSON-RPC 2.0 call with the request object `body`.
+pub fn jsonrpc(body: &str) -> String {
+    format!(
+        "POST / HTTP/1.1\r\nHost: t\r\nX-JSONRPC-2.0: true\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// `GET path` over HTTP/1.1 (`Connection: close`); returns the head and the body.
+pub fn http_get(addr: SocketAddr, path: &str) -> (String, String) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    let text = http_exchange(addr, &request);
     let (head, body) = text.split_once("\r\n\r\n").expect("headers end");
     (head.to_owned(), body.to_owned())
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use etcd_client::{Client, GetOptions};
 use ringrpc_engine::registry::{EtcdRegistrar, Registration, RegistryEvent};
 
-fn etcd_endpoint() -> String {
+pub fn etcd_endpoint() -> String {
     std::env::var("RINGRPC_ETCD").unwrap_or_else(|_| {
         panic!(
             "RINGRPC_ETCD is not set. Start etcd and point the tests at it, e.g.\n  \
@@ -22,13 +22,13 @@ fn etcd_endpoint() -> String {
 }
 
 /// A plain etcd client on its own small runtime, to look at what the registrar wrote.
-struct Inspector {
-    runtime: tokio::runtime::Runtime,
-    client: Client,
+pub struct Inspector {
+    pub runtime: tokio::runtime::Runtime,
+    pub client: Client,
 }
 
 impl Inspector {
-    fn new(endpoint: &str) -> Self {
+    pub fn new(endpoint: &str) -> Self {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -84,7 +84,7 @@ impl Inspector {
     }
 }
 
-fn unique_base(name: &str) -> String {
+pub fn unique_base(name: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -124,6 +124,11 @@ fn more_slow_requests_than_buffers_are_all_served() {
         // The ring is whole again: a fresh connection is served at once.
         let mut late = FrameClient::connect(server.local_addr());
         assert_eq!(&late.call(&echo(99, b"after")).payload()[..], b"after");
+        let stats = common::measure::shard0(&server);
+        if (driver, buffers) == (Driver::Uring, 2) {
+            assert!(stats.ring_starved > 0, "the ring ran dry: {stats:?}");
+        }
+        assert_eq!(stats.ring_waiting_connections, 0, "{driver:?}: {stats:?}");
         drop((clients, late));
         wait_for_no_connections(&server);
     }
@@ -150,10 +155,11 @@ fn hundreds_of_connections_come_and_go_without_leaking_slots() {
 }
 
 /// Two buffers, eight connections, every payload kept on another thread for a while: the
-/// recvs run dry again and again and only buffers dropped on those threads can wake the
-/// shard. The hold times vary so that drops land in every phase of the shard's loop (a shard
-/// that parked without its doorbell read posted stalled here, rarely, until this test
-/// varied them).
+/// recvs run dry again and again and only buffers dropped on those threads can let them go
+/// on; a starved shard looks for them again within a millisecond (nothing rings it when a
+/// `Bytes` is dropped). The hold times vary so that drops land in every phase of the shard's
+/// loop (a shard that parked without its doorbell read posted stalled here, rarely, until
+/// this test varied them).
 #[test]
 fn buffers_kept_by_another_thread_come_back_and_wake_the_shard() {
     async fn keep_elsewhere(request: Request) -> Result<Response, HandlerError> {

@@ -3,11 +3,11 @@
 //!
 //! One task per connection, polled as a single state machine (`drive`): read into the
 //! connection's buffer, dispatch every complete frame, send everything those frames produced
-//! in one `send`, repeat. A handler is polled once inline; only if it is not finished then
+//! in one (vectored) `send`, repeat. A handler is polled once inline; only if it is not finished then
 //! does it get a task of its own (raced against its deadline), so fast handlers cost no
 //! allocation and no scheduling.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -18,7 +18,7 @@ use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
 use glommio::net::TcpStream;
 use tracing::Instrument;
 
-use super::ShardCtx;
+use super::{vectored, ShardCtx};
 use crate::runtime::dispatch::SpawnCall;
 use crate::runtime::handler_tasks::Hangup;
 use crate::runtime::policy::{close_step, CloseStep, Linger, LINGER};
@@ -27,6 +27,8 @@ use crate::tls::Transport;
 
 /// Reads a connection may do in one poll before it lets the shard's other tasks run.
 const READ_BUDGET: usize = 32;
+/// Pieces of output one vectored send takes (reply heads and payloads kept by reference).
+const SLICES_MAX: usize = 32;
 
 /// Starts handler tasks on the shard's glommio executor.
 struct GlommioSpawner;
@@ -72,8 +74,18 @@ fn drive(
         conn.handle_link();
         let dispatched = core.dispatch(conn, cx, hangup, &GlommioSpawner);
         let mut progress = dispatched.progress;
-        while let Some(bytes) = conn.poll_transmit() {
-            match Pin::new(&mut *stream).poll_write(cx, bytes) {
+        loop {
+            let mut slices = [IoSlice::new(&[]); SLICES_MAX];
+            let result = match conn.transmit_slices(&mut slices) {
+                0 => break,
+                1 => Pin::new(&mut *stream).poll_write(cx, &slices[0]),
+                n => match vectored::try_send(&*stream, &slices[..n]) {
+                    Some(result) => Poll::Ready(result),
+                    // Full: the stream's own write arms the wake-up for when it has room.
+                    None => Pin::new(&mut *stream).poll_write(cx, &slices[0]),
+                },
+            };
+            match result {
                 Poll::Ready(Ok(0)) => conn.handle_io_error(io::ErrorKind::WriteZero.into()),
                 Poll::Ready(Ok(n)) => {
                     conn.handle_sent(n);

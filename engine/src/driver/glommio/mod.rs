@@ -14,6 +14,7 @@
 mod conn_task;
 mod table;
 mod timers;
+mod vectored;
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -96,8 +97,21 @@ async fn run(plan: ShardPlan, ready: mpsc::Sender<Result<(), StartError>>) {
         counters,
         tls,
     } = plan;
+    // glommio's accept first tries a non-blocking accept(2) by setting O_NONBLOCK on the
+    // listening socket and then restoring the flags it read. A Unix listener is one open
+    // file shared by every shard, so two shards doing that at once can leave it blocking,
+    // and the next accept(2) then blocks the whole shard thread until another client
+    // connects. Non-blocking from the start, every restore writes non-blocking back.
+    if let Err(e) = listener.set_nonblocking(true) {
+        let _ = ready.send(Err(StartError::Shard {
+            shard: id,
+            reason: format!("cannot make the listener non-blocking: {e}"),
+        }));
+        return;
+    }
     // SAFETY: `into_raw_fd` gave up the socket's ownership of this open, bound, listening
-    // TCP socket; glommio's listener takes it over and closes it when dropped.
+    // socket (TCP, or Unix: glommio's accept and stream calls are plain socket calls);
+    // glommio's listener takes it over and closes it when dropped.
     let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
     let mut control = attach(control.into_fd());
     runtime::timers::set_driven(true);

@@ -107,6 +107,15 @@ impl ConnSlot {
         }
     }
 
+    /// Whether this connection's send in flight can complete without waking the shard: it
+    /// still serves, and nothing waits behind the send (see `Shard::enter`).
+    pub(super) fn send_is_quiet(&self) -> bool {
+        self.phase == Phase::Serving
+            && !self.outbox.is_idle()
+            && !self.conn.is_closed()
+            && !self.conn.has_unsent()
+    }
+
     /// Whether the kernel may still touch this connection's memory.
     pub(super) fn kernel_busy(&self) -> bool {
         self.recv != Recv::Idle || !self.outbox.is_idle()
@@ -153,6 +162,7 @@ impl Shard {
             Received::NoBuffers => {
                 slot.starved = true;
                 self.starved.push(id);
+                self.core.count_ring_starved();
             }
             Received::Error(errno) => slot.io_error(std::io::Error::from_raw_os_error(errno)),
             Received::Nothing => {}
@@ -170,8 +180,9 @@ impl Shard {
         match slot.outbox.handle_sent(result) {
             Ok(Some(rest)) => {
                 let entry = ops::send(slot.fd.as_raw_fd(), rest, id);
-                // SAFETY: `rest` points into the outbox's bytes in flight, which the slot
-                // keeps until this send's completion (`kernel_busy` holds the slot).
+                // SAFETY: `rest` points into the outbox's bytes in flight (or to its boxed
+                // `msghdr` and `iovec`s naming them), which the slot keeps untouched until
+                // this send's completion (`kernel_busy` holds the slot).
                 if let Err(e) = unsafe { ops::push(&mut self.ring, &entry) } {
                     // Not queued, so the kernel reads none of it: give the bytes up, or the
                     // slot would wait for a completion that never comes and never close.
@@ -286,11 +297,15 @@ impl Shard {
             .at_cap;
         if let Some(buf) = outbox.poll_send(conn) {
             let entry = ops::send(fd.as_raw_fd(), buf, id);
-            // SAFETY: `buf` points into the outbox's bytes in flight, which the slot keeps
-            // until this send's completion (`kernel_busy` holds the slot).
-            if let Err(e) = unsafe { ops::push(&mut self.ring, &entry) } {
-                outbox.abandon();
-                conn.handle_io_error(e);
+            // SAFETY: `buf` points into the outbox's bytes in flight (or to its boxed
+            // `msghdr` and `iovec`s naming them), which the slot keeps untouched until this
+            // send's completion (`kernel_busy` holds the slot).
+            match unsafe { ops::push(&mut self.ring, &entry) } {
+                Ok(()) => self.sent.push(id),
+                Err(e) => {
+                    outbox.abandon();
+                    conn.handle_io_error(e);
+                }
             }
         }
     }
@@ -374,7 +389,7 @@ mod tests {
 
     #[test]
     fn bytes_whose_buffer_is_unaccounted_for_are_lost_not_skipped() {
-        let mut ring = BufRing::new(4, 64, None).unwrap();
+        let mut ring = BufRing::new(4, 64).unwrap();
         let (received, spare) = Received::classify(10, Some(ring.take(0, 10)));
         assert!(matches!(received, Received::Bytes(_)) && spare.is_none());
         let Received::Bytes(taken) = received else {

@@ -77,10 +77,15 @@ pub(super) fn recv(fd: RawFd, id: ConnId) -> squeue::Entry {
 }
 
 pub(super) fn send(fd: RawFd, buf: SendBuf, id: ConnId) -> squeue::Entry {
-    opcode::Send::new(types::Fd(fd), buf.ptr, buf.len)
-        .flags(libc::MSG_NOSIGNAL)
-        .build()
-        .user_data(user_data(Op::Send, id))
+    let entry = match buf {
+        SendBuf::One { ptr, len } => opcode::Send::new(types::Fd(fd), ptr, len)
+            .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
+            .build(),
+        SendBuf::Vectored { msg, .. } => opcode::SendMsg::new(types::Fd(fd), msg)
+            .flags((libc::MSG_NOSIGNAL | libc::MSG_WAITALL) as u32)
+            .build(),
+    };
+    entry.user_data(user_data(Op::Send, id))
 }
 
 /// Cancels the operation submitted with `target` as its user data.

@@ -1,11 +1,15 @@
 //! The send side of one connection: at most one send in flight, and everything the
 //! connection produced meanwhile leaves in the next one.
 //!
-//! The bytes of a send in flight are owned here (a frozen `Bytes` taken from the
-//! connection's output buffer), because the kernel reads them after the submission call
-//! has returned: they must neither move nor be freed until the completion arrives. The shard
-//! keeps a connection's slot, and so its outbox, until that completion arrived.
+//! The bytes of a send in flight are owned here (frozen `Bytes` taken from the connection:
+//! its output buffer, and the reply payloads it sends by reference), because the kernel
+//! reads them after the submission call has returned: they must neither move nor be freed
+//! until the completion arrives. Several pieces leave in one `sendmsg` whose `iovec`s and
+//! header live here too, the header boxed so that it stays put when the connection's slot
+//! moves. The shard keeps a connection's slot, and so its outbox, until that completion
+//! arrived.
 
+use std::collections::VecDeque;
 use std::io;
 
 use bytes::{Buf, Bytes};
@@ -14,71 +18,151 @@ use crate::tls::Transport;
 
 /// Largest single send; a larger output goes out in several.
 const SEND_MAX: usize = 1 << 30;
+/// Most pieces one send takes (well under the kernel's `UIO_MAXIOV` of 1024).
+const PIECES_MAX: usize = 64;
 
 /// Where the kernel must read a send from. Valid until the send's completion is handed to
 /// [`Outbox::handle_sent`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct SendBuf {
-    pub ptr: *const u8,
-    pub len: u32,
+pub(super) enum SendBuf {
+    /// One contiguous piece.
+    One { ptr: *const u8, len: u32 },
+    /// Several pieces: a `sendmsg` of this header, `len` bytes in all.
+    Vectored {
+        msg: *const libc::msghdr,
+        len: usize,
+    },
 }
 
-#[derive(Debug, Default)]
+impl SendBuf {
+    /// Bytes this send offers.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        match *self {
+            Self::One { len, .. } => len as usize,
+            Self::Vectored { len, .. } => len,
+        }
+    }
+}
+
 pub(super) struct Outbox {
-    inflight: Option<Bytes>,
+    inflight: VecDeque<Bytes>,
+    iovecs: Vec<libc::iovec>,
+    msg: Box<libc::msghdr>,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Self {
+            inflight: VecDeque::new(),
+            iovecs: Vec::new(),
+            msg: Box::new(libc::msghdr {
+                msg_name: std::ptr::null_mut(),
+                msg_namelen: 0,
+                msg_iov: std::ptr::null_mut(),
+                msg_iovlen: 0,
+                msg_control: std::ptr::null_mut(),
+                msg_controllen: 0,
+                msg_flags: 0,
+            }),
+        }
+    }
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("pieces", &self.inflight.len())
+            .field(
+                "bytes",
+                &self.inflight.iter().map(Bytes::len).sum::<usize>(),
+            )
+            .finish()
+    }
 }
 
 impl Outbox {
     /// Whether no send is in flight: the kernel reads none of this outbox's bytes.
     pub(super) fn is_idle(&self) -> bool {
-        self.inflight.is_none()
+        self.inflight.is_empty()
     }
 
     /// Gives up the bytes of a send that could not be queued (the kernel never saw it, so
     /// nothing reads them): the outbox is idle again and its connection can close.
     pub(super) fn abandon(&mut self) {
-        self.inflight = None;
+        self.inflight.clear();
     }
 
     /// If no send is in flight, takes all of the connection's output for the next one.
     pub(super) fn poll_send(&mut self, conn: &mut Transport) -> Option<SendBuf> {
-        if self.inflight.is_some() {
+        if !self.inflight.is_empty() {
             return None;
         }
-        self.inflight = conn.poll_transmit_owned();
+        while self.inflight.len() < PIECES_MAX {
+            match conn.poll_transmit_owned() {
+                Some(piece) if !piece.is_empty() => self.inflight.push_back(piece),
+                Some(_) => {}
+                None => break,
+            }
+        }
         self.send_buf()
     }
 
     /// The completion of the send in flight: `Ok(Some(_))` to send the rest of a short send
     /// (before anything else), `Ok(None)` when all was sent.
     pub(super) fn handle_sent(&mut self, result: i32) -> io::Result<Option<SendBuf>> {
-        let Some(bytes) = self.inflight.as_mut() else {
+        if self.inflight.is_empty() {
             debug_assert!(false, "send completion with no send in flight");
             return Ok(None);
-        };
-        let sent = match usize::try_from(result) {
+        }
+        let mut sent = match usize::try_from(result) {
             Err(_) => {
-                self.inflight = None;
+                self.inflight.clear();
                 return Err(io::Error::from_raw_os_error(result.saturating_neg()));
             }
             Ok(0) => {
-                self.inflight = None;
+                self.inflight.clear();
                 return Err(io::ErrorKind::WriteZero.into());
             }
-            Ok(sent) => sent.min(bytes.len()),
+            Ok(sent) => sent,
         };
-        bytes.advance(sent);
-        if bytes.is_empty() {
-            self.inflight = None;
+        while let Some(front) = self.inflight.front_mut() {
+            let n = sent.min(front.len());
+            front.advance(n);
+            sent -= n;
+            if !front.is_empty() {
+                break;
+            }
+            self.inflight.pop_front();
         }
         Ok(self.send_buf())
     }
 
-    fn send_buf(&self) -> Option<SendBuf> {
-        self.inflight.as_ref().map(|bytes| SendBuf {
-            ptr: bytes.as_ptr(),
-            len: bytes.len().min(SEND_MAX) as u32,
-        })
+    fn send_buf(&mut self) -> Option<SendBuf> {
+        match self.inflight.len() {
+            0 => None,
+            1 => self.inflight.front().map(|bytes| SendBuf::One {
+                ptr: bytes.as_ptr(),
+                len: bytes.len().min(SEND_MAX) as u32,
+            }),
+            _ => {
+                self.iovecs.clear();
+                let mut len = 0;
+                for piece in &self.inflight {
+                    len += piece.len();
+                    self.iovecs.push(libc::iovec {
+                        iov_base: piece.as_ptr().cast_mut().cast(),
+                        iov_len: piece.len(),
+                    });
+                }
+                self.msg.msg_iov = self.iovecs.as_mut_ptr();
+                self.msg.msg_iovlen = self.iovecs.len();
+                Some(SendBuf::Vectored {
+                    msg: &*self.msg,
+                    len,
+                })
+            }
+        }
     }
 }
 
@@ -126,7 +210,7 @@ mod tests {
         let one = heartbeats(0..1).len() as u32;
         feed(&mut conn, &heartbeats(0..1));
         let first = outbox.poll_send(&mut conn).unwrap();
-        assert_eq!(first.len, one);
+        assert_eq!(first.len(), one as usize);
         // Two more replies while the first send is in flight: no second send.
         feed(&mut conn, &heartbeats(1..3));
         assert_eq!(outbox.poll_send(&mut conn), None);
@@ -134,8 +218,8 @@ mod tests {
         assert!(outbox.is_idle());
         // Both leave together in the next send.
         let batch = outbox.poll_send(&mut conn).unwrap();
-        assert_eq!(batch.len, 2 * one);
-        assert_eq!(outbox.handle_sent(batch.len as i32).unwrap(), None);
+        assert_eq!(batch.len(), 2 * one as usize);
+        assert_eq!(outbox.handle_sent(batch.len() as i32).unwrap(), None);
         assert_eq!(outbox.poll_send(&mut conn), None);
     }
 
@@ -146,15 +230,25 @@ mod tests {
         feed(&mut conn, &heartbeats(0..2));
         let first = outbox.poll_send(&mut conn).unwrap();
         let rest = outbox.handle_sent(5).unwrap().unwrap();
-        assert_eq!(rest.len, first.len - 5);
-        assert_eq!(rest.ptr, first.ptr.wrapping_add(5));
+        let (
+            SendBuf::One { ptr: first, len },
+            SendBuf::One {
+                ptr: rest_ptr,
+                len: rest_len,
+            },
+        ) = (first, rest)
+        else {
+            panic!("one piece each");
+        };
+        assert_eq!(rest_len, len - 5);
+        assert_eq!(rest_ptr, first.wrapping_add(5));
         feed(&mut conn, &heartbeats(2..3));
         assert_eq!(
             outbox.poll_send(&mut conn),
             None,
             "the rest goes first, alone"
         );
-        assert_eq!(outbox.handle_sent(rest.len as i32).unwrap(), None);
+        assert_eq!(outbox.handle_sent(rest_len as i32).unwrap(), None);
         assert!(outbox.poll_send(&mut conn).is_some());
     }
 

@@ -9,7 +9,9 @@
 //! 4. drive each connection that something happened to: dispatch its frames, start its
 //!    one send with everything it produced, pause or resume its recv, close it (`conn.rs`);
 //! 5. wait in `io_uring_enter` (submitting everything queued in the same call) until a
-//!    completion arrives or the earliest timer is due; not at all if work is ready.
+//!    completion arrives or the earliest timer is due; not at all if work is ready. The
+//!    completion of a send that nothing waits behind does not count (`Shard::enter`): at one
+//!    call in flight, a call costs one `io_uring_enter`, not two.
 
 use std::collections::VecDeque;
 use std::io;
@@ -37,6 +39,13 @@ use crate::runtime::{spawn, timers, Command, ShardCore, ShardPlan};
 
 /// Handler tasks polled per turn before the shard looks at the network again.
 const TASK_BUDGET: usize = 256;
+/// How often a shard whose recvs ran out of receive buffers looks for held buffers that
+/// came back (nothing wakes it when a handler drops one on another thread).
+const STARVED_RECHECK: Duration = Duration::from_millis(1);
+/// How long a wait that does not count the completions of quiet sends lasts at most: the
+/// delay that a completion arriving alone can see if one of those sends did not complete at
+/// once (its socket was full), see `Shard::enter`.
+const QUIET_SEND_WAIT: Duration = Duration::from_millis(5);
 /// How long the shard waits, at exit, for the kernel to give up its last operations.
 const EXIT_GRACE: Duration = Duration::from_secs(1);
 
@@ -49,6 +58,8 @@ pub(super) struct Shard {
     pub(super) conns: Slots,
     pub(super) dirty: Vec<ConnId>,
     pub(super) starved: Vec<ConnId>,
+    /// Connections that started a send this turn.
+    pub(super) sent: Vec<ConnId>,
     pub(super) lingering: VecDeque<(Instant, ConnId)>,
     /// Below this many free receive buffers, received bytes are copied instead of held.
     pub(super) hold_low_water: usize,
@@ -88,12 +99,8 @@ impl Shard {
         };
         let facts = Facts::gather();
         let ring = probe::build_ring(config.uring.ring_entries, &facts).map_err(uring_error)?;
-        let bufs = BufRing::new(
-            config.uring.buffer_count,
-            config.uring.buffer_size_bytes,
-            Some(doorbell.clone()),
-        )
-        .map_err(StartError::Config)?;
+        let bufs = BufRing::new(config.uring.buffer_count, config.uring.buffer_size_bytes)
+            .map_err(StartError::Config)?;
         // SAFETY: the entries live in `bufs`, which this shard owns and drops after `ring`
         // (field order), so they stay valid for as long as the registration.
         unsafe {
@@ -118,6 +125,7 @@ impl Shard {
             conns: Slots::default(),
             dirty: Vec::new(),
             starved: Vec::new(),
+            sent: Vec::new(),
             lingering: VecDeque::new(),
             core,
             config,
@@ -346,22 +354,31 @@ impl Shard {
 
     /// Submits what is queued and waits for a completion, at most until the next timer.
     fn enter(&mut self, now: Instant) -> io::Result<()> {
-        self.core
-            .publish_ring(self.bufs.available(), usize::from(self.bufs.count()));
+        let (free, total) = (self.bufs.available(), usize::from(self.bufs.count()));
+        self.core.publish_ring(free, total, self.starved.len());
         self.doorbell.set_parked(true);
-        // Anything queued before `parked` was set did not ring the doorbell: ready tasks and
-        // buffers returned from other threads (recvs starved of buffers wait for those), so
-        // either one means this turn must not block.
-        let result = if self.executor.has_ready() || self.bufs.has_returned() {
+        // Anything queued before `parked` was set did not ring the doorbell: ready tasks
+        // mean this turn must not block.
+        let quiet = self.quiet_sends();
+        let result = if self.executor.has_ready() {
             self.submit_and_reap()
         } else {
-            match self.next_wakeup() {
-                None => self.ring.submit_and_wait(1).map(drop),
+            // A send submitted now usually completes during this very call; if nothing waits
+            // behind it, its completion is no reason to wake, so the wait asks for one
+            // completion more per such send. Should one not complete at once (its socket is
+            // full), a lone later completion could wait for it: `QUIET_SEND_WAIT` bounds that.
+            let quiet_until = (quiet > 0).then(|| now + QUIET_SEND_WAIT);
+            let want = 1 + quiet;
+            match self.next_wakeup(now).into_iter().chain(quiet_until).min() {
+                None => self.ring.submit_and_wait(want).map(drop),
                 Some(at) => {
                     let wait = at.saturating_duration_since(now);
                     let timeout = types::Timespec::from(wait);
                     let args = types::SubmitArgs::new().timespec(&timeout);
-                    self.ring.submitter().submit_with_args(1, &args).map(drop)
+                    self.ring
+                        .submitter()
+                        .submit_with_args(want, &args)
+                        .map(drop)
                 }
             }
         };
@@ -377,6 +394,19 @@ impl Shard {
             }
             other => other,
         }
+    }
+
+    /// How many of this turn's sends are quiet (`ConnSlot::send_is_quiet`); forgets them.
+    fn quiet_sends(&mut self) -> usize {
+        let mut quiet = 0;
+        for id in self.sent.drain(..) {
+            quiet += usize::from(
+                self.conns
+                    .get_mut(id)
+                    .is_some_and(|slot| slot.send_is_quiet()),
+            );
+        }
+        quiet
     }
 
     /// Submits without waiting, but still runs the deferred completions (GETEVENTS: with
@@ -397,7 +427,10 @@ impl Shard {
         .map(drop)
     }
 
-    fn next_wakeup(&self) -> Option<Instant> {
+    fn next_wakeup(&self, now: Instant) -> Option<Instant> {
+        // Recvs starved of buffers wait for held ones, which come back without a wake-up.
+        let starved =
+            (!self.starved.is_empty() && self.bufs.has_held()).then(|| now + STARVED_RECHECK);
         let timers = timers::with(|timers| timers.next_deadline());
         let linger = self.lingering.front().map(|&(at, _)| at);
         let accept = self
@@ -405,7 +438,10 @@ impl Shard {
             .retry_at()
             .filter(|_| !self.accept_armed);
         let stop = self.stop.deadline();
-        [timers, linger, accept, stop].into_iter().flatten().min()
+        [timers, linger, accept, stop, starved]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub(super) fn mark_dirty(&mut self, id: ConnId) {

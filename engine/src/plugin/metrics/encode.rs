@@ -1,6 +1,6 @@
 //! The Prometheus exposition of a [`MetricsRegistry`]: a `prometheus-client` collector that
 //! merges every shard's counters at scrape time (see the metrics reference in
-//! `docs/readme/plugins-server.md`).
+//! `docs/readme/plugins.md`).
 
 use std::collections::BTreeMap;
 
@@ -137,13 +137,13 @@ impl Collector for Scrape {
             ),
             (
                 "ringrpc_sent_bytes",
-                "Reply and push frame bytes written",
+                "Reply and push bytes (HTTP answers included) as first encoded",
                 MetricType::Counter,
                 total(|s| as_i64(s.bytes_out)),
             ),
             (
                 "ringrpc_pushes",
-                "Server pushes written",
+                "Server pushes encoded (refused ones included)",
                 MetricType::Counter,
                 total(|s| as_i64(s.pushes)),
             ),
@@ -158,7 +158,7 @@ impl Collector for Scrape {
             }
         }
 
-        engine_counters(&self.registry, &mut encoder)?;
+        super::engine::encode(&self.registry.engine(), &mut encoder)?;
 
         let mut refused = encoder.encode_descriptor(
             "ringrpc_refused",
@@ -172,52 +172,6 @@ impl Collector for Scrape {
         }
         Ok(())
     }
-}
-
-/// Reads one of the engine's per-shard counters.
-type ReadCounter = fn(&crate::runtime::ShardCounters) -> usize;
-
-/// The engine's own per-shard state: connections it rejected and the io_uring driver's
-/// receive buffer ring (absent on the glommio driver).
-fn engine_counters(
-    registry: &MetricsRegistry,
-    encoder: &mut DescriptorEncoder<'_>,
-) -> Result<(), std::fmt::Error> {
-    use std::sync::atomic::Ordering::Relaxed;
-    let shards = registry.engine();
-    let rejected: u64 = shards.iter().map(|s| s.rejected.load(Relaxed)).sum();
-    let metric = ConstCounter::new(rejected);
-    metric.encode(encoder.encode_descriptor(
-        "ringrpc_connections_rejected",
-        "Connections closed at once by the engine or a plugin (max_conns_per_shard, on_accept)",
-        None,
-        metric.metric_type(),
-    )?)?;
-    let ring: [(&str, &str, ReadCounter); 2] = [
-        (
-            "ringrpc_ring_buffers",
-            "Receive buffers of the io_uring driver's provided-buffer ring",
-            |s| s.ring_buffers_total.load(Relaxed),
-        ),
-        (
-            "ringrpc_ring_buffers_free",
-            "Of those, how many the kernel could fill at the shard's last loop turn",
-            |s| s.ring_buffers_free.load(Relaxed),
-        ),
-    ];
-    for (name, help, read) in ring {
-        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-        for (shard, counters) in shards.iter().enumerate() {
-            if counters.ring_buffers_total.load(Relaxed) == 0 {
-                continue;
-            }
-            let shard = shard.to_string();
-            let labels = [("shard", shard.as_str())];
-            let value = i64::try_from(read(counters)).unwrap_or(i64::MAX);
-            ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
-        }
-    }
-    Ok(())
 }
 
 fn as_i64(n: u64) -> i64 {

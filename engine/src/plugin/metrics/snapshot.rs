@@ -30,9 +30,10 @@ pub struct ShardSnapshot {
     pub inflight: i64,
     /// Request frame bytes received (heartbeats excluded).
     pub bytes_in: u64,
-    /// Reply and push frame bytes written.
+    /// Reply and push bytes (HTTP answers included) as first encoded, seen by
+    /// `before_write`.
     pub bytes_out: u64,
-    /// Pushes written.
+    /// Pushes seen by `before_write` (refused ones included).
     pub pushes: u64,
     /// Requests that reached a handler or an error reply (not refused).
     pub requests: u64,

@@ -52,3 +52,33 @@ pub fn wait_for(limit: Duration, what: &str, mut condition: impl FnMut() -> bool
     }
     start.elapsed()
 }
+
+/// Calls `write` (one non-blocking write, returning what the kernel took) until the peer has
+/// taken nothing for 200 ms: a client pipelining requests without reading replies, until
+/// the server stops reading. Returns the bytes written.
+pub fn write_until_stalled(mut write: impl FnMut() -> std::io::Result<usize>) -> usize {
+    let (mut written, mut last_progress) = (0usize, Instant::now());
+    while last_progress.elapsed() < Duration::from_millis(200) {
+        match write() {
+            Ok(n) => {
+                written += n;
+                last_progress = Instant::now();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(_) => break,
+        }
+        assert!(written < 1 << 30, "the server never stopped reading");
+    }
+    written
+}
+
+/// Waits (at most 30 s) until shard 0 has no connection open, for `what`; how long that
+/// took, and the shard's counters then.
+pub fn wait_all_closed(server: &Server, what: &str) -> (Duration, ShardStats) {
+    let took = wait_for(Duration::from_secs(30), what, || {
+        shard0(server).connections_open == 0
+    });
+    (took, shard0(server))
+}

@@ -18,6 +18,8 @@ use ringrpc_engine::{
 use serde::{Deserialize, Serialize};
 
 pub mod measure;
+#[cfg(feature = "test-certs")]
+pub mod tls;
 
 /// Every blocking read of the test client gives up after this long.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,6 +1,12 @@
 //! TLS over the sans-IO connection core, with a rustls client in memory: handshakes, echo
 //! calls through both input paths, plain bytes on a TLS port, mTLS, the handshake timeout
-//! and cap, the output bound, close_notify, reload, and the secrets kept for kernel TLS.
+//! and cap, the output bound, close_notify, reload. Beside this file: ALPN (`alpn.rs`),
+//! TLS bytes in the shard's bounds (`bounds.rs`), the kernel TLS hand-over
+//! (`kernel_tls.rs`).
+
+mod alpn;
+mod bounds;
+mod kernel_tls;
 
 use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
@@ -36,15 +42,16 @@ fn shard_for(config: &TlsConfig) -> ShardTls {
 /// A connection accepted by `shard`, serving Echo.Echo, and the flag its handshake timer
 /// sets when the timeout passes (`None` if it was refused).
 fn accept(shard: &ShardTls) -> (Transport, Option<Rc<Cell<bool>>>) {
+    accept_on(shard, Link::detached())
+}
+
+/// [`accept`], with a link of the caller's (its shard bounds and timeouts).
+fn accept_on(shard: &ShardTls, link: Rc<Link>) -> (Transport, Option<Rc<Cell<bool>>>) {
     let mut services = Services::new();
     services.register("Echo", "Echo", |request: Request| async move {
         Ok::<_, HandlerError>(Response::new(request.into_payload()))
     });
-    let mut core = Connection::new(
-        Rc::new(services),
-        Rc::new(ConnConfig::default()),
-        Link::detached(),
-    );
+    let mut core = Connection::new(Rc::new(services), Rc::new(ConnConfig::default()), link);
     let slot = Rc::new(RefCell::new(None));
     let sink = slot.clone();
     let session = shard.accept(&mut core, move |_, _, expired| {
@@ -55,19 +62,23 @@ fn accept(shard: &ShardTls) -> (Transport, Option<Rc<Cell<bool>>>) {
 }
 
 fn client(pki: &TestPki, ca: &std::path::Path, with_cert: bool) -> ClientConnection {
+    let config = client_config(pki, ca, with_cert);
+    let name = ServerName::try_from("localhost").unwrap();
+    ClientConnection::new(Arc::new(config), name).unwrap()
+}
+
+fn client_config(pki: &TestPki, ca: &std::path::Path, with_cert: bool) -> rustls::ClientConfig {
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(provider()))
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(root_store(ca).unwrap());
-    let config = if with_cert {
+    if with_cert {
         let chain = certificates(&pki.client_cert).unwrap();
         let key = PrivateKeyDer::from_pem_file(&pki.client_key).unwrap();
         builder.with_client_auth_cert(chain, key).unwrap()
     } else {
         builder.with_no_client_auth()
-    };
-    let name = ServerName::try_from("localhost").unwrap();
-    ClientConnection::new(Arc::new(config), name).unwrap()
+    }
 }
 
 /// Moves bytes both ways until neither side has anything to say; the client's error, if
@@ -90,6 +101,7 @@ fn pump(client: &mut ClientConnection, server: &mut Transport) -> Result<(), rus
         let out = server.poll_transmit_owned();
         let moved_out = out.is_some();
         if let Some(bytes) = out {
+            server.handle_sent_owned(bytes.len());
             let mut rest = &bytes[..];
             while !rest.is_empty() && client.read_tls(&mut rest).unwrap() > 0 {
                 client.process_new_packets()?;
@@ -100,6 +112,15 @@ fn pump(client: &mut ClientConnection, server: &mut Transport) -> Result<(), rus
         }
     }
     panic!("the two sides kept talking");
+}
+
+/// Empties the link and answers every request received, inline.
+fn serve(server: &mut Transport) {
+    let mut cx = Context::from_waker(Waker::noop());
+    server.handle_link();
+    while let Some(call) = server.poll_call(Instant::now) {
+        assert!(server.poll_inline(&mut cx, call).is_none());
+    }
 }
 
 fn echo_request(seq: u64, payload: &[u8]) -> Vec<u8> {
@@ -131,9 +152,18 @@ fn handshaken(
     name: &str,
     configure: impl FnOnce(TlsConfig) -> TlsConfig,
 ) -> (TestPki, ShardTls, Transport, ClientConnection) {
+    handshaken_on(name, configure, Link::detached())
+}
+
+/// [`handshaken`], with a link of the caller's.
+fn handshaken_on(
+    name: &str,
+    configure: impl FnOnce(TlsConfig) -> TlsConfig,
+    link: Rc<Link>,
+) -> (TestPki, ShardTls, Transport, ClientConnection) {
     let pki = pki(name);
     let shard = shard_for(&configure(server_config(&pki)));
-    let (mut server, _) = accept(&shard);
+    let (mut server, _) = accept_on(&shard, link);
     let mut client = client(&pki, &pki.ca, false);
     pump(&mut client, &mut server).unwrap();
     (pki, shard, server, client)
@@ -381,18 +411,6 @@ fn reload_serves_the_new_certificate_to_new_connections_only() {
     let (mut still, _) = accept(&shard);
     let mut again = client(&fresh, &fresh.ca, false);
     pump(&mut again, &mut still).unwrap();
-}
-
-#[test]
-fn the_key_schedule_stays_reachable_after_the_handshake() {
-    let (_pki, _shard, mut server, _client) = handshaken("secrets", |config| config);
-    let session = server.take_session().expect("a TLS connection");
-    let secrets = session.extract_secrets();
-    assert!(
-        secrets.is_ok(),
-        "secret extraction is enabled: {:?}",
-        secrets.err()
-    );
 }
 
 #[test]
