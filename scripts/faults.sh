@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The fault-injection suite: real network and process faults against ringrpc, with rpcx-go
-# beside it as the control. Needs root: it creates a network namespace of its own, runs
-# every server, client and Toxiproxy inside it on loopback, drops packets there with
-# nftables, and deletes the namespace at the end (also on failure). Writes
+# The fault-injection suite: real network, process and etcd faults against ringrpc, with
+# rpcx-go beside it as the control. Needs root: it creates a network namespace of its own,
+# runs every server, client, etcd and Toxiproxy inside it on loopback, drops packets there
+# with nftables, and deletes the namespace at the end (also on failure). Writes
 # fault-results/<date>/report.md: one row per scenario (figure for ringrpc, for rpcx-go,
 # verdict). Exits non-zero if a scenario FAILs (a crash, a wrong reply, a lost accepted call).
 #
-#   sudo scripts/faults.sh                      the scenarios done so far (1 4 6 7 10)
+#   sudo scripts/faults.sh                      all eleven scenarios (the soak for 60 s)
 #   sudo scripts/faults.sh --scenarios 1,6      some of them
+#   sudo scripts/faults.sh --long               the soak (11) for 10 minutes
 #   sudo scripts/faults.sh --out DIR            write the report elsewhere
 #   sudo scripts/faults.sh --release            optimised Rust binaries (default: the dev
 #                                               build the tests already made; the figures are
@@ -35,7 +36,7 @@ if [[ ${1:-} == event ]]; then
   exit
 fi
 
-scenarios=1,2,3,4,5,6,7,9,10
+scenarios=1,2,3,4,5,6,7,8,9,10,11
 out=
 inside=0
 profile=dev
@@ -45,6 +46,7 @@ while (($#)); do
     --profile) profile=$2; shift 2 ;;
     --scenarios) scenarios=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
+    --long) export soak_secs=600 soak_warmup_secs=60; shift ;;
     --inside) inside=1; shift ;;
     *) echo "unknown argument $1 (see the header of scripts/faults.sh)" >&2; exit 2 ;;
   esac
@@ -59,13 +61,14 @@ if ((!inside)); then
   command -v ip >/dev/null 2>&1 || need+=(iproute2)
   command -v jq >/dev/null 2>&1 || need+=(jq)
   command -v curl >/dev/null 2>&1 || need+=(curl)
+  command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
   if ((${#need[@]})); then
     echo "apt-get install ${need[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   fi
   echo "building ($profile) the example server, ringrpc-faults, the Go peers and Toxiproxy"
   cargo build --profile "$profile" --quiet -p ringrpc-engine --example server -p ringrpc-bench --bin ringrpc-faults
-  (cd bench-harness/go && go build -o bin/ ./cmd/rpcxserver ./cmd/faultload)
+  (cd bench-harness/go && go build -o bin/ ./cmd/rpcxserver ./cmd/faultload ./cmd/etcdpeer)
   [[ -x $toxiproxy_bin ]] || GOBIN=$(dirname "$toxiproxy_bin") go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0
 
   # ------------------------------------------------------------ the namespace
@@ -85,6 +88,8 @@ nft_setup
 toxiproxy_start
 export toxi_api work bin
 source scripts/lib/faults_scenarios.sh
+source scripts/lib/faults_etcd.sh
+source scripts/lib/faults_soak.sh
 
 mkdir -p "$out"
 : >"$out/rows.md"

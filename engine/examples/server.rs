@@ -80,6 +80,10 @@ struct Args {
     /// Registration metadata of every service, a URL query such as `weight=2&group=a`.
     #[arg(long, default_value = "")]
     metadata: String,
+    /// TTL of the registry lease every key hangs on, in seconds (2 at least): a server that
+    /// dies vanishes from the registry this long after its last keep-alive.
+    #[arg(long, default_value_t = 30)]
+    lease_ttl_secs: u64,
     /// Serve TLS with this PEM certificate chain (needs --tls-key). SIGHUP reloads it.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<std::path::PathBuf>,
@@ -246,7 +250,8 @@ mod registry {
             None => listen.to_string(),
         };
         let registration = Registration::new(url.base_path.clone(), address.clone())
-            .services(server.service_paths(), &args.metadata);
+            .services(server.service_paths(), &args.metadata)
+            .lease_ttl(std::time::Duration::from_secs(args.lease_ttl_secs));
         let registrar = EtcdRegistrar::start(url.endpoints.clone(), registration)?;
         server.show_registry(registrar.watch());
         if registrar.wait_registered(std::time::Duration::from_secs(5)) {

@@ -116,3 +116,76 @@ restart_server() {
 
 # Drops about $2 % of the packets to 127.0.0.1:$1, at random (nftables numgen).
 lossy() { nft add rule inet "$nft_table" input tcp dport "$1" numgen random mod 100 '<' "$2" drop; }
+
+# ---------------------------------------------------------------- etcd
+# etcd_start DIR CLIENT_PORT PEER_PORT: starts an etcd of the suite's own (again, on the
+# same data, after a kill), its pid in DIR/pid, and waits until it accepts connections.
+etcd_start() {
+  local dir=$1 cp=$2 pp=$3
+  mkdir -p "$dir"
+  etcd --name faults --data-dir "$dir/data" \
+    --listen-client-urls "http://127.0.0.1:$cp" --advertise-client-urls "http://127.0.0.1:$cp" \
+    --listen-peer-urls "http://127.0.0.1:$pp" --initial-advertise-peer-urls "http://127.0.0.1:$pp" \
+    --initial-cluster "faults=http://127.0.0.1:$pp" >>"$dir/log" 2>&1 &
+  echo $! >"$dir/pid"
+  wait_port "$cp"
+}
+
+etcd_kill() { kill -9 "$(cat "$1/pid")"; }
+
+# etcd_keys PORT PREFIX: how many keys etcd holds under PREFIX (which ends in `/`), through
+# its JSON gateway; 0 when it does not answer within a second.
+etcd_keys() {
+  local key end
+  key=$(printf %s "$2" | base64 -w0)
+  end=$(printf %s "${2%/}0" | base64 -w0) # the prefix's range end: `/` + 1 is `0`
+  curl -sS --max-time 1 -X POST "http://127.0.0.1:$1/v3/kv/range" \
+    -d "{\"key\":\"$key\",\"range_end\":\"$end\",\"count_only\":true}" 2>/dev/null |
+    jq -r '.count // "0"' 2>/dev/null || echo 0
+}
+
+# heal_then_count_keys PORT PREFIX WANT LIMIT_MS OUT_JSON: heals the partition, then polls
+# etcd until PREFIX holds WANT keys again or LIMIT_MS pass; writes how many were there at
+# the heal and after how long WANT were back (null: not within the limit).
+heal_then_count_keys() {
+  local port=$1 prefix=$2 want=$3 limit_ms=$4 json=$5 t0 at_heal n ms
+  heal
+  t0=$(date +%s%N)
+  at_heal=$(etcd_keys "$port" "$prefix")
+  while :; do
+    n=$(etcd_keys "$port" "$prefix")
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    if ((n >= want)); then
+      echo "{\"present_at_heal\":$at_heal,\"back_ms\":$ms}" >"$json"
+      return 0
+    fi
+    if ((ms > limit_ms)); then
+      echo "{\"present_at_heal\":$at_heal,\"back_ms\":null,\"present_at_limit\":$n}" >"$json"
+      return 0
+    fi
+    sleep 0.05
+  done
+}
+
+# sockets_gone PORT OUT_JSON: after a kill, polls (every 10 ms, at most 10 s) until no
+# socket of 127.0.0.1:PORT is left, neither the listener nor a connection, and writes
+# after how many ms (null: not within 10 s). A process's sockets close when it dies, unless
+# something still holds them (an io_uring instance torn down after its process).
+sockets_gone() {
+  local port=$1 json=$2 t0 ms left
+  t0=$(date +%s%N)
+  while :; do
+    # Sockets a process holds: listening, established, or closed by the peer only.
+    left=$(ss -Htan state listening state established state close-wait "( sport = :$port )" | wc -l)
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    if ((left == 0)); then
+      echo "{\"sockets_gone_ms\":$ms}" >"$json"
+      return 0
+    fi
+    if ((ms > 10000)); then
+      echo "{\"sockets_gone_ms\":null,\"sockets_left\":$left}" >"$json"
+      return 0
+    fi
+    sleep 0.01
+  done
+}

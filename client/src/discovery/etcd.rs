@@ -5,9 +5,15 @@
 //! next revision; on every event batch it lists again and publishes the whole new list. When
 //! etcd is unreachable it publishes nothing, so clients keep the last good list, and it
 //! reconnects with backoff, lists again and resumes watching. Unlike rpcx-etcd, an empty
-//! listing is published as an empty list (rpcx-etcd's `allowKeyNotFound = true`).
+//! listing is published as an empty list (rpcx-etcd's `allowKeyNotFound = true`), with one
+//! exception: the first listing after a reconnect, if it is empty while the last published
+//! list had servers, is held back until the watch sees a change or 30 s pass.
+//! That listing is what an outage longer than the servers' lease TTL leaves (etcd expired
+//! every key while no server could renew it; the servers register again within a TTL of
+//! the heal), and publishing it would fail every call in between.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use etcd_client::{GetOptions, WatchOptions};
 use tokio::sync::oneshot;
@@ -16,7 +22,15 @@ use super::control_plane::{connect, Backoff};
 use super::{Discovery, EtcdControlPlane, Hub, ServerWatch};
 use crate::select::Instance;
 
-/// The servers of one service as registered in etcd.
+/// How long a reconnected watch holds back an empty first listing while the last published
+/// list had servers: 30 s, the default lease TTL of ringrpc's registrar and rpcx-etcd's
+/// first lease, within which a server that lost its keys to an outage registers again.
+const EMPTY_HOLD: Duration = Duration::from_secs(30);
+
+/// The servers of one service as registered in etcd. After an etcd outage, an empty first
+/// listing does not replace a list that had servers for up to 30 s, unless the registry
+/// changes first: such a listing is what an outage longer than the servers' lease TTL
+/// leaves until they register again.
 #[derive(Debug)]
 pub struct EtcdDiscovery {
     hub: Arc<Hub>,
@@ -79,11 +93,18 @@ async fn session(
         Ok(client) => client,
         Err(e) => return e,
     };
-    let revision = match list(&mut client, prefix, hub).await {
-        Ok(revision) => revision,
+    let (revision, servers) = match list(&mut client, prefix).await {
+        Ok(listed) => listed,
         Err(e) => return e,
     };
     backoff.reset();
+    let mut held_until = None;
+    if servers.is_empty() && !hub.is_empty() {
+        tracing::warn!(%prefix, hold = ?EMPTY_HOLD, "etcd lists no server after a reconnect; keeping the last list until the registry changes");
+        held_until = tokio::time::Instant::now().checked_add(EMPTY_HOLD);
+    } else {
+        hub.publish(servers);
+    }
     let options = WatchOptions::new()
         .with_prefix()
         .with_start_revision(revision + 1);
@@ -92,7 +113,15 @@ async fn session(
         Err(e) => return e,
     };
     loop {
-        let response = match stream.message().await {
+        let message = tokio::select! {
+            message = stream.message() => message,
+            () = sleep_until(held_until) => {
+                held_until = None;
+                hub.publish(Vec::new());
+                continue;
+            }
+        };
+        let response = match message {
             Ok(Some(response)) => response,
             Ok(None) => return etcd_client::Error::WatchError("watch stream ended".into()),
             Err(e) => return e,
@@ -102,19 +131,28 @@ async fn session(
             return etcd_client::Error::WatchError(format!("watch canceled: {reason}"));
         }
         if !response.events().is_empty() {
-            if let Err(e) = list(&mut client, prefix, hub).await {
-                return e;
+            match list(&mut client, prefix).await {
+                Ok((_, servers)) => hub.publish(servers),
+                Err(e) => return e,
             }
+            held_until = None;
         }
     }
 }
 
-/// Lists the prefix, publishes the servers found, returns the listing's revision.
+/// Sleeps until `at`; forever if there is none.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Lists the prefix: the listing's revision and the servers found.
 async fn list(
     client: &mut etcd_client::Client,
     prefix: &str,
-    hub: &Hub,
-) -> Result<i64, etcd_client::Error> {
+) -> Result<(i64, Vec<Instance>), etcd_client::Error> {
     let response = client
         .get(prefix, Some(GetOptions::new().with_prefix()))
         .await?;
@@ -132,6 +170,5 @@ async fn list(
         })
         .collect::<Vec<_>>();
     tracing::debug!(%prefix, servers = servers.len(), revision, "etcd discovery listed");
-    hub.publish(servers);
-    Ok(revision)
+    Ok((revision, servers))
 }

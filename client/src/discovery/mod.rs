@@ -164,6 +164,13 @@ impl Hub {
         inner.current = list;
     }
 
+    /// Whether the last published list has no server.
+    #[cfg(feature = "etcd")]
+    pub(crate) fn is_empty(&self) -> bool {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.current.is_empty()
+    }
+
     pub(crate) fn subscribe(&self) -> ServerWatch {
         let (tx, rx) = unbounded();
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);

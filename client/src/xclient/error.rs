@@ -1,5 +1,6 @@
-//! The error of an XClient call: no server, every breaker open, the deadline, a local
-//! encode/decode failure, or the last attempt's error with the server it came from.
+//! The error of an XClient call: no server, every breaker open, the deadline, an attempt
+//! that timed out, a local encode/decode failure, or the last attempt's error with the
+//! server it came from.
 
 use crate::fail::Retryable;
 
@@ -35,6 +36,15 @@ pub enum XError<E> {
         /// The time the call had, in whole milliseconds (rounded up).
         timeout_ms: u64,
     },
+    /// One attempt on `server` took longer than `XClientOptions::attempt_timeout`.
+    /// Retryable: the fail mode tries again within the call's deadline.
+    #[error("{server}: attempt timed out after {timeout_ms} ms")]
+    AttemptTimeout {
+        /// The server's key (`tcp@host:port`).
+        server: String,
+        /// The attempt timeout, in whole milliseconds (rounded up).
+        timeout_ms: u64,
+    },
     /// Encoding the arguments or decoding the reply failed (nothing to retry).
     #[error("{0}")]
     Local(#[source] E),
@@ -52,7 +62,10 @@ pub enum XError<E> {
 impl<E: Retryable> Retryable for XError<E> {
     fn is_retryable(&self) -> bool {
         match self {
-            XError::NoServer { .. } | XError::BreakerOpen { .. } | XError::Backoff { .. } => true,
+            XError::NoServer { .. }
+            | XError::BreakerOpen { .. }
+            | XError::Backoff { .. }
+            | XError::AttemptTimeout { .. } => true,
             XError::Timeout { .. } | XError::Local(_) => false,
             XError::Server { source, .. } => source.is_retryable(),
         }

@@ -8,7 +8,8 @@
 //! missing (the transport's plugins see the candidates and the pick) → the fail mode decides what a failure means ([`crate::fail`]). Every outcome
 //! feeds that server's breaker and the selector (lowest-latency measures this way). A
 //! connection that failed is dropped from the cache and redialled on next use. The whole
-//! call, retries included, is bounded by the call's deadline.
+//! call, retries included, is bounded by the call's deadline; each attempt, optionally, by
+//! `XClientOptions::attempt_timeout`, so a silent server costs one attempt, not the call.
 //!
 //! Against servers that fail: one dial in flight per server; after a failed dial the server
 //! is in back-off (jittered, doubling, capped: `XClientOptions::dial_backoff_min/max`), so
@@ -24,9 +25,11 @@
 //! glommio); make one per executor.
 //!
 //! Files: [`XClient`] and its calls here; the server list, selection and breakers in
-//! `servers.rs`; the connection cache in `pool.rs`; one call as the fail loops drive it in
-//! `call.rs`; typed calls in `typed.rs`; the transports in `transport.rs`.
+//! `servers.rs`; the connection cache in `pool.rs`; one attempt (its connection, its
+//! timeout, what its outcome teaches) in `attempt.rs`; one call as the fail loops drive it
+//! in `call.rs`; typed calls in `typed.rs`; the transports in `transport.rs`.
 
+mod attempt;
 mod backoff;
 mod call;
 mod error;
@@ -36,20 +39,19 @@ mod servers;
 mod transport;
 mod typed;
 
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use self::backoff::BackoffConfig;
 use self::call::{Call, Prepared};
-use self::pool::{Lookup, Pool};
-use self::servers::{NoPick, Outcome, Servers};
+use self::pool::Pool;
+use self::servers::{NoPick, Servers};
 use crate::discovery::{ServerList, ServerWatch};
-use crate::fail::{self, Attempts, Retryable};
+use crate::fail::{self, Attempts};
 use crate::race::{race, Either};
 use crate::select::fnv1a_64;
-use crate::{CallOptions, Request, SerializeType};
+use crate::{CallOptions, SerializeType};
 pub use error::XError;
 pub use options::XClientOptions;
 #[cfg(feature = "glommio")]
@@ -85,14 +87,6 @@ pub struct Remembered {
     pub backoff_count: usize,
     /// Servers with a breaker.
     pub breaker_count: usize,
-}
-
-/// Why no connection came for an attempt.
-enum NoConn<E> {
-    /// The server is in dial back-off for this long: no dial was made.
-    Backoff(Duration),
-    /// The dial failed.
-    Failed(E),
 }
 
 /// Calls one service on whichever of its servers discovery lists.
@@ -314,7 +308,7 @@ impl<T: Transport> XClient<T> {
         match race(call, self.transport.sleep(budget)).await {
             Either::Left(result) => result,
             Either::Right(()) => Err(XError::Timeout {
-                timeout_ms: u64::try_from(budget.as_micros().div_ceil(1000)).unwrap_or(u64::MAX),
+                timeout_ms: millis_ceil(budget),
             }),
         }
     }
@@ -341,108 +335,9 @@ impl<T: Transport> XClient<T> {
             }),
         }
     }
-
-    /// One attempt of `request` on `server`: its connection, the call, and what the
-    /// outcome teaches the breaker, the selector and the connection cache.
-    async fn attempt(
-        &self,
-        server: String,
-        request: &Request<'_>,
-    ) -> Result<T::Reply, XError<T::Error>> {
-        let started = self.transport.now();
-        let generation = self.lock().servers.generation(&server);
-        let result = match self.conn(&server).await {
-            Ok(conn) => self.transport.send(&conn, request).await,
-            Err(NoConn::Failed(error)) => Err(error),
-            // Nothing was tried, so nothing is learnt.
-            Err(NoConn::Backoff(wait)) => {
-                return Err(XError::Backoff {
-                    service_path: self.service_path.clone(),
-                    retry_in_ms: millis_ceil(wait),
-                })
-            }
-        };
-        let outcome = match &result {
-            Ok(_) => Outcome::Answered,
-            Err(e) if e.is_answer() => Outcome::Answered,
-            Err(_) => Outcome::Failed,
-        };
-        let now = self.transport.now();
-        let mut inner = self.lock();
-        if matches!(&result, Err(e) if e.is_retryable()) {
-            inner.pool.remove(&server);
-        }
-        let latency = now.saturating_duration_since(started);
-        inner
-            .servers
-            .record(&server, latency, outcome, generation, now);
-        drop(inner);
-        result.map_err(|source| XError::Server { server, source })
-    }
-
-    /// The cached connection to `key`, or a new one: one dial per key at a time, none
-    /// while the key is in back-off.
-    async fn conn(&self, key: &str) -> Result<T::Conn, NoConn<T::Error>> {
-        // Each round ends in a result, or waits for a dial in flight to end; after that the
-        // key has a connection, a back-off, or (the dialler gave up) no dial in flight.
-        loop {
-            let now = self.transport.now();
-            let lookup = self
-                .lock()
-                .pool
-                .lookup(key, |conn| self.transport.is_usable(conn), now);
-            match lookup {
-                Lookup::Ready(conn) => return Ok(conn),
-                Lookup::Backoff(wait) => return Err(NoConn::Backoff(wait)),
-                Lookup::Dial => return self.dial(key).await.map_err(NoConn::Failed),
-                Lookup::Wait => {}
-            }
-            poll_fn(|cx| match self.lock().pool.wait_dial(key, cx.waker()) {
-                true => Poll::Pending,
-                false => Poll::Ready(()),
-            })
-            .await;
-        }
-    }
-
-    /// Dials `key` (this call owns the dial) and caches the connection if discovery still
-    /// lists the server.
-    async fn dial(&self, key: &str) -> Result<T::Conn, T::Error> {
-        let mut guard = DialGuard {
-            client: self,
-            key,
-            failed: None,
-        };
-        let instance = self.lock().servers.instance(key);
-        let result = self.transport.connect(&instance).await;
-        guard.failed = Some(result.is_err());
-        if let Ok(conn) = &result {
-            let mut inner = self.lock();
-            if inner.servers.is_listed(key) {
-                inner.pool.insert(key, conn.clone());
-            }
-        }
-        result
-    }
 }
 
 /// Whole milliseconds in `duration`, rounded up.
 fn millis_ceil(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros().div_ceil(1000)).unwrap_or(u64::MAX)
-}
-
-/// Ends a dial and wakes the calls waiting for it, also when the dialling call is dropped.
-struct DialGuard<'a, T: Transport> {
-    client: &'a XClient<T>,
-    key: &'a str,
-    /// How the dial ended; `None` while it runs (a dropped call abandons it).
-    failed: Option<bool>,
-}
-
-impl<T: Transport> Drop for DialGuard<'_, T> {
-    fn drop(&mut self) {
-        let now = self.client.transport.now();
-        let waiters = self.client.lock().pool.end_dial(self.key, self.failed, now);
-        waiters.into_iter().for_each(Waker::wake);
-    }
 }

@@ -20,6 +20,16 @@ pub struct XClientOptions {
     pub breaker: Option<BreakerConfig>,
     /// Deadline of calls whose options set none; covers all attempts. `None`: no deadline.
     pub timeout: Option<Duration>,
+    /// Longest one attempt may take (its dial, if one is needed, and its call). An attempt
+    /// still unanswered then fails with the retryable [`XError::AttemptTimeout`]: the
+    /// breaker counts it as a failure, the connection leaves the cache, a dial cut short
+    /// counts as a failed dial (back-off), and the fail mode retries within the call's
+    /// deadline (Failover on another server). `None` (default, as rpcx-go): an attempt
+    /// runs until the call's deadline. Only for idempotent calls: the server may still
+    /// run a request whose attempt timed out.
+    ///
+    /// [`XError::AttemptTimeout`]: super::XError::AttemptTimeout
+    pub attempt_timeout: Option<Duration>,
     /// Serialize type of typed calls whose options and argument name none. MsgPack, as
     /// rpcx-go.
     pub serialize_type: SerializeType,
@@ -44,6 +54,7 @@ impl Default for XClientOptions {
             fail: FailPolicy::default(),
             breaker: None,
             timeout: None,
+            attempt_timeout: None,
             serialize_type: SerializeType::MsgPack,
             seed: None,
             position: GeoPoint::default(),
@@ -80,6 +91,13 @@ impl XClientOptions {
     /// Sets the default deadline of a call, retries included.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets [`attempt_timeout`](Self::attempt_timeout): the longest one attempt may take
+    /// before the fail mode retries the call.
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
         self
     }
 

@@ -6,6 +6,7 @@ mod support;
 #[cfg(all(feature = "etcd", feature = "tokio"))]
 mod governance_support;
 
+mod attempt_timeout;
 mod auth;
 mod close;
 mod concurrency;

@@ -2,12 +2,15 @@
 // a stock rpcx-go server registered through the rpcx-etcd plugin, and a stock
 // rpcx-go XClient that discovers servers through rpcx-etcd.
 //
-//	go run ./cmd/etcdpeer serve -etcd 127.0.0.1:2379 -base /rpcx_test -addr 127.0.0.1:0 [-meta weight=2]
+//	go run ./cmd/etcdpeer serve -etcd 127.0.0.1:2379 -base /rpcx_test -addr 127.0.0.1:0 [-meta weight=2] [-update 5s]
 //	go run ./cmd/etcdpeer call  -etcd 127.0.0.1:2379 -base /rpcx_test [-n 20] [-timeout 10s]
 //
 // serve registers Arith (Mul, Add) under <base>/Arith/tcp@<addr>, prints
 // "etcdpeer serving tcp@<addr>" once registered, and on SIGINT/SIGTERM shuts
-// down gracefully (which deletes its node key).
+// down gracefully (which deletes its node key). -update is rpcx-etcd's
+// UpdateInterval: the node keys are rewritten that often, and a lease granted
+// after the first (rpcx-etcd's store grants its first with a fixed 30 s TTL)
+// has a TTL of twice that.
 //
 // call builds an XClient (Failover, RoundRobin) over rpcx-etcd discovery,
 // waits until at least -min servers are discovered, calls Arith.Mul -n times
@@ -59,6 +62,7 @@ func main() {
 	base := fs.String("base", "/rpcx_test", "registry base `path`")
 	addr := fs.String("addr", "127.0.0.1:0", "serve: listen `address`")
 	meta := fs.String("meta", "", "serve: registration metadata (URL query)")
+	update := fs.Duration("update", 5*time.Second, "serve: rpcx-etcd's UpdateInterval")
 	n := fs.Int("n", 20, "call: number of calls")
 	min := fs.Int("min", 1, "call: wait until this many servers are discovered")
 	timeout := fs.Duration("timeout", 10*time.Second, "call: overall deadline")
@@ -70,7 +74,7 @@ func main() {
 	endpoints := strings.Split(*etcd, ",")
 	switch mode {
 	case "serve":
-		serve(endpoints, *base, *addr, *meta)
+		serve(endpoints, *base, *addr, *meta, *update)
 	case "call":
 		call(endpoints, *base, *n, *min, *timeout)
 	default:
@@ -78,7 +82,7 @@ func main() {
 	}
 }
 
-func serve(endpoints []string, base, addr, meta string) {
+func serve(endpoints []string, base, addr, meta string, update time.Duration) {
 	s := server.NewServer()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.Serve("tcp", addr) }()
@@ -92,7 +96,7 @@ func serve(endpoints []string, base, addr, meta string) {
 		ServiceAddress: key,
 		EtcdServers:    endpoints,
 		BasePath:       base,
-		UpdateInterval: 5 * time.Second,
+		UpdateInterval: update,
 	}
 	if err := plugin.Start(); err != nil {
 		fail("registry start: " + err.Error())

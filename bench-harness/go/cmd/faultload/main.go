@@ -2,7 +2,11 @@
 // steady rpcx-go XClient calls (Arith.Mul, each with its own argument so a reply delivered
 // to the wrong call shows) from -callers goroutines for -duration-ms, with the suite's fault
 // commands run at their offsets, then one JSON line of figures in the same shape as
-// `ringrpc-faults load`. It never injects a fault itself.
+// `ringrpc-faults load`. The servers come from -servers (a static list) or from etcd
+// (-etcd, -base: rpcx-etcd's discovery, whose list the run samples). rpcx-go has no
+// per-attempt timeout: -attempt-timeout-ms sets the nearest it has, Option.IdleTimeout (a
+// read/write deadline on each connection, renewed by every read), which breaks a silent
+// connection so Failover retries its calls. It never injects a fault itself.
 package main
 
 import (
@@ -22,6 +26,7 @@ import (
 	"unicode"
 
 	"github.com/ringrpc/ringrpc/bench-harness/go/internal/api"
+	etcdclient "github.com/rpcxio/rpcx-etcd/client"
 	"github.com/smallnest/rpcx/client"
 	"github.com/smallnest/rpcx/log"
 )
@@ -121,6 +126,10 @@ type tally struct {
 
 func main() {
 	servers := flag.String("servers", "", "server keys, comma separated (tcp@127.0.0.1:8972,...)")
+	etcd := flag.String("etcd", "", "discover the servers in etcd instead (host:port or http://host:port, comma separated)")
+	base := flag.String("base", "", "the registry's base path (with -etcd)")
+	minServers := flag.Int("min-servers", 1, "with -etcd, wait (at most 10 s) until this many servers are listed")
+	attemptTimeoutMs := flag.Int64("attempt-timeout-ms", 0, "rpcx-go's Option.IdleTimeout (0: none); see the package doc")
 	failMode := flag.String("fail", "failover", "failover, failtry or failfast")
 	selectMode := flag.String("select", "roundrobin", "roundrobin or random")
 	retries := flag.Int("retries", 3, "retries of failover and failtry")
@@ -139,11 +148,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	var pairs []*client.KVPair
-	for _, s := range strings.Split(*servers, ",") {
-		pairs = append(pairs, &client.KVPair{Key: s})
-	}
-	d, err := client.NewMultipleServersDiscovery(pairs)
+	d, err := discovery(*servers, *etcd, *base, *minServers)
 	if err != nil {
 		fail(err)
 	}
@@ -156,6 +161,7 @@ func main() {
 	}
 	opt := client.DefaultOption
 	opt.Retries = *retries
+	opt.IdleTimeout = time.Duration(*attemptTimeoutMs) * time.Millisecond
 	if *breakerFailures > 0 {
 		n, window := *breakerFailures, time.Duration(*breakerOpenMs)*time.Millisecond
 		opt.GenBreaker = func() client.Breaker { return client.NewConsecCircuitBreaker(n, window) }
@@ -167,6 +173,17 @@ func main() {
 	until := started.Add(time.Duration(*durationMs) * time.Millisecond)
 	fired := schedule(evs, started)
 	t := &tally{errors: map[string]int{}}
+	listed := len(d.GetServices())
+	fewest, last := listed, listed
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for time.Now().Before(until) {
+			n := len(d.GetServices())
+			fewest, last = min(fewest, n), n
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
 	var wg sync.WaitGroup
 	for id := 0; id < *callers; id++ {
 		wg.Add(1)
@@ -203,10 +220,40 @@ func main() {
 		}(int64(id))
 	}
 	wg.Wait()
+	<-sampled
 	out := figures(t, evs, <-fired, *slowMs)
+	out["servers_listed_min"], out["servers_listed_last"] = fewest, last
 	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
 		fail(err)
 	}
+}
+
+// discovery is the static list, or rpcx-etcd's discovery once it lists minServers.
+func discovery(servers, etcd, base string, minServers int) (client.ServiceDiscovery, error) {
+	if etcd == "" {
+		var pairs []*client.KVPair
+		for _, s := range strings.Split(servers, ",") {
+			pairs = append(pairs, &client.KVPair{Key: s})
+		}
+		return client.NewMultipleServersDiscovery(pairs)
+	}
+	var endpoints []string
+	for _, e := range strings.Split(etcd, ",") {
+		endpoints = append(endpoints, strings.TrimPrefix(e, "http://"))
+	}
+	d, err := etcdclient.NewEtcdV3Discovery(base, api.ArithService, endpoints, true, nil)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(d.GetServices()) < minServers {
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("etcd listed %d servers under %s/%s in 10s; want %d",
+				len(d.GetServices()), base, api.ArithService, minServers)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return d, nil
 }
 
 func figures(t *tally, evs []event, fired []float64, slowMs float64) map[string]any {

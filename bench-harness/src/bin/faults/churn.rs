@@ -35,7 +35,7 @@ pub struct ChurnArgs {
 }
 
 /// Open fds and resident KiB of `pid`.
-fn usage(pid: u32) -> Result<(usize, u64)> {
+pub(crate) fn usage(pid: u32) -> Result<(usize, u64)> {
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .with_context(|| format!("/proc/{pid}/fd"))?
         .count();

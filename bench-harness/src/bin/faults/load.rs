@@ -1,7 +1,9 @@
 //! `ringrpc-faults load`: steady XClient calls (`Arith.Mul`, each with its own argument so
 //! a reply delivered to the wrong call shows) from `--callers` concurrent callers for
-//! `--duration-ms`, with the suite's fault commands run at their offsets. Owns the
-//! figures of one run; never touches the network or the servers itself.
+//! `--duration-ms`, with the suite's fault commands run at their offsets. The servers come
+//! from `--servers` (a static list) or from etcd (`--etcd`, `--base`: the registry's
+//! discovery, whose list the run samples). Owns the figures of one run; never touches the
+//! network or the servers itself.
 
 use std::cell::RefCell;
 use std::process::Command;
@@ -10,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use ringrpc_client::breaker::BreakerConfig;
-use ringrpc_client::discovery::{Discovery, MultipleDiscovery};
+use ringrpc_client::discovery::{
+    Discovery, EtcdControlPlane, EtcdDiscovery, MultipleDiscovery, ServerWatch,
+};
 use ringrpc_client::fail::{FailMode, FailPolicy};
 use ringrpc_client::select::SelectMode;
 use ringrpc_client::xclient::{TokioTransport, XClient, XClientOptions};
@@ -21,12 +25,28 @@ use crate::{MulArgs, MulReply};
 
 /// At most this many call records are kept (about 40 MB); later calls are only counted.
 const MAX_RECORDS: usize = 2_000_000;
+/// At most this many failed calls are listed one by one (when, how long, the error).
+const MAX_FAILURES_LISTED: usize = 100;
 
 #[derive(clap::Args)]
 pub struct LoadArgs {
     /// Server keys, comma separated (`tcp@127.0.0.1:8972,...`).
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(long, value_delimiter = ',', required_unless_present = "etcd")]
     servers: Vec<String>,
+    /// Discover the servers in etcd instead (`http://127.0.0.1:2379`, comma separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        requires = "base",
+        conflicts_with = "servers"
+    )]
+    etcd: Vec<String>,
+    /// The registry's base path (with --etcd).
+    #[arg(long)]
+    base: Option<String>,
+    /// With --etcd, wait (at most 10 s) until this many servers are listed before starting.
+    #[arg(long, default_value_t = 1)]
+    min_servers: usize,
     /// failover, failtry or failfast.
     #[arg(long, default_value = "failover")]
     fail: String,
@@ -43,6 +63,9 @@ pub struct LoadArgs {
     /// Deadline of one call, retries included.
     #[arg(long, default_value_t = 1000)]
     timeout_ms: u64,
+    /// Longest one attempt may take before the fail mode retries (0: no attempt timeout).
+    #[arg(long, default_value_t = 0)]
+    attempt_timeout_ms: u64,
     /// A call slower than this counts as disrupted.
     #[arg(long, default_value_t = 100)]
     slow_ms: u64,
@@ -79,6 +102,8 @@ struct Tally {
     records: Vec<Record>,
     dropped: u64,
     errors: std::collections::BTreeMap<String, u64>,
+    /// The first failed calls: start and end (ms from the run's start) and the error.
+    failures: Vec<(f64, f64, String)>,
 }
 
 fn options(args: &LoadArgs) -> Result<XClientOptions> {
@@ -97,6 +122,10 @@ fn options(args: &LoadArgs) -> Result<XClientOptions> {
         .select(select)
         .fail(FailPolicy::new(mode).retries(args.retries))
         .timeout(Duration::from_millis(args.timeout_ms));
+    let options = match args.attempt_timeout_ms {
+        0 => options,
+        ms => options.attempt_timeout(Duration::from_millis(ms)),
+    };
     Ok(match args.breaker_failures {
         0 => options,
         n => options.breaker(BreakerConfig::new(
@@ -182,7 +211,11 @@ impl Tally {
         outcome: Outcome,
     ) {
         if let Err(e) = result {
-            *self.errors.entry(error_kind(&e.to_string())).or_default() += 1;
+            let text = e.to_string();
+            *self.errors.entry(error_kind(&text)).or_default() += 1;
+            if self.failures.len() < MAX_FAILURES_LISTED {
+                self.failures.push((start_ms, end_ms, text));
+            }
         }
         if self.records.len() < MAX_RECORDS {
             self.records.push(Record {
@@ -206,11 +239,85 @@ fn error_kind(text: &str) -> String {
     kind
 }
 
+/// Where the server list comes from; kept alive for the run.
+enum Source {
+    Static(MultipleDiscovery),
+    Etcd {
+        discovery: EtcdDiscovery,
+        /// The thread the discovery runs on; dropped after it.
+        _control: EtcdControlPlane,
+    },
+}
+
+impl Source {
+    fn new(args: &LoadArgs) -> Result<Self> {
+        let Some(base) = args.base.as_deref().filter(|_| !args.etcd.is_empty()) else {
+            let pairs = args.servers.iter().map(|s| (s.clone(), ""));
+            return Ok(Source::Static(MultipleDiscovery::from_pairs(pairs)));
+        };
+        let control = EtcdControlPlane::start(args.etcd.iter().cloned())?;
+        let discovery = EtcdDiscovery::new(&control, base, "Arith");
+        let mut watch = discovery.watch();
+        let wait = Duration::from_secs(10);
+        if !watch.wait_until(wait, |list| list.len() >= args.min_servers) {
+            bail!(
+                "etcd listed {} servers under {base}/Arith in {wait:?}; want {}",
+                watch.current().len(),
+                args.min_servers
+            );
+        }
+        Ok(Source::Etcd {
+            discovery,
+            _control: control,
+        })
+    }
+
+    fn watch(&self) -> ServerWatch {
+        match self {
+            Source::Static(d) => d.watch(),
+            Source::Etcd { discovery, .. } => discovery.watch(),
+        }
+    }
+}
+
+/// What the sampler saw: the fewest and the last number of servers the XClient listed,
+/// and the client's longest stall (a 50 ms sleep that took longer), with when it ended.
+#[derive(Default, Clone, Copy)]
+struct Seen {
+    servers_min: usize,
+    servers_last: usize,
+    stall_ms: f64,
+    stall_end_ms: f64,
+}
+
+/// Samples [`Seen`] every 50 ms until `until`.
+async fn sample(
+    x: Rc<XClient<TokioTransport>>,
+    started: Instant,
+    until: Instant,
+    seen: Rc<RefCell<Seen>>,
+) {
+    let period = Duration::from_millis(50);
+    while Instant::now() < until {
+        let n = x.servers().len();
+        let before = Instant::now();
+        tokio::time::sleep(period).await;
+        let stall_ms = (before.elapsed().saturating_sub(period)).as_secs_f64() * 1e3;
+        let mut seen = seen.borrow_mut();
+        seen.servers_min = seen.servers_min.min(n);
+        seen.servers_last = n;
+        if stall_ms > seen.stall_ms {
+            seen.stall_ms = stall_ms;
+            seen.stall_end_ms = started.elapsed().as_secs_f64() * 1e3;
+        }
+    }
+}
+
 pub async fn run(args: LoadArgs) -> Result<serde_json::Value> {
-    let discovery = MultipleDiscovery::from_pairs(args.servers.iter().map(|s| (s.clone(), "")));
+    let source = Source::new(&args)?;
     let x = Rc::new(XClient::new(
         "Arith",
-        discovery.watch(),
+        source.watch(),
         TokioTransport::default(),
         options(&args)?,
     ));
@@ -219,16 +326,29 @@ pub async fn run(args: LoadArgs) -> Result<serde_json::Value> {
     let until = started + Duration::from_millis(args.duration_ms);
     let fired = schedule(events.clone(), started);
     let tally = Rc::new(RefCell::new(Tally::default()));
+    let listed = x.servers().len();
+    let seen = Rc::new(RefCell::new(Seen {
+        servers_min: listed,
+        servers_last: listed,
+        ..Seen::default()
+    }));
     let local = tokio::task::LocalSet::new();
     for id in 0..args.callers {
         local.spawn_local(caller(x.clone(), tally.clone(), id as i64, started, until));
     }
+    local.spawn_local(sample(x.clone(), started, until, seen.clone()));
     local.await;
     let fired = fired
         .join()
         .map_err(|_| anyhow::anyhow!("event thread panicked"))?;
     let tally = tally.take();
-    Ok(figures(&args, &events, &fired, &tally))
+    let mut figures = figures(&args, &events, &fired, &tally);
+    let seen = *seen.borrow();
+    figures["servers_listed_min"] = seen.servers_min.into();
+    figures["servers_listed_last"] = seen.servers_last.into();
+    figures["client_stall_max_ms"] = seen.stall_ms.into();
+    figures["client_stall_end_ms"] = seen.stall_end_ms.into();
+    Ok(figures)
 }
 
 fn count(records: &[Record], outcome: Outcome) -> usize {
@@ -295,6 +415,7 @@ fn figures(
         "retryable_errors": count(records, Outcome::Retryable),
         "fatal_errors": count(records, Outcome::Fatal),
         "errors": tally.errors,
+        "failures": tally.failures,
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
         "max_call_ms": records.iter().map(|r| r.end_ms - r.start_ms).fold(0.0, f64::max),

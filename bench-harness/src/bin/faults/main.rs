@@ -4,12 +4,15 @@
 //! runs the suite's fault and heal commands at given offsets, and prints one JSON line of
 //! figures: calls answered, failed (retryable or not), wrong replies, and per event the
 //! disruption it caused. `churn` opens and closes many connections at full speed and
-//! reports the server's open fds and RSS before, after, and once settled. This binary
+//! reports the server's open fds and RSS before, after, and once settled. `soak` holds a
+//! share of the server's measured peak for a while and reports the slopes of its RSS, fds
+//! and the calls' p99 over time. This binary
 //! never injects a fault itself: the suite's shell owns namespaces, nftables, Toxiproxy
 //! and signals, and hands the commands in.
 
 mod churn;
 mod load;
+mod soak;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -45,6 +48,8 @@ enum Cmd {
     Load(load::LoadArgs),
     /// Open and close connections at full speed; prints the server's fds and RSS.
     Churn(churn::ChurnArgs),
+    /// Hold a share of the server's peak; prints RSS, fds and p99 over time and their slopes.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> Result<()> {
@@ -54,6 +59,7 @@ fn main() -> Result<()> {
     let figures = match Cli::parse().command {
         Cmd::Load(args) => runtime.block_on(load::run(args))?,
         Cmd::Churn(args) => runtime.block_on(churn::run(args))?,
+        Cmd::Soak(args) => runtime.block_on(soak::run(args))?,
     };
     println!("{figures}");
     Ok(())

@@ -23,6 +23,8 @@ pub enum Behaviour {
     Down,
     /// Calls never answer.
     Stall,
+    /// A partition: dials never complete and calls never answer.
+    Silent,
     /// Calls answer with a service error.
     ServiceError,
     /// Calls answer after this long.
@@ -96,6 +98,10 @@ impl Transport for Memory {
             .borrow_mut()
             .entry(server.key().to_owned())
             .or_default() += 1;
+        if self.0.behaviour(server.key()) == Behaviour::Silent {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            unreachable!("a silent dial is dropped before it returns")
+        }
         if self.0.behaviour(server.key()) == Behaviour::Down {
             let cause = Arc::new(io::Error::from(io::ErrorKind::ConnectionRefused));
             return Err(Error::Connect {
@@ -125,7 +131,7 @@ impl Transport for Memory {
                 conn.open.set(false);
                 Err(Error::Disconnected(Disconnect::Eof))
             }
-            Behaviour::Stall => {
+            Behaviour::Stall | Behaviour::Silent => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 unreachable!("a stalled call is dropped before it returns")
             }
