@@ -21,8 +21,9 @@ pub(super) enum ReplyTo {
     /// The request's header and the route it was found by, whose names equal the request's
     /// byte for byte: the request frame itself went to the handler.
     Routed(Header, Rc<Route>),
-    /// The request frame (kept when plugins watch the request or chose its route).
-    Frame(Frame),
+    /// The request frame (kept when plugins watch the request or chose its route), boxed
+    /// so a call without plugins stays small: it moves by value several times per request.
+    Frame(Box<Frame>),
 }
 
 impl ReplyTo {
@@ -56,9 +57,9 @@ pub struct Call {
     /// Request bytes the call holds (frame and inflated payload) against the budgets.
     pub(super) held_bytes: usize,
     /// Holds the handler back until a plugin's time (a rate limit that waits).
-    pub(super) delay: Option<Sleep>,
+    pub(super) delay: Option<Box<Sleep>>,
     /// The plugins that saw the request start, if any: they hear how it ended.
-    pub(super) watch: Option<Watch>,
+    pub(super) watch: Option<Box<Watch>>,
 }
 
 impl Call {
@@ -74,7 +75,7 @@ impl Call {
     /// Polls the handler inside the request's span.
     pub fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if let Some(delay) = &mut self.delay {
-            std::task::ready!(std::pin::Pin::new(delay).poll(cx));
+            std::task::ready!(std::pin::Pin::new(&mut **delay).poll(cx));
             self.delay = None;
         }
         let _entered = self.span.enter();

@@ -363,7 +363,7 @@ impl Connection {
                 }
                 (outcome, answer::status(&outcome))
             };
-            let plugins = watch.as_ref().map(Watch::plugins);
+            let plugins = watch.as_deref().map(Watch::plugins);
             let status = self.write_answer(reply_to.reply(), answer, plugins, status, shared);
             self.scratch = scratch;
             status

@@ -176,7 +176,7 @@ impl Connection {
         let (reply_to, frame) = if plan.watch.is_none() && plan.rewrite.is_none() {
             (ReplyTo::Routed(header, route.clone()), frame)
         } else {
-            (ReplyTo::Frame(frame.clone()), frame)
+            (ReplyTo::Frame(Box::new(frame.clone())), frame)
         };
         let request = Request::new(frame, serialize_type, deadline, self.link.clone());
         let slot = span.in_scope(|| route.handler.start(request));
@@ -188,8 +188,8 @@ impl Connection {
             deadline,
             span,
             held_bytes,
-            delay: plan.delay_until.map(Sleep::until),
-            watch: plan.watch,
+            delay: plan.delay_until.map(|at| Box::new(Sleep::until(at))),
+            watch: plan.watch.map(Box::new),
         }
     }
 
