@@ -4,7 +4,8 @@
 # generator on CPU 0, servers interleaved over rounds, host stalls detected and re-run).
 #
 #   scripts/bench.sh            quick profile (about 11 minutes): key cells, short windows
-#   scripts/bench.sh --full     the complete matrix (about 3 hours): citable numbers
+#   scripts/bench.sh --full     the method's windows over the cited cells (about 65 minutes): citable numbers
+#   scripts/bench.sh --complete every shape of the method's matrix (about 3 hours 10 minutes)
 #   scripts/bench.sh --smoke    a few seconds; fails if any cell got zero good replies
 #   options: --out DIR (default bench-results/<UTC date and time>-<profile>), --scenario FILE
 #
@@ -22,6 +23,7 @@ while (($#)); do
   case "$1" in
     --quick) profile=quick ;;
     --full) profile=full ;;
+    --complete) profile=complete ;;
     --smoke) profile=smoke ;;
     --out) out=$2; shift ;;
     --scenario) scenario=$2; shift ;;
@@ -59,7 +61,7 @@ cargo build --profile "$cargo_profile" --quiet -p ringrpc-bench -p ringrpc-engin
 
 quiet_budget=120
 [[ $profile == smoke ]] && quiet_budget=5
-[[ $profile == full ]] && quiet_budget=900
+[[ $profile == full || $profile == complete ]] && quiet_budget=900
 
 echo "==> run $scenario -> $out"
 # The runner itself sleeps almost all the time; it stays off the server's CPU.
