@@ -7,7 +7,8 @@
 //! reconnects with backoff, lists again and resumes watching. Unlike rpcx-etcd, an empty
 //! listing is published as an empty list (rpcx-etcd's `allowKeyNotFound = true`), with one
 //! exception: the first listing after a reconnect, if it is empty while the last published
-//! list had servers, is held back until the watch sees a change or 30 s pass.
+//! list had servers, is held back until the watch sees a change or the hold passes (30 s by
+//! default, [`EtcdDiscoveryOptions::empty_hold`]).
 //! That listing is what an outage longer than the servers' lease TTL leaves (etcd expired
 //! every key while no server could renew it; the servers register again within a TTL of
 //! the heal), and publishing it would fail every call in between.
@@ -22,15 +23,46 @@ use super::control_plane::{connect, Backoff};
 use super::{Discovery, EtcdControlPlane, Hub, ServerWatch};
 use crate::select::Instance;
 
-/// How long a reconnected watch holds back an empty first listing while the last published
-/// list had servers: 30 s, the default lease TTL of ringrpc's registrar and rpcx-etcd's
-/// first lease, within which a server that lost its keys to an outage registers again.
+/// The default of [`EtcdDiscoveryOptions::empty_hold`]: 30 s, the default lease TTL of
+/// ringrpc's registrar and rpcx-etcd's first lease, within which a server that lost its keys
+/// to an outage registers again.
 const EMPTY_HOLD: Duration = Duration::from_secs(30);
 
+/// How an [`EtcdDiscovery`] behaves; `Default` is what [`EtcdDiscovery::new`] uses.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EtcdDiscoveryOptions {
+    /// How long a reconnected watch holds back an empty first listing while the last
+    /// published list had servers (default 30 s; zero publishes it at once, as rpcx-etcd
+    /// does). Set it to the servers' lease TTL: within it they register again.
+    pub empty_hold: Duration,
+}
+
+impl Default for EtcdDiscoveryOptions {
+    fn default() -> Self {
+        Self {
+            empty_hold: EMPTY_HOLD,
+        }
+    }
+}
+
+impl EtcdDiscoveryOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`EtcdDiscoveryOptions::empty_hold`].
+    pub fn empty_hold(mut self, hold: Duration) -> Self {
+        self.empty_hold = hold;
+        self
+    }
+}
+
 /// The servers of one service as registered in etcd. After an etcd outage, an empty first
-/// listing does not replace a list that had servers for up to 30 s, unless the registry
-/// changes first: such a listing is what an outage longer than the servers' lease TTL
-/// leaves until they register again.
+/// listing does not replace a list that had servers for up to 30 s (see
+/// [`EtcdDiscoveryOptions::empty_hold`]), unless the registry changes first: such a listing
+/// is what an outage longer than the servers' lease TTL leaves until they register again.
 #[derive(Debug)]
 pub struct EtcdDiscovery {
     hub: Arc<Hub>,
@@ -44,10 +76,30 @@ impl EtcdDiscovery {
     /// arrives asynchronously; until then watches see an empty list (see
     /// [`ServerWatch::wait_until`]).
     pub fn new(control: &EtcdControlPlane, base_path: &str, service_path: &str) -> Self {
+        Self::with_options(
+            control,
+            base_path,
+            service_path,
+            EtcdDiscoveryOptions::default(),
+        )
+    }
+
+    /// [`EtcdDiscovery::new`] with `options`.
+    pub fn with_options(
+        control: &EtcdControlPlane,
+        base_path: &str,
+        service_path: &str,
+        options: EtcdDiscoveryOptions,
+    ) -> Self {
         let hub = Hub::new(Vec::new());
         let prefix = format!("{base_path}/{service_path}/");
         let (stop, stopped) = oneshot::channel();
-        let task = watch_forever(control.endpoints().clone(), prefix.clone(), hub.clone());
+        let task = watch_forever(
+            control.endpoints().clone(),
+            prefix.clone(),
+            hub.clone(),
+            options,
+        );
         control.spawn(async move {
             tokio::select! {
                 _ = stopped => {}
@@ -73,10 +125,15 @@ impl Discovery for EtcdDiscovery {
     }
 }
 
-async fn watch_forever(endpoints: Arc<[String]>, prefix: String, hub: Arc<Hub>) {
+async fn watch_forever(
+    endpoints: Arc<[String]>,
+    prefix: String,
+    hub: Arc<Hub>,
+    options: EtcdDiscoveryOptions,
+) {
     let mut backoff = Backoff::new();
     loop {
-        let error = session(&endpoints, &prefix, &hub, &mut backoff).await;
+        let error = session(&endpoints, &prefix, &hub, &options, &mut backoff).await;
         tracing::warn!(%prefix, %error, "etcd discovery lost its watch; keeping the last list");
         backoff.wait().await;
     }
@@ -87,6 +144,7 @@ async fn session(
     endpoints: &[String],
     prefix: &str,
     hub: &Hub,
+    options: &EtcdDiscoveryOptions,
     backoff: &mut Backoff,
 ) -> etcd_client::Error {
     let mut client = match connect(endpoints).await {
@@ -99,9 +157,10 @@ async fn session(
     };
     backoff.reset();
     let mut held_until = None;
-    if servers.is_empty() && !hub.is_empty() {
-        tracing::warn!(%prefix, hold = ?EMPTY_HOLD, "etcd lists no server after a reconnect; keeping the last list until the registry changes");
-        held_until = tokio::time::Instant::now().checked_add(EMPTY_HOLD);
+    let hold = options.empty_hold;
+    if servers.is_empty() && !hub.is_empty() && !hold.is_zero() {
+        tracing::warn!(%prefix, ?hold, "etcd lists no server after a reconnect; keeping the last list until the registry changes");
+        held_until = tokio::time::Instant::now().checked_add(hold);
     } else {
         hub.publish(servers);
     }

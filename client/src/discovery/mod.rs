@@ -29,7 +29,7 @@ use crossbeam::channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 #[cfg(feature = "etcd")]
 pub use control_plane::EtcdControlPlane;
 #[cfg(feature = "etcd")]
-pub use etcd::EtcdDiscovery;
+pub use etcd::{EtcdDiscovery, EtcdDiscoveryOptions};
 pub use etcd_url::{EtcdUrl, EtcdUrlError};
 pub use multiple::MultipleDiscovery;
 pub use peer::PeerDiscovery;

@@ -15,6 +15,7 @@ mod connection_loss;
 mod deadline;
 mod errors;
 mod governance_etcd_cluster;
+mod governance_etcd_hold;
 mod governance_etcd_outage;
 mod governance_glommio;
 mod governance_go_etcd;
