@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Benchmarks ringrpc against rpcx-go, grpc-go, tonic and a framing ceiling on this machine, side by
+# Benchmarks ringrpc against rpcx-go, grpc-go, tonic, volo-grpc and a framing ceiling on this machine, side by
 # side, and writes a report (the method: fresh server per cell, server on CPU 1 and load
 # generator on CPU 0, servers interleaved over rounds, host stalls detected and re-run).
 #
-#   scripts/bench.sh            quick profile (about 11 minutes): key cells, short windows
-#   scripts/bench.sh --full     the method's windows over the cited cells (about 65 minutes): citable numbers
-#   scripts/bench.sh --complete every shape of the method's matrix (about 3 hours 10 minutes)
+#   scripts/bench.sh            quick profile (about 12 minutes): key cells, short windows
+#   scripts/bench.sh --full     the method's windows over the cited cells (about 70 minutes): citable numbers
+#   scripts/bench.sh --complete every shape of the method's matrix (about 3 hours 20 minutes)
 #   scripts/bench.sh --smoke    a few seconds; fails if any cell got zero good replies
 #   options: --out DIR (default bench-results/<UTC date and time>-<profile>), --scenario FILE
 #
@@ -57,6 +57,10 @@ bin_dir=target/$cargo_profile
 echo "==> build ($cargo_profile)"
 # One invocation, so both packages share one build of every dependency.
 cargo build --profile "$cargo_profile" --quiet -p ringrpc-bench -p ringrpc-engine --bins --example server
+# The volo-grpc peer is its own crate, outside the workspace (its ~160 crates are built for
+# it alone), built into target/ so that it lands in $bin_dir beside the others.
+cargo build --profile "$cargo_profile" --quiet --manifest-path bench-harness/volo-peer/Cargo.toml \
+  --target-dir target
 (cd bench-harness/go && go build -o bin/ ./cmd/rpcxserver ./cmd/grpcserver ./cmd/loadgen)
 
 quiet_budget=120
