@@ -9,13 +9,14 @@ use plotters::prelude::*;
 use crate::servers::ServerKind;
 use crate::summary::CellSummary;
 
-const SERVERS: [ServerKind; 7] = [
+const SERVERS: [ServerKind; 8] = [
     ServerKind::Ringrpc,
     ServerKind::RingrpcGlommio,
     ServerKind::RingrpcMetrics,
     ServerKind::RpcxGo,
     ServerKind::GrpcGo,
     ServerKind::Tonic,
+    ServerKind::Volo,
     ServerKind::Ceiling,
 ];
 
@@ -27,6 +28,7 @@ fn color(server: ServerKind) -> RGBColor {
         ServerKind::RpcxGo => RGBColor(44, 123, 182),
         ServerKind::GrpcGo => RGBColor(26, 150, 65),
         ServerKind::Tonic => RGBColor(117, 112, 179),
+        ServerKind::Volo => RGBColor(231, 41, 138),
         ServerKind::Ceiling => RGBColor(150, 150, 150),
     }
 }

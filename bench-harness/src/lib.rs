@@ -1,5 +1,5 @@
-//! ringrpc's macro benchmark harness: it runs ringrpc, rpcx-go, grpc-go, tonic and a
-//! framing ceiling side by side on one machine and reports ratios, following the method of the
+//! ringrpc's macro benchmark harness: it runs ringrpc, rpcx-go, grpc-go, tonic, volo-grpc
+//! and a framing ceiling side by side on one machine and reports ratios, following the method of the
 //! project's benchmark document (pinning, fresh server per cell, interleaved rounds).
 //!
 //! Nothing here is imported by another crate. Read first: [`scenario`] (what a run is

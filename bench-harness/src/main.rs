@@ -99,7 +99,7 @@ enum Cmd {
 #[derive(clap::Args)]
 struct LoadArgs {
     /// client: ringrpc's pipelining client (glommio driver); codec: a bare epoll loop
-    /// over the codec; grpc: tonic's gRPC client, for grpc-go (benchmark-message only).
+    /// over the codec; grpc: tonic's gRPC client, for the gRPC servers (benchmark-message only).
     #[arg(long, default_value = "client")]
     driver: String,
     #[arg(long)]

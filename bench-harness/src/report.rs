@@ -111,10 +111,10 @@ fn cell_tables(scenario: &Scenario, cells: &[CellSummary]) -> String {
     for group in &scenario.groups {
         let clients = match group.loadgen {
             crate::scenario::LoadgenKind::Go => {
-                "Go load generator: rpcx-go client (grpc-go's client for grpc-go and tonic)"
+                "Go load generator: rpcx-go client (grpc-go's client for grpc-go, tonic and volo-grpc)"
             }
             crate::scenario::LoadgenKind::Rust => {
-                "Rust load generator: ringrpc's pipelining client, glommio driver (tonic's gRPC client for grpc-go and tonic)"
+                "Rust load generator: ringrpc's pipelining client, glommio driver (tonic's gRPC client for grpc-go, tonic and volo-grpc)"
             }
         };
         let _ = writeln!(
@@ -283,7 +283,7 @@ impl Report<'_> {
                 finals.len()
             );
         }
-        out += "- pinning: server on CPU 1 (Go servers GOMAXPROCS=1, ringrpc one shard, tonic one current-thread tokio runtime), load generator on CPU 0\n";
+        out += "- pinning: server on CPU 1 (Go servers GOMAXPROCS=1, ringrpc one shard, tonic and volo-grpc one current-thread tokio runtime each), load generator on CPU 0\n";
         if !s.about.is_empty() {
             let _ = writeln!(out, "- {}", s.about);
         }

@@ -15,7 +15,7 @@
 //! name = "bm-go"
 //! workload = "benchmark-message"
 //! loadgen = "go"
-//! servers = ["ringrpc", "rpcx-go", "grpc-go", "tonic", "ceiling"]
+//! servers = ["ringrpc", "rpcx-go", "grpc-go", "tonic", "volo-grpc", "ceiling"]
 //! closed = [{ conns = 1, depth = 1 }, { conns = 10, callers = 100 }]
 //! open = { conns = 10, depth = 64, load_pct = [50] }
 //! # tls = true: every server and generator of the group over TLS
@@ -175,8 +175,8 @@ impl Scenario {
                 if let Err(why) = s.can_serve(g.workload) {
                     bail!("group {}: {why}", g.name);
                 }
-                if g.tls && *s == ServerKind::Ceiling {
-                    bail!("group {}: the ceiling has no TLS", g.name);
+                if g.tls && !s.serves_tls() {
+                    bail!("group {}: {} has no TLS", g.name, s.name());
                 }
             }
             for shape in &g.closed {
@@ -266,12 +266,22 @@ mod tests {
 
     #[test]
     fn a_grpc_server_runs_only_benchmark_message() {
-        for server in ["grpc-go", "tonic"] {
+        for server in ["grpc-go", "tonic", "volo-grpc"] {
             for loadgen in ["go", "rust"] {
-                let ok = one_group("benchmark-message", loadgen, server, true);
+                let ok = one_group("benchmark-message", loadgen, server, false);
                 assert!(ok.validate().is_ok(), "{server} {loadgen}");
                 let echo = one_group("echo-raw", loadgen, server, false);
                 assert!(echo.validate().is_err(), "{server} {loadgen}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_servers_with_tls_join_tls_groups() {
+        for (server, tls) in [("grpc-go", true), ("tonic", true), ("volo-grpc", false)] {
+            for loadgen in ["go", "rust"] {
+                let group = one_group("benchmark-message", loadgen, server, true);
+                assert_eq!(group.validate().is_ok(), tls, "{server} {loadgen}");
             }
         }
     }

@@ -34,6 +34,10 @@ pub enum ServerKind {
     /// `tonic-server` (`src/bin/tonic_server.rs`): tonic on one current-thread tokio
     /// runtime, the Rust incumbent.
     Tonic,
+    /// `volo-server` (`bench-harness/volo-peer/`, a crate outside the workspace): CloudWeGo's
+    /// volo-grpc on one current-thread tokio runtime, the other Rust gRPC server. Plaintext
+    /// only.
+    Volo,
     /// `ringrpc-ceiling`: splits frames and echoes them (a BenchmarkMessage request made to
     /// read as its reply in place), nothing else.
     Ceiling,
@@ -58,6 +62,7 @@ impl ServerKind {
             Self::RpcxGo => "rpcx-go",
             Self::GrpcGo => "grpc-go",
             Self::Tonic => "tonic",
+            Self::Volo => "volo-grpc",
             Self::Ceiling => "ceiling",
         }
     }
@@ -65,7 +70,13 @@ impl ServerKind {
     /// A gRPC server: the load generators drive it with their gRPC client (grpc-go's
     /// client from Go, tonic's from Rust) instead of an rpcx client.
     pub fn speaks_grpc(self) -> bool {
-        matches!(self, Self::GrpcGo | Self::Tonic)
+        matches!(self, Self::GrpcGo | Self::Tonic | Self::Volo)
+    }
+
+    /// Whether this server can serve TLS cells (the ceiling frames plaintext only; the volo
+    /// peer is built without volo-grpc's TLS features).
+    pub fn serves_tls(self) -> bool {
+        !matches!(self, Self::Ceiling | Self::Volo)
     }
 
     /// Whether this server can serve the workload (both load generators drive every
@@ -82,7 +93,7 @@ impl ServerKind {
 
     /// `cpu` is where the runner pins the process; ringrpc's shard is placed there too
     /// (its executor pins itself, so it must be told the same CPU).
-    /// With `tls` (certificate, key), the server serves TLS only.
+    /// With `tls` (certificate, key), the server serves TLS only (if [`Self::serves_tls`]).
     pub fn launch(
         self,
         root: &Path,
@@ -99,6 +110,8 @@ impl ServerKind {
                 }
                 Self::RpcxGo | Self::GrpcGo | Self::Ceiling => ("-tls-cert", "-tls-key"),
                 Self::Tonic => ("--tls-cert", "--tls-key"),
+                // Scenario validation keeps it out of TLS groups (`serves_tls`).
+                Self::Volo => unreachable!("volo-grpc has no TLS"),
             };
             launch.args.extend([
                 cert_flag.into(),
@@ -156,6 +169,13 @@ impl ServerKind {
                 args: vec!["--listen".into(), addr],
                 env: vec![],
                 ready: "tonic-server listening on",
+            },
+            // Same shape as tonic's: one current-thread runtime, pinned by `start`.
+            Self::Volo => Launch {
+                program: bin_dir.join("volo-server"),
+                args: vec!["--listen".into(), addr],
+                env: vec![],
+                ready: "volo-server listening on",
             },
             Self::Ceiling => Launch {
                 program: bin_dir.join("ringrpc-ceiling"),

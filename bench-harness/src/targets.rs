@@ -158,6 +158,13 @@ pub fn check_targets(cells: &[CellSummary]) -> Vec<TargetCheck> {
             bound: &third,
         },
         Target {
+            text: "BenchmarkMessage: server CPU/RPC ≤ 1/3 of volo-grpc's (ratio ≤ 0.33)",
+            other: ServerKind::Volo,
+            figure: Figure::CpuPerCall,
+            cells: pick(&bm_closed),
+            bound: &third,
+        },
+        Target {
             text: "BenchmarkMessage: throughput ≥ 3× grpc-go with the Rust generators (ringrpc's client; tonic's for grpc-go)",
             other: ServerKind::GrpcGo,
             figure: Figure::Throughput,
@@ -167,6 +174,13 @@ pub fn check_targets(cells: &[CellSummary]) -> Vec<TargetCheck> {
         Target {
             text: "BenchmarkMessage: throughput ≥ 3× tonic with the Rust generators (ringrpc's client; tonic's for tonic)",
             other: ServerKind::Tonic,
+            figure: Figure::Throughput,
+            cells: pick(&bm_rust),
+            bound: &triple,
+        },
+        Target {
+            text: "BenchmarkMessage: throughput ≥ 3× volo-grpc with the Rust generators (ringrpc's client; tonic's for volo-grpc)",
+            other: ServerKind::Volo,
             figure: Figure::Throughput,
             cells: pick(&bm_rust),
             bound: &triple,
@@ -282,6 +296,37 @@ mod tests {
         assert_eq!(find(&checks, "echo-raw, several").verdict, "missed");
         assert_eq!(
             find(&checks, "BenchmarkMessage: server CPU/RPC ≤ 1/3 of tonic").verdict,
+            "not measured"
+        );
+    }
+
+    #[test]
+    fn volo_grpc_targets_read_the_volo_ratios_of_benchmark_message_cells() {
+        let mut rust = cell("BenchmarkMessage", "rust", "64x16", 3.4, 0.25);
+        let mut go = cell("BenchmarkMessage", "go", "10x1", 1.2, 0.40);
+        for c in [&mut rust, &mut go] {
+            c.ratios[0].other = ServerKind::Volo;
+        }
+        let checks = check_targets(&[rust, go]);
+        // CPU/RPC in both closed cells: 0.25 is within 1/3, 0.40 is not.
+        let cpu = find(
+            &checks,
+            "BenchmarkMessage: server CPU/RPC ≤ 1/3 of volo-grpc",
+        );
+        assert_eq!(cpu.verdict, "mixed");
+        assert!(
+            cpu.measured.contains("rust 64x16: 0.25"),
+            "{}",
+            cpu.measured
+        );
+        assert!(cpu.measured.contains("go 10x1: 0.40"), "{}", cpu.measured);
+        // Throughput only with the Rust generators: the Go cell's 1.2 does not count.
+        let tput = find(&checks, "BenchmarkMessage: throughput ≥ 3× volo-grpc");
+        assert_eq!(tput.verdict, "met");
+        assert_eq!(tput.measured, "rust 64x16: 3.40");
+        // No tonic cells in this run.
+        assert_eq!(
+            find(&checks, "BenchmarkMessage: throughput ≥ 3× tonic").verdict,
             "not measured"
         );
     }
