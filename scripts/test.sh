@@ -112,7 +112,7 @@ interop_all "$tmp"
 source scripts/lib/observability.sh
 observability_all "$tmp"
 
-step "bench harness smoke run (ringrpc, rpcx-go, grpc-go, tonic and the ceiling, a few seconds each; fails on any cell without good replies)"
+step "bench harness smoke run (ringrpc, rpcx-go, grpc-go, tonic, volo-grpc and the ceiling, a few seconds each; fails on any cell without good replies)"
 RINGRPC_BENCH_PROFILE=ci-bench bash scripts/bench.sh --smoke
 
 step "client-cost smoke run (each client at 1k calls/s for a second; fails on a client without good replies)"
