@@ -37,6 +37,7 @@ pub enum ServerKind {
     /// `volo-server` (`bench-harness/volo-peer/`, a crate outside the workspace): CloudWeGo's
     /// volo-grpc on one current-thread tokio runtime, the other Rust gRPC server. Plaintext
     /// only.
+    #[serde(rename = "volo-grpc")]
     Volo,
     /// `ringrpc-ceiling`: splits frames and echoes them (a BenchmarkMessage request made to
     /// read as its reply in place), nothing else.
