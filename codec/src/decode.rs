@@ -94,7 +94,7 @@ fn finish(
     inflate: bool,
 ) -> Result<Frame, DecodeError> {
     let compress = Header::peek(&raw).map_or(Ok(CompressType::None), |h| h.compress_type())?;
-    let wire = raw.slice(layout.payload.clone());
+    let wire = raw.slice(layout.payload_start()..);
     let mut frame = Frame::new(raw, layout, wire, compress == CompressType::Gzip);
     if inflate {
         frame.inflate(limits.max_decompressed_bytes)?;

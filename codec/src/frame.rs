@@ -14,13 +14,16 @@ use crate::error::{DecodeError, Section};
 use crate::header::{Header, HEADER_LEN};
 use crate::limits::Limits;
 
-/// Byte ranges of the four sections inside a frame (PROTOCOL.md §1.4), all validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the four sections of a frame are (PROTOCOL.md §1.4), all validated: their lengths,
+/// since each section follows the previous one's end behind a 4-byte length word. Kept
+/// small (12 bytes instead of four ranges' 64) because a [`Frame`] moves by value several
+/// times per request on a server's hot path, and a move of more than 128 bytes is a
+/// `memcpy` call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Layout {
-    pub service_path: Range<usize>,
-    pub service_method: Range<usize>,
-    pub metadata: Range<usize>,
-    pub payload: Range<usize>,
+    service_path_len: u32,
+    service_method_len: u32,
+    metadata_len: u32,
 }
 
 impl Layout {
@@ -33,36 +36,57 @@ impl Layout {
             frame,
             offset: HEADER_LEN,
         };
-        let service_path = cursor.section(Section::ServicePath)?;
-        let service_method = cursor.section(Section::ServiceMethod)?;
-        let metadata = cursor.section(Section::Metadata)?;
-        let payload_len_at = cursor.offset;
+        let layout = Self {
+            service_path_len: cursor.section(Section::ServicePath)?,
+            service_method_len: cursor.section(Section::ServiceMethod)?,
+            metadata_len: cursor.section(Section::Metadata)?,
+        };
         let declared = cursor.read_len(Section::Payload)?;
         let actual = frame.len().saturating_sub(cursor.offset);
         if declared as usize != actual {
             return Err(DecodeError::PayloadLenMismatch { declared, actual });
         }
-        debug_assert!(payload_len_at + 4 == cursor.offset);
-        let payload = cursor.offset..frame.len();
+        debug_assert_eq!(layout.payload_start(), cursor.offset);
 
         for (range, section) in [
-            (&service_path, Section::ServicePath),
-            (&service_method, Section::ServiceMethod),
+            (layout.service_path(), Section::ServicePath),
+            (layout.service_method(), Section::ServiceMethod),
         ] {
-            let bytes = frame.get(range.clone()).unwrap_or_default();
+            let bytes = frame.get(range).unwrap_or_default();
             std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 { section })?;
         }
         validate_metadata(
-            frame.get(metadata.clone()).unwrap_or_default(),
+            frame.get(layout.metadata()).unwrap_or_default(),
             limits.max_metadata_count,
         )?;
-        Ok(Self {
-            service_path,
-            service_method,
-            metadata,
-            payload,
-        })
+        Ok(layout)
     }
+
+    /// The service path's bytes in the frame.
+    pub(crate) fn service_path(&self) -> Range<usize> {
+        section_after(HEADER_LEN, self.service_path_len)
+    }
+
+    /// The service method's bytes in the frame.
+    pub(crate) fn service_method(&self) -> Range<usize> {
+        section_after(self.service_path().end, self.service_method_len)
+    }
+
+    /// The metadata section's bytes in the frame.
+    pub(crate) fn metadata(&self) -> Range<usize> {
+        section_after(self.service_method().end, self.metadata_len)
+    }
+
+    /// Where the payload starts; it runs to the end of the frame.
+    pub(crate) fn payload_start(&self) -> usize {
+        self.metadata().end + 4
+    }
+}
+
+/// The `len` bytes after the length word that follows `end`.
+fn section_after(end: usize, len: u32) -> Range<usize> {
+    let start = end + 4;
+    start..start + len as usize
 }
 
 struct Cursor<'a> {
@@ -86,7 +110,8 @@ impl Cursor<'_> {
         Ok(u32::from_be_bytes(word))
     }
 
-    fn section(&mut self, section: Section) -> Result<Range<usize>, DecodeError> {
+    /// Reads a section's length word and steps over the section; returns its length.
+    fn section(&mut self, section: Section) -> Result<u32, DecodeError> {
         let len = self.read_len(section)?;
         let start = self.offset;
         let end = start
@@ -99,7 +124,7 @@ impl Cursor<'_> {
                 frame_len: self.frame.len(),
             })?;
         self.offset = end;
-        Ok(start..end)
+        Ok(len)
     }
 }
 
@@ -311,36 +336,30 @@ impl Frame {
 
     /// The service name (`Arith` in `Arith.Mul`).
     pub fn service_path(&self) -> &str {
-        self.str_at(&self.layout.service_path)
+        self.str_at(self.layout.service_path())
     }
 
     /// The method name (`Mul` in `Arith.Mul`).
     pub fn service_method(&self) -> &str {
-        self.str_at(&self.layout.service_method)
+        self.str_at(self.layout.service_method())
     }
 
     /// The service name as it arrived, for lookups that compare bytes: no UTF-8 check
     /// (decoding did that once).
     pub fn service_path_bytes(&self) -> &[u8] {
-        self.raw
-            .get(self.layout.service_path.clone())
-            .unwrap_or_default()
+        self.raw.get(self.layout.service_path()).unwrap_or_default()
     }
 
     /// The method name as it arrived (see [`Frame::service_path_bytes`]).
     pub fn service_method_bytes(&self) -> &[u8] {
         self.raw
-            .get(self.layout.service_method.clone())
+            .get(self.layout.service_method())
             .unwrap_or_default()
     }
 
     /// The metadata section, read in place.
     pub fn metadata(&self) -> Metadata<'_> {
-        Metadata::new(
-            self.raw
-                .get(self.layout.metadata.clone())
-                .unwrap_or_default(),
-        )
+        Metadata::new(self.raw.get(self.layout.metadata()).unwrap_or_default())
     }
 
     /// The payload, decompressed if the frame was gzip'ed (unless it was decoded with
@@ -357,7 +376,7 @@ impl Frame {
 
     /// The payload bytes exactly as they were on the wire (still compressed for gzip).
     pub fn wire_payload(&self) -> Bytes {
-        self.raw.slice(self.layout.payload.clone())
+        self.raw.slice(self.layout.payload_start()..)
     }
 
     /// The whole frame exactly as received.
@@ -370,10 +389,10 @@ impl Frame {
         self.raw.slice(HEADER_LEN..)
     }
 
-    fn str_at(&self, range: &Range<usize>) -> &str {
+    fn str_at(&self, range: Range<usize>) -> &str {
         // Validated as UTF-8 in `Layout::parse`; the fallback is unreachable.
         self.raw
-            .get(range.clone())
+            .get(range)
             .and_then(|b| std::str::from_utf8(b).ok())
             .unwrap_or_default()
     }

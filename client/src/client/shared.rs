@@ -182,7 +182,7 @@ impl<R: Runtime> Shared<R> {
         loop {
             let (waiter, reply) = R::oneshot();
             let queued = self.with_conn(|conn| {
-                conn.handle_call(request, waiter, R::now())
+                conn.handle_call_since(request, waiter, since, R::now())
                     .map_err(|error| (error, conn.sent_epoch()))
             });
             match queued {

@@ -150,9 +150,22 @@ impl<W> Connection<W> {
         waiter: W,
         now: Instant,
     ) -> Result<u64, Error> {
+        self.handle_call_since(request, waiter, now, now)
+    }
+
+    /// [`Self::handle_call`] for a call that began at `since` and waited (for a call slot,
+    /// for room in the send buffer): its timeout error reports the time from `since` to its
+    /// deadline, the timeout the caller set.
+    pub fn handle_call_since(
+        &mut self,
+        request: &Request<'_>,
+        waiter: W,
+        since: Instant,
+        now: Instant,
+    ) -> Result<u64, Error> {
         let deadline = self.options.deadline_of(request, now);
         let seq = self.queue_request(request, false, deadline, now)?;
-        let timeout_ms = deadline.map_or(0, |d| Error::timeout_ms(d, now));
+        let timeout_ms = deadline.map_or(0, |d| Error::timeout_ms(d, since.min(now)));
         self.pending.insert(
             seq,
             Entry {

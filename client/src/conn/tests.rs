@@ -158,6 +158,23 @@ fn deadline_is_sent_as_server_timeout_and_enforced_locally() {
 }
 
 #[test]
+fn a_call_queued_after_a_wait_reports_the_timeout_its_caller_set() {
+    let t0 = Instant::now();
+    let mut conn = conn(ClientOptions::default(), t0);
+    // Began at t0 with a 200 ms timeout, queued 3 ms later (it waited for room).
+    let request = Request::new("Test", "Sleep", b"").deadline(t0 + 200 * MS);
+    conn.handle_call_since(&request, 7, t0, t0 + 3 * MS)
+        .unwrap();
+    conn.handle_timeout(t0 + 200 * MS);
+    let done = completions(&mut conn);
+    assert!(
+        matches!(done[0].1, Err(Error::Timeout { timeout_ms: 200 })),
+        "{:?}",
+        done[0].1
+    );
+}
+
+#[test]
 fn an_earlier_deadline_rearms_the_timer_and_expired_ones_are_refused() {
     let t0 = Instant::now();
     let options = ClientOptions {
