@@ -85,6 +85,8 @@ export RINGRPC_ETCD="http://127.0.0.1:$etcd_port"
 # ---------------------------------------------------------------- Rust
 step "cargo fmt --check"
 cargo fmt --all -- --check
+# The volo-grpc peer is outside the workspace (`--all` does not reach it).
+cargo fmt --manifest-path bench-harness/volo-peer/Cargo.toml -- --check
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
