@@ -58,9 +58,12 @@ echo "==> build ($cargo_profile)"
 # One invocation, so both packages share one build of every dependency.
 cargo build --profile "$cargo_profile" --quiet -p ringrpc-bench -p ringrpc-engine --bins --example server
 # The volo-grpc peer is its own crate, outside the workspace (its ~160 crates are built for
-# it alone), built into target/ so that it lands in $bin_dir beside the others.
-cargo build --profile "$cargo_profile" --quiet --manifest-path bench-harness/volo-peer/Cargo.toml \
-  --target-dir target
+# it alone), built into target/ so that it lands in $bin_dir beside the others; only for a
+# scenario that runs it (smoke does not).
+if grep -q '"volo-grpc"' "$scenario"; then
+  cargo build --profile "$cargo_profile" --quiet --manifest-path bench-harness/volo-peer/Cargo.toml \
+    --target-dir target
+fi
 (cd bench-harness/go && go build -o bin/ ./cmd/rpcxserver ./cmd/grpcserver ./cmd/loadgen)
 
 quiet_budget=120

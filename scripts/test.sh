@@ -19,8 +19,8 @@ finish() {
   printf '\nstages: %d passed, 0 failed (%ds)\n' "$stages" "$SECONDS"
 }
 
-# Disk: a clean run needs about 3 GB under target/ (debug build, one test binary per crate,
-# the bench smoke build; the volo-grpc peer's own ci-bench build is 0.9 GB of it). Incremental caches would add gigabytes and buy nothing here.
+# Disk: a clean run needs about 2 GB under target/ (debug build, one test binary per crate,
+# the bench smoke build). Incremental caches would add gigabytes and buy nothing here.
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 mkdir -p target
 avail_kb=$(df -Pk target | awk 'NR == 2 { print $4 }')
@@ -114,7 +114,7 @@ interop_all "$tmp"
 source scripts/lib/observability.sh
 observability_all "$tmp"
 
-step "bench harness smoke run (ringrpc, rpcx-go, grpc-go, tonic, volo-grpc and the ceiling, a few seconds each; fails on any cell without good replies)"
+step "bench harness smoke run (ringrpc, rpcx-go, grpc-go, tonic and the ceiling, a few seconds each; fails on any cell without good replies)"
 RINGRPC_BENCH_PROFILE=ci-bench bash scripts/bench.sh --smoke
 
 step "client-cost smoke run (each client at 1k calls/s for a second; fails on a client without good replies)"
