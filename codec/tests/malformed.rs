@@ -182,6 +182,52 @@ fn invalid_utf8_in_service_path() {
 }
 
 #[test]
+fn names_and_metadata_are_utf8_checked_ascii_or_not() {
+    // Valid UTF-8 beyond ASCII passes (the ASCII scan is only a shortcut).
+    let mut buf = BytesMut::new();
+    let meta = [("clé", "valeur ü"), ("k", "v")];
+    encode_frame(
+        &mut buf,
+        &Header::request(1, SerializeType::None),
+        "Sérvice",
+        "Méthode",
+        meta.iter().map(|(k, v)| (*k, *v)),
+        b"x",
+    )
+    .unwrap();
+    let frame = decode(&mut buf.clone(), &Limits::default())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (frame.service_path(), frame.service_method()),
+        ("Sérvice", "Méthode")
+    );
+    assert_eq!(frame.metadata().get("clé"), Some("valeur ü"));
+
+    // A byte that is not UTF-8 in the method, or in a metadata value, is refused. The
+    // method starts after the 16-byte header and the path's length word and bytes.
+    let method_at = 16 + 4 + "Sérvice".len() + 4;
+    let mut bad_method = buf.to_vec();
+    bad_method[method_at + 1] = 0xff;
+    assert_eq!(
+        decode_err(&bad_method),
+        DecodeError::InvalidUtf8 {
+            section: Section::ServiceMethod
+        }
+    );
+    let value_at = buf.len() - 4 - 1 - 1 - 4 - 1 - 4 - "valeur ü".len();
+    let mut bad_value = buf.to_vec();
+    assert_eq!(&bad_value[value_at..value_at + 6], b"valeur");
+    bad_value[value_at] = 0xc3; // a lead byte followed by ASCII: not UTF-8
+    assert_eq!(
+        decode_err(&bad_value),
+        DecodeError::InvalidUtf8 {
+            section: Section::Metadata
+        }
+    );
+}
+
+#[test]
 fn unknown_serialize_type_is_a_payload_error_with_rpcx_text() {
     let mut bytes = frame("a", "b", b"");
     bytes[3] = 0x70;

@@ -197,14 +197,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_full_shard_wakes_its_waiting_connections_once_under_budget() {
-        let bounds = Rc::new(ShardBounds::new(
+    /// A shard with 100 bytes of in-flight budget and a 10-byte push buffer.
+    fn small_bounds() -> Rc<ShardBounds> {
+        Rc::new(ShardBounds::new(
             100,
             10,
             Timeouts::default(),
             Arc::default(),
-        ));
+        ))
+    }
+
+    #[test]
+    fn a_full_shard_wakes_its_waiting_connections_once_under_budget() {
+        let bounds = small_bounds();
         let link = Rc::new(Link::new(None, Rc::new(Cell::new(1)), bounds.clone()));
         let flag = Arc::new(Flag(false.into()));
         link.set_waker(&Waker::from(flag.clone()));
@@ -226,16 +231,38 @@ mod tests {
         assert_eq!(link.poll_push_room(&mut cx), Poll::Ready(Ok(())));
     }
 
+    /// A pusher that found no room is woken once the connection's unsent bytes drop under
+    /// the push buffer limit; a backlog that stays or grows publishes nothing new.
+    #[test]
+    fn a_waiting_pusher_is_woken_when_the_backlog_drops_under_the_limit() {
+        let bounds = small_bounds();
+        let link = Rc::new(Link::new(None, Rc::new(Cell::new(1)), bounds.clone()));
+        link.set_backlog(30);
+        let flag = Arc::new(Flag(false.into()));
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(link.poll_push_room(&mut cx).is_pending());
+        for backlog in [30, 40, 12, 10] {
+            link.set_backlog(backlog);
+            assert!(
+                !flag.0.load(Ordering::SeqCst),
+                "{backlog} bytes: not under the limit of 10"
+            );
+        }
+        let stats = bounds.stats();
+        assert_eq!(stats.unsent_bytes.load(Ordering::Relaxed), 10);
+        assert_eq!(stats.unsent_bytes_peak.load(Ordering::Relaxed), 40);
+        link.set_backlog(4);
+        assert!(flag.0.load(Ordering::SeqCst), "woken at 4 bytes");
+        assert_eq!(stats.unsent_bytes.load(Ordering::Relaxed), 4);
+        assert_eq!(link.poll_push_room(&mut cx), Poll::Ready(Ok(())));
+    }
+
     /// A connection that stops reading at a full shard before parsing a frame (nothing
     /// received, so no protocol yet; or HTTP between requests) is woken like any other.
     #[test]
     fn a_connection_paused_before_its_first_frame_is_woken() {
-        let bounds = Rc::new(ShardBounds::new(
-            100,
-            10,
-            Timeouts::default(),
-            Arc::default(),
-        ));
+        let bounds = small_bounds();
         for received in [&b""[..], b"GET / HTTP/1.1\r\n"] {
             let link = Rc::new(Link::new(None, Rc::new(Cell::new(1)), bounds.clone()));
             let flag = Arc::new(Flag(false.into()));

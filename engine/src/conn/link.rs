@@ -255,9 +255,13 @@ impl Link {
 
     /// Output bytes the connection holds but the kernel has not taken (including those a
     /// driver's send holds), published by the connection so pushers wait for room.
+    /// Publishing only a change is enough: every other part of the unsent sum publishes its
+    /// own changes (queued pushes when they are queued, the transport's bytes), and bytes
+    /// moving from queued pushes into the connection's output change the backlog.
     pub(super) fn set_backlog(&self, backlog: usize) {
-        self.backlog.set(backlog);
-        self.publish_unsent();
+        if self.backlog.replace(backlog) != backlog {
+            self.publish_unsent();
+        }
     }
 
     /// Output bytes the layer under the core holds now (TLS: sealed records, including
@@ -299,6 +303,9 @@ impl Link {
     }
 
     fn wake_pushers(&self) {
+        if self.push_waiters.borrow().is_empty() {
+            return;
+        }
         let waiters = std::mem::take(&mut *self.push_waiters.borrow_mut());
         waiters.into_iter().for_each(Waker::wake);
     }
