@@ -99,19 +99,19 @@ impl Connection {
                 return plan.unrouted(Status::Expired);
             }
         };
-        let Some(inflated_bytes) = self.inflate(&mut frame) else {
-            return plan.unrouted(Status::Error);
-        };
-        plan.inflated_bytes = inflated_bytes;
+        if frame.is_compressed() {
+            let Some(inflated_bytes) = self.inflate(&mut frame) else {
+                return plan.unrouted(Status::Error);
+            };
+            plan.inflated_bytes = inflated_bytes;
+        }
         Some(self.start(frame, route, serialize_type, deadline, plan))
     }
 
     /// Inflates a gzip payload, to at most the frame limit and the connection's in-flight
     /// budget, and returns the bytes it produced; `None` (and a close) if it fails.
+    #[cold]
     fn inflate(&mut self, frame: &mut Frame) -> Option<usize> {
-        if !frame.is_compressed() {
-            return Some(0);
-        }
         let max_bytes =
             (self.config.limits.max_decompressed_bytes).min(self.config.max_inflight_bytes);
         match frame.inflate(max_bytes) {
@@ -173,13 +173,14 @@ impl Connection {
         // count taken on the receive buffer). A plugin sees the request after the handler
         // (and may have rewritten the names the handler was found by): the call keeps the
         // frame.
-        let (reply_to, frame) = if plan.watch.is_none() && plan.rewrite.is_none() {
-            (ReplyTo::Routed(header, route.clone()), frame)
-        } else {
-            (ReplyTo::Frame(Box::new(frame.clone())), frame)
-        };
+        let kept_frame =
+            (plan.watch.is_some() || plan.rewrite.is_some()).then(|| Box::new(frame.clone()));
         let request = Request::new(frame, serialize_type, deadline, self.link.clone());
         let slot = span.in_scope(|| route.handler.start(request));
+        let reply_to = match kept_frame {
+            None => ReplyTo::Routed(header, route),
+            Some(frame) => ReplyTo::Frame(frame),
+        };
         self.inflight_count += 1;
         Call {
             reply_to,
