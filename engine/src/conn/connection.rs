@@ -499,13 +499,19 @@ impl Connection {
     }
 
     /// The kernel took `n` bytes of those [`Connection::poll_transmit_owned`] handed out.
+    /// After the close too: a send the close left in flight counts as unsent (for the shard
+    /// and the send timeout) until it completes, or until the driver gives it up and says so
+    /// with [`Connection::handle_io_error`].
     pub fn handle_sent_owned(&mut self, n: usize) {
+        self.link.count_sent(n);
         if self.state == State::Closed {
+            // The send the close left in flight: what it still holds stays unsent.
+            self.owned_unsent = self.owned_unsent.saturating_sub(n);
+            self.link.set_backlog(self.owned_unsent);
             return;
         }
         debug_assert!(n <= self.owned_unsent, "more sent than handed out");
         self.owned_unsent -= n.min(self.owned_unsent);
-        self.link.count_sent(n);
         self.update_state();
     }
 
@@ -523,6 +529,12 @@ impl Connection {
 
     /// The socket failed: nothing more can be sent or received.
     pub fn handle_io_error(&mut self, error: io::Error) {
+        // The socket failed or the driver gave its send up: none of the bytes handed to it
+        // are owed any more.
+        self.owned_unsent = 0;
+        if self.state == State::Closed {
+            self.link.set_backlog(0);
+        }
         self.close_now(CloseCause::Io(error));
     }
 
@@ -596,11 +608,14 @@ impl Connection {
         self.recv = BytesMut::new();
         self.chunk = Bytes::new();
         self.publish_recv();
-        self.owned_unsent = 0;
         self.link
             .bounds()
             .release(std::mem::take(&mut self.held_bytes));
         self.link.close();
+        // A driver's send still in flight (io_uring) holds the bytes handed to it until the
+        // kernel takes them or the send is given up: they stay unsent, in the shard's counter
+        // and for the send timeout, which then has the driver cancel that send.
+        self.link.set_backlog(self.owned_unsent);
     }
 
     /// Reports a change of the receive buffer's capacity to the shard's counter.

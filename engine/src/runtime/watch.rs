@@ -123,6 +123,39 @@ mod tests {
         }
     }
 
+    /// A watched connection (see [`watched`]) that received `frames` echo requests and
+    /// answered them, with its link and a watch started before.
+    fn answered(
+        timeouts: Timeouts,
+        frames: usize,
+        t0: Instant,
+    ) -> (Connection, Rc<Link>, ConnWatch) {
+        let mut conn = watched(timeouts);
+        let link = conn.link().clone();
+        let watch = ConnWatch::new(&link);
+        conn.handle_received(&echo_frame().repeat(frames));
+        serve(&mut conn, t0);
+        (conn, link, watch)
+    }
+
+    /// The kernel takes one byte of the send in flight at `t0`, then none: the send timeout
+    /// (2 s) is due at `t0 + 3 s`, not before, and the connection is asked to apply it.
+    fn one_byte_taken_then_none(
+        conn: &mut Connection,
+        link: &Link,
+        watch: &mut ConnWatch,
+        t0: Instant,
+    ) {
+        watch.sweep(link, t0);
+        conn.handle_sent_owned(1);
+        watch.sweep(link, t0 + SECOND);
+        watch.sweep(link, t0 + 2 * SECOND);
+        assert_eq!(link.take_control(), None, "a byte taken restarts the clock");
+        watch.sweep(link, t0 + 3 * SECOND);
+        assert_eq!(link.take_control(), Some(Control::SendTimeout));
+        link.request(Control::SendTimeout);
+    }
+
     const SECOND: Duration = Duration::from_secs(1);
 
     #[test]
@@ -157,14 +190,11 @@ mod tests {
     #[test]
     fn only_whole_frames_and_sent_output_count_as_activity() {
         let t0 = Instant::now();
-        let mut conn = watched(Timeouts {
+        let timeouts = Timeouts {
             idle: Some(10 * SECOND),
             ..Timeouts::default()
-        });
-        let link = conn.link().clone();
-        let mut watch = ConnWatch::new(&link);
-        conn.handle_received(&echo_frame());
-        serve(&mut conn, t0);
+        };
+        let (mut conn, link, mut watch) = answered(timeouts, 1, t0);
         let n = conn.poll_transmit().unwrap().len();
         conn.handle_sent(n);
         watch.sweep(&link, t0);
@@ -181,32 +211,62 @@ mod tests {
     #[test]
     fn output_the_peer_takes_none_of_closes_its_connection_and_drops_it() {
         let t0 = Instant::now();
-        let mut conn = watched(Timeouts {
+        let timeouts = Timeouts {
             send: Some(2 * SECOND),
             ..Timeouts::default()
-        });
-        let link = conn.link().clone();
-        let mut watch = ConnWatch::new(&link);
-        conn.handle_received(&echo_frame().repeat(2));
-        serve(&mut conn, t0);
+        };
+        let (mut conn, link, mut watch) = answered(timeouts, 2, t0);
         let bytes = conn.poll_transmit_owned().unwrap();
         assert_eq!(
             link.unsent_bytes(),
             bytes.len(),
             "a send in flight is unsent"
         );
-        watch.sweep(&link, t0);
-        conn.handle_sent_owned(1);
-        watch.sweep(&link, t0 + SECOND);
-        watch.sweep(&link, t0 + 2 * SECOND);
-        assert_eq!(link.take_control(), None, "a byte taken restarts the clock");
-        watch.sweep(&link, t0 + 3 * SECOND);
-        assert_eq!(link.take_control(), Some(Control::SendTimeout));
-        link.request(Control::SendTimeout);
+        one_byte_taken_then_none(&mut conn, &link, &mut watch, t0);
         serve(&mut conn, t0);
         assert!(conn.is_closed() && conn.is_output_dropped());
+        assert_eq!(
+            link.unsent_bytes(),
+            bytes.len() - 1,
+            "the send in flight stays unsent until the driver gives it up"
+        );
+        conn.handle_io_error(std::io::Error::from_raw_os_error(libc::ECANCELED));
         assert_eq!(link.unsent_bytes(), 0);
         assert_eq!(close_step(conn.take_cause(), 0, "peer"), CloseStep::Reset);
+    }
+
+    #[test]
+    fn a_send_left_in_flight_by_a_close_stays_unsent_and_on_the_send_clock() {
+        let t0 = Instant::now();
+        let timeouts = Timeouts {
+            send: Some(2 * SECOND),
+            ..Timeouts::default()
+        };
+        let (mut conn, link, mut watch) = answered(timeouts, 1, t0);
+        let bytes = conn.poll_transmit_owned().unwrap();
+        assert_eq!(conn.poll_transmit_owned(), None);
+        // A bad frame: the connection closes at once, its output all in the driver's send.
+        conn.handle_received(&[0u8; 16]);
+        serve(&mut conn, t0);
+        assert!(conn.is_closed() && !conn.is_output_dropped());
+        assert_eq!(
+            link.unsent_bytes(),
+            bytes.len(),
+            "the send in flight is unsent"
+        );
+        one_byte_taken_then_none(&mut conn, &link, &mut watch, t0);
+        assert_eq!(link.unsent_bytes(), bytes.len() - 1);
+        conn.handle_link();
+        assert!(
+            conn.is_output_dropped(),
+            "the driver is told to give the send up"
+        );
+        conn.handle_sent_owned(bytes.len() - 1);
+        assert_eq!(
+            link.unsent_bytes(),
+            0,
+            "a send that completed after all owes nothing"
+        );
     }
 
     #[test]

@@ -144,3 +144,33 @@ fn a_closing_connection_whose_last_reply_is_never_read_is_cut_off() {
     assert_eq!(stats.unsent_bytes, 0, "its output is dropped");
     drop(conn);
 }
+
+/// The same with the bad frame sent only after the reply is out of the connection's hands
+/// (all of it in the driver's send, most of it never taken): the connection closes at
+/// once, and the send it leaves in flight still counts as unsent, so the send timeout
+/// cuts it off instead of the socket staying open until the peer reads.
+#[test]
+fn a_send_left_in_flight_by_a_close_is_cut_off_by_the_send_timeout() {
+    let send_timeout = Duration::from_millis(500);
+    let config = common::test_config(1).send_timeout(Some(send_timeout));
+    let server = common::start(config);
+    let payload = vec![7u8; 12 << 20];
+    let bytes = request(1, SerializeType::None, "Echo", "Echo", &[], &payload);
+    let conn = TcpStream::connect(server.local_addr()).expect("connect");
+    std::io::Write::write_all(&mut &conn, &bytes).expect("send the request");
+    // The reply leaves the connection: all of it handed to a send the peer does not read.
+    wait_for(Duration::from_secs(10), "the reply is out", || {
+        shard0(&server).unsent_bytes > 0
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let before = shard0(&server);
+    std::io::Write::write_all(&mut &conn, &[0u8; 16]).expect("send the bad frame");
+    let (took, stats) = wait_all_closed(&server, "the send timeout cuts the send in flight off");
+    println!(
+        "hostile slow reader: a 12 MiB reply left in flight by a close: unsent {} B before \
+         the close, socket closed {took:?} after it (send timeout {send_timeout:?})",
+        before.unsent_bytes
+    );
+    assert_eq!(stats.unsent_bytes, 0, "its output is dropped");
+    drop(conn);
+}
