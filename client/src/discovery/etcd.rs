@@ -34,7 +34,9 @@ const EMPTY_HOLD: Duration = Duration::from_secs(30);
 pub struct EtcdDiscoveryOptions {
     /// How long a reconnected watch holds back an empty first listing while the last
     /// published list had servers (default 30 s; zero publishes it at once, as rpcx-etcd
-    /// does). Set it to the servers' lease TTL: within it they register again.
+    /// does). Set it to the servers' lease TTL: within it they register again. A hold
+    /// beyond the clock's range (`Duration::MAX`) keeps the last list until the registry
+    /// changes.
     pub empty_hold: Duration,
 }
 
