@@ -1,11 +1,11 @@
 //! [`Connection`]: one rpcx connection as a state machine over bytes.
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use ringrpc_codec::frame_len;
 
 use super::answer;
@@ -84,14 +84,14 @@ pub struct Connection {
     /// Request bytes held by the calls in flight (`Call::held_bytes` summed).
     pub(super) held_bytes: usize,
     /// Bytes taken with `poll_transmit_owned` that the kernel has not taken yet.
-    owned_unsent: usize,
+    pub(super) owned_unsent: usize,
     /// Receive buffer capacity last reported to the shard.
     recv_capacity: usize,
     /// Closed without sending what was left (a driver's send in flight may be cancelled).
-    output_dropped: bool,
+    pub(super) output_dropped: bool,
     /// Request bytes handled in the current `poll_call` batch (`BATCH_WORK_MAX_BYTES`).
     pub(super) batch_work_bytes: usize,
-    cause: Option<CloseCause>,
+    pub(super) cause: Option<CloseCause>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -427,235 +427,16 @@ impl Connection {
         self.link.release_idle_buffers(KEEP_SMALL_BYTES);
     }
 
-    /// Bytes waiting to be sent, if any: the first of the pieces kept by reference (see
-    /// [`Connection::transmit_slices`]), else everything encoded since the last send.
-    pub fn poll_transmit(&mut self) -> Option<&[u8]> {
-        self.link.take_pushes(&mut self.out);
-        if self.state == State::Closed {
-            return None;
-        }
-        match self.out_queue.iter().next() {
-            Some(piece) => Some(piece),
-            None => (!self.out.is_empty()).then_some(&self.out[..]),
-        }
-    }
-
-    /// Everything waiting to be sent, as up to `dst.len()` slices in wire order, for one
-    /// vectored send: reply payloads kept by reference are not copied into one buffer
-    /// first. Returns how many slices were filled; report the bytes sent with
-    /// [`Connection::handle_sent`].
-    pub fn transmit_slices<'a>(&'a mut self, dst: &mut [IoSlice<'a>]) -> usize {
-        self.link.take_pushes(&mut self.out);
-        if self.state == State::Closed {
-            return 0;
-        }
-        let pieces = self.out_queue.iter().map(|piece| &piece[..]);
-        let tail = (!self.out.is_empty()).then_some(&self.out[..]);
-        let mut n = 0;
-        for (slot, piece) in dst.iter_mut().zip(pieces.chain(tail)) {
-            *slot = IoSlice::new(piece);
-            n += 1;
-        }
-        n
-    }
-
-    /// `n` bytes of [`Connection::poll_transmit`] (or [`Connection::transmit_slices`])
-    /// were sent.
-    pub fn handle_sent(&mut self, n: usize) {
-        self.link.count_sent(n);
-        self.handle_sealed(n);
-    }
-
-    /// `n` bytes of [`Connection::poll_transmit`] were taken by the layer under the core
-    /// (TLS sealed them into records): they leave the core's output, and that layer counts
-    /// what the kernel takes and what it still holds (`Link::set_transport_unsent`).
-    pub fn handle_sealed(&mut self, n: usize) {
-        let rest = self.out_queue.advance(n);
-        self.out.advance(rest.min(self.out.len()));
-        self.update_state();
-    }
-
-    /// Takes every byte waiting to be sent, for a driver whose send completes later and must
-    /// own the bytes meanwhile (io_uring): the driver sends all of them (the rest of a short
-    /// send first) before anything taken later, reports each completion with
-    /// [`Connection::handle_sent_owned`], and closes the socket only after its last send
-    /// completed, even if the connection is closed by then.
-    ///
-    /// Several calls may be needed to take everything (pieces kept by reference come one
-    /// by one, the rest of the buffer last): the driver sends them in order.
-    pub fn poll_transmit_owned(&mut self) -> Option<Bytes> {
-        self.link.take_pushes(&mut self.out);
-        if self.state == State::Closed {
-            return None;
-        }
-        let bytes = match self.out_queue.pop() {
-            Some(piece) => piece,
-            None if self.out.is_empty() => return None,
-            None => self.out.split().freeze(),
-        };
-        self.owned_unsent += bytes.len();
-        self.update_state();
-        Some(bytes)
-    }
-
-    /// The kernel took `n` bytes of those [`Connection::poll_transmit_owned`] handed out.
-    /// After the close too: a send the close left in flight counts as unsent (for the shard
-    /// and the send timeout) until it completes, or until the driver gives it up and says so
-    /// with [`Connection::handle_io_error`].
-    pub fn handle_sent_owned(&mut self, n: usize) {
-        self.link.count_sent(n);
-        if self.state == State::Closed {
-            // The send the close left in flight: what it still holds stays unsent.
-            self.owned_unsent = self.owned_unsent.saturating_sub(n);
-            self.link.set_backlog(self.owned_unsent);
-            return;
-        }
-        debug_assert!(n <= self.owned_unsent, "more sent than handed out");
-        self.owned_unsent -= n.min(self.owned_unsent);
-        self.update_state();
-    }
-
-    /// Whether output waits that no send in flight carries (encoded, kept by reference, or
-    /// pushed and not yet taken).
-    pub fn has_unsent(&self) -> bool {
-        self.unsent_len() > 0 || self.link.has_pushes()
-    }
-
-    /// Whether the connection closed without sending what was left (socket error, send
-    /// timeout): a driver cancels a send still in flight instead of waiting for it.
-    pub fn is_output_dropped(&self) -> bool {
-        self.state == State::Closed && self.output_dropped
-    }
-
-    /// The socket failed: nothing more can be sent or received.
-    pub fn handle_io_error(&mut self, error: io::Error) {
-        // The socket failed or the driver gave its send up: none of the bytes handed to it
-        // are owed any more.
-        self.owned_unsent = 0;
-        if self.state == State::Closed {
-            self.link.set_backlog(0);
-        }
-        self.close_now(CloseCause::Io(error));
-    }
-
-    /// The layer under the core failed (TLS: a bad record, a refused handshake, plain bytes
-    /// on a TLS port): the connection closes now with `cause`.
-    pub fn handle_transport_error(&mut self, cause: CloseCause) {
-        self.close_now(cause);
-    }
-
-    /// Whether the driver should close the socket now.
-    pub fn is_closed(&self) -> bool {
-        self.state == State::Closed
-    }
-
-    /// Whether the connection stopped reading for good (draining or closing).
-    pub fn is_read_closed(&self) -> bool {
-        self.state != State::Open
-    }
-
-    /// Why the connection closed (or is closing), taken once for the log.
-    pub fn take_cause(&mut self) -> Option<CloseCause> {
-        self.cause.take()
-    }
-
     pub fn inflight_count(&self) -> usize {
         self.inflight_count
     }
 
-    pub(super) fn begin_drain(&mut self, cause: CloseCause) {
-        if self.state == State::Open {
-            self.state = State::Draining;
-            self.cause.get_or_insert(cause);
-            self.update_state();
-        }
-    }
-
-    pub(super) fn close_after_flush(&mut self, cause: CloseCause) {
-        if matches!(self.state, State::Open | State::Draining) {
-            self.state = State::Closing;
-            self.cause = Some(cause);
-            self.update_state();
-        }
-    }
-
-    /// The send timeout: closes now, dropping the output. Also after the close: output the
-    /// layer under the core still holds (a TLS close_notify, a driver's send) that the peer
-    /// took none of is given up too (`is_output_dropped`), and the timeout is the cause.
-    fn drop_output(&mut self) {
-        if self.state == State::Closed {
-            self.output_dropped = true;
-            self.cause = Some(CloseCause::SendTimeout);
-        } else {
-            self.close_now(CloseCause::SendTimeout);
-        }
-    }
-
-    fn close_now(&mut self, cause: CloseCause) {
-        if self.state != State::Closed {
-            self.cause = Some(cause);
-            self.output_dropped = true;
-            self.enter_closed();
-        }
-    }
-
-    /// Closed: gives back every byte the connection held (in-flight budget, receive buffer,
-    /// unsent output) and tells the link.
-    fn enter_closed(&mut self) {
-        self.state = State::Closed;
-        self.out = BytesMut::new();
-        self.out_queue.clear();
-        self.recv = BytesMut::new();
-        self.chunk = Bytes::new();
-        self.publish_recv();
-        self.link
-            .bounds()
-            .release(std::mem::take(&mut self.held_bytes));
-        self.link.close();
-        // A driver's send still in flight (io_uring) holds the bytes handed to it until the
-        // kernel takes them or the send is given up: they stay unsent, in the shard's counter
-        // and for the send timeout, which then has the driver cancel that send.
-        self.link.set_backlog(self.owned_unsent);
-    }
-
     /// Reports a change of the receive buffer's capacity to the shard's counter.
-    fn publish_recv(&mut self) {
+    pub(super) fn publish_recv(&mut self) {
         let capacity = self.recv.capacity();
         if capacity != self.recv_capacity {
             self.link.bounds().move_recv(self.recv_capacity, capacity);
             self.recv_capacity = capacity;
-        }
-    }
-
-    pub(super) fn update_state(&mut self) {
-        let done = match self.state {
-            State::Draining => {
-                self.inflight_count == 0 && self.unsent_len() == 0 && !self.frame_ready()
-            }
-            State::Closing => self.unsent_len() == 0,
-            State::Open | State::Closed => false,
-        };
-        if done {
-            self.enter_closed();
-        } else if self.state != State::Closed {
-            self.link.set_backlog(self.unsent_len() + self.owned_unsent);
-        }
-    }
-
-    /// Bytes encoded or kept by reference and not yet handed to the driver.
-    fn unsent_len(&self) -> usize {
-        self.out.len() + self.out_queue.len()
-    }
-
-    /// Whether a whole frame is waiting in the receive buffer (a bad one counts: it still
-    /// has to be turned into a close).
-    fn frame_ready(&self) -> bool {
-        match self.proto {
-            // Any byte of HTTP input still has to be looked at (`poll_http`).
-            Proto::Http(_) => !self.recv.is_empty() || !self.chunk.is_empty(),
-            Proto::Unknown | Proto::Rpcx => {
-                input::frame_ready(&self.recv, &self.chunk, &self.config.limits)
-            }
         }
     }
 }

@@ -31,18 +31,22 @@
 //! Drivers hold the core through `crate::tls::Transport`, which has these same methods and,
 //! when the server has TLS, decrypts before `handle_*` and encrypts after `poll_transmit*`.
 //!
-//! Read first: [`Connection`] (the state diagram), then [`Link`].
+//! Read first: [`Connection`] (the state diagram), then [`Link`]. The core's methods are
+//! split by concept: bytes in and calls out in `connection.rs`, routing in `dispatch.rs`,
+//! replies in `answer.rs`, bytes out in `output.rs`, the end of a connection in `closing.rs`.
 
 mod answer;
 mod bounds;
 mod buffer_pool;
 mod call;
+mod closing;
 mod connection;
 mod dispatch;
 mod http;
 mod input;
 mod link;
 mod out_queue;
+mod output;
 mod push_stats;
 
 pub use crate::config::ConnConfig;
