@@ -4,7 +4,8 @@
 //! request in the core").
 //!
 //! Each round hands the core one received chunk of 16 echo requests (SerializeNone, the
-//! payload length given), takes the calls it starts, polls each once inline (the echo
+//! payload length given; a third argument changes the count, 1 being the pattern at one
+//! call in flight), takes the calls it starts, polls each once inline (the echo
 //! handler answers on its first poll), takes every reply piece to send and reports them
 //! sent. The chunk is the same `Bytes` every round, so the round copies nothing itself.
 //!
@@ -15,7 +16,7 @@
 //! ```
 //!
 //! The difference between the two totals divided by 32 000 (2000 more rounds of 16) is
-//! the instructions per request, without start-up.
+//! the instructions per request, without start-up (divide by 2000 × the count given).
 
 use std::hint::black_box;
 use std::rc::Rc;
@@ -27,8 +28,8 @@ use ringrpc_engine::codec::{encode_frame, Header, NO_METADATA};
 use ringrpc_engine::conn::{ConnConfig, Connection, Link};
 use ringrpc_engine::{HandlerError, Request, Response, SerializeType, Services};
 
-/// Requests per received chunk.
-const PER_CHUNK: u64 = 16;
+/// Requests per received chunk unless the third argument says otherwise.
+const PER_CHUNK: usize = 16;
 
 async fn echo(request: Request) -> Result<Response, HandlerError> {
     let response = Response::new(request.payload().clone());
@@ -45,6 +46,7 @@ fn argument(position: usize, default: usize) -> usize {
 fn main() {
     let rounds = argument(1, 1000);
     let payload_len = argument(2, 581);
+    let per_chunk = argument(3, PER_CHUNK);
 
     let mut services = Services::new();
     services.register("Echo", "Echo", echo);
@@ -53,7 +55,7 @@ fn main() {
         Rc::new(ConnConfig::default()),
         Link::detached(),
     );
-    let chunk = requests(payload_len);
+    let chunk = requests(payload_len, per_chunk);
     let mut cx = Context::from_waker(Waker::noop());
     let mut pieces: Vec<Bytes> = Vec::with_capacity(64);
     let mut replied = 0usize;
@@ -74,14 +76,14 @@ fn main() {
         conn.handle_sent_owned(sent);
         replied += sent;
     }
-    println!("{rounds} rounds of {PER_CHUNK} requests, {replied} reply bytes");
+    println!("{rounds} rounds of {per_chunk} requests, {replied} reply bytes");
 }
 
-/// One chunk of `PER_CHUNK` echo requests of `payload_len` bytes each.
-fn requests(payload_len: usize) -> Bytes {
+/// One chunk of `per_chunk` echo requests of `payload_len` bytes each.
+fn requests(payload_len: usize, per_chunk: usize) -> Bytes {
     let payload = vec![7u8; payload_len];
     let mut wire = BytesMut::new();
-    for seq in 0..PER_CHUNK {
+    for seq in 0..per_chunk as u64 {
         let header = Header::request(seq, SerializeType::None);
         encode_frame(&mut wire, &header, "Echo", "Echo", NO_METADATA, &payload)
             .expect("an echo request encodes");
