@@ -20,6 +20,7 @@
 
 pub mod chart;
 pub mod client_cost;
+pub mod disturbance;
 pub mod hostile;
 pub mod loadgen;
 pub mod machine;
