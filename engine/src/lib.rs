@@ -61,6 +61,7 @@ mod handler;
 mod http;
 mod inflight;
 pub mod plugin;
+mod prefetch;
 mod push;
 pub mod registry;
 mod run_call;

@@ -180,6 +180,7 @@ impl Connection {
     /// as no unparsed complete frame is left in it (see `input.rs`).
     pub fn handle_chunk(&mut self, chunk: Bytes) {
         if !chunk.is_empty() {
+            crate::prefetch::prefetch(&chunk);
             input::push_chunk(&mut self.recv, &mut self.chunk, chunk);
             self.publish_recv();
         }

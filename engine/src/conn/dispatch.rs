@@ -37,6 +37,9 @@ impl Connection {
     /// echoed as received and a refused or misaddressed request costs no inflation.
     pub(super) fn route(&mut self, mut frame: Frame, now: &impl Fn() -> Instant) -> Option<Call> {
         buffer(&mut self.out);
+        // Where this request's reply head will be written, asked for before the handler
+        // runs (the output buffer is cold after the shard served other connections).
+        crate::prefetch::prefetch_at(self.out.spare_capacity_mut().as_ptr());
         self.batch_work_bytes += frame.as_bytes().len();
         let header = *frame.header();
         if header.is_heartbeat() {

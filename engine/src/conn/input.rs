@@ -17,6 +17,8 @@
 //! Invariant: when both are non-empty, the spill's bytes come before the chunk's.
 
 use bytes::{Buf, Bytes, BytesMut};
+
+use crate::prefetch::prefetch;
 use ringrpc_codec::{decode_frame_compressed, frame_len, DecodeError, Frame, Limits, HEADER_LEN};
 
 /// Splits the next complete frame off the received bytes; `Ok(None)` while none is complete.
@@ -28,8 +30,11 @@ pub(super) fn next_frame(
     if spill.is_empty() {
         if let Some(len) = frame_len(chunk, limits)? {
             if chunk.len() >= len {
-                // The whole frame is in the chunk: decoded in place.
-                return decode_frame_compressed(chunk.split_to(len), limits).map(Some);
+                // The whole frame is in the chunk: decoded in place. The next frame's head
+                // is asked for now, to arrive while this one is routed and answered.
+                let frame = chunk.split_to(len);
+                prefetch(chunk);
+                return decode_frame_compressed(frame, limits).map(Some);
             }
         }
         // A partial frame (or nothing): keep its bytes, let the chunk go.
