@@ -1,8 +1,10 @@
 //! Handler futures behind one object type, recycled so a request allocates nothing.
 //!
 //! Every registered handler `H` gets a pool of [`Slot<H>`]s. A slot is a heap cell that holds
-//! one `H::Future` while it runs and its output once it finished; when the reply has been
-//! encoded the slot returns to its pool, empty, and the next request reuses the same memory.
+//! one `H::Future` while it runs and its output once it finished, and the connection's state
+//! of the call ([`CallState`]: what the reply answers, the budgets it holds, its deadline);
+//! when the reply has been encoded the slot returns to its pool, empty, and the next request
+//! reuses the same memory.
 //! The future is pinned inside the slot (`Pin<Box<Option<Fut>>>`, written with `Pin::set`), so
 //! no unsafe code is needed. In steady state starting a handler is a `Vec::pop`, finishing it
 //! a `Vec::push`.
@@ -16,8 +18,9 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use ringrpc_codec::payload::{EncodePayload, SerializeType};
+use ringrpc_codec::payload::EncodePayload;
 
+use crate::conn::CallState;
 use crate::error::{HandlerError, HandlerErrorKind};
 use crate::handler::{Handler, Request, Response};
 
@@ -29,20 +32,21 @@ pub(crate) trait ErasedHandler {
     fn start(&self, request: Request) -> Box<dyn InFlight>;
 }
 
-/// A running (or finished) handler invocation with its type erased.
-pub trait InFlight {
-    /// Polls the handler future; `Ready` once its output is stored in the slot. A panic in
-    /// the handler is caught and becomes an error output, as rpcx-go recovers panics.
+/// A running (or finished) handler invocation with its type erased, and its call's state.
+pub(crate) trait InFlight {
+    /// The call's state, kept in the slot (see [`CallState`]).
+    fn state(&self) -> &CallState;
+    fn state_mut(&mut self) -> &mut CallState;
+    /// Polls the handler future inside the call's span; `Ready` once its output is stored
+    /// in the slot. A panic in the handler is caught and becomes an error output, as rpcx-go
+    /// recovers panics.
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()>;
     /// Drops the future without waiting for it (deadline exceeded, connection gone).
     fn cancel(&mut self);
-    /// The finished handler's reply, its payload encoded with `serialize_type` into
-    /// `scratch` (raw `Bytes` payloads are lent as they are, without a copy).
-    fn outcome<'a>(
-        &'a mut self,
-        serialize_type: SerializeType,
-        scratch: &'a mut BytesMut,
-    ) -> Outcome<'a>;
+    /// The finished handler's reply, its payload encoded with the call's serialize type into
+    /// `scratch` (raw `Bytes` payloads are lent as they are, without a copy), and the call's
+    /// state beside it (the reply answers its `reply_to`).
+    fn outcome<'a>(&'a mut self, scratch: &'a mut BytesMut) -> (Outcome<'a>, &'a CallState);
     /// Takes the payload of a successful reply out when it is raw `Bytes` of at least
     /// `min_bytes`, for a send that shares it instead of copying it; [`InFlight::outcome`]
     /// then lends an empty payload. `None` (the default) when there is no such payload.
@@ -103,6 +107,7 @@ impl<H: Handler> ErasedHandler for Registered<H> {
 }
 
 pub(crate) struct Slot<H: Handler> {
+    state: CallState,
     future: Pin<Box<Option<H::Future>>>,
     output: Option<Result<Response<H::Reply>, HandlerError>>,
     pool: Weak<Pool<H>>,
@@ -111,6 +116,7 @@ pub(crate) struct Slot<H: Handler> {
 impl<H: Handler> Slot<H> {
     fn new(pool: Weak<Pool<H>>) -> Self {
         Self {
+            state: CallState::unset(),
             future: Box::pin(None),
             output: None,
             pool,
@@ -119,10 +125,25 @@ impl<H: Handler> Slot<H> {
 }
 
 impl<H: Handler> InFlight for Slot<H> {
+    fn state(&self) -> &CallState {
+        &self.state
+    }
+
+    fn state_mut(&mut self) -> &mut CallState {
+        &mut self.state
+    }
+
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(future) = self.future.as_mut().as_pin_mut() else {
+        let Self {
+            state,
+            future: slot,
+            output: stored,
+            ..
+        } = self;
+        let Some(future) = slot.as_mut().as_pin_mut() else {
             return Poll::Ready(());
         };
+        let _entered = state.span.enter();
         let output = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(output)) => output,
@@ -131,21 +152,17 @@ impl<H: Handler> InFlight for Slot<H> {
                 format!("[service internal error]: {}", panic_text(panic.as_ref())),
             )),
         };
-        self.cancel();
-        self.output = Some(output);
+        drop_future(slot);
+        *stored = Some(output);
         Poll::Ready(())
     }
 
     fn cancel(&mut self) {
-        // Dropping a future runs user code; a panic there must not take the shard down.
-        let _ = catch_unwind(AssertUnwindSafe(|| self.future.as_mut().set(None)));
+        drop_future(&mut self.future);
     }
 
-    fn outcome<'a>(
-        &'a mut self,
-        serialize_type: SerializeType,
-        scratch: &'a mut BytesMut,
-    ) -> Outcome<'a> {
+    fn outcome<'a>(&'a mut self, scratch: &'a mut BytesMut) -> (Outcome<'a>, &'a CallState) {
+        let serialize_type = self.state.serialize_type;
         scratch.clear();
         if let Some(Ok(response)) = &self.output {
             if as_bytes(response.payload()).is_none() {
@@ -154,7 +171,7 @@ impl<H: Handler> InFlight for Slot<H> {
                 }
             }
         }
-        match &self.output {
+        let outcome = match &self.output {
             Some(Ok(response)) => {
                 let metadata = response.metadata();
                 let payload = as_bytes(response.payload()).map_or(&scratch[..], |b| &b[..]);
@@ -177,7 +194,8 @@ impl<H: Handler> InFlight for Slot<H> {
                 metadata: &[],
                 payload: &[],
             },
-        }
+        };
+        (outcome, &self.state)
     }
 
     fn take_shared_payload(&mut self, min_bytes: usize) -> Option<Bytes> {
@@ -194,6 +212,7 @@ impl<H: Handler> InFlight for Slot<H> {
     fn recycle(mut self: Box<Self>) {
         self.cancel();
         self.output = None;
+        self.state.clear();
         if let Some(pool) = self.pool.upgrade() {
             let mut pool = pool.borrow_mut();
             if pool.len() < POOL_MAX {
@@ -201,6 +220,12 @@ impl<H: Handler> InFlight for Slot<H> {
             }
         }
     }
+}
+
+/// Drops a handler's future. Dropping a future runs user code; a panic there must not take
+/// the shard down.
+fn drop_future<F>(future: &mut Pin<Box<Option<F>>>) {
+    let _ = catch_unwind(AssertUnwindSafe(|| future.as_mut().set(None)));
 }
 
 /// Raw `Bytes` replies are sent as they are; every other payload type is encoded.

@@ -44,8 +44,8 @@ impl Connection {
     /// instead of copying it, unless the reply compresses it.
     pub(super) fn write_answer(
         &mut self,
-        reply: Reply<'_>,
-        answer: Outcome<'_>,
+        reply: &Reply<'_>,
+        answer: &Outcome<'_>,
         plugins: Option<&Plugins>,
         mut status: Status,
         shared: Option<Bytes>,
@@ -54,7 +54,7 @@ impl Connection {
         if !http && reply.request.is_oneway() {
             return status;
         }
-        if let (Outcome::Ok { metadata, .. }, Some(shared)) = (answer, shared) {
+        if let (&Outcome::Ok { metadata, .. }, Some(shared)) = (answer, shared) {
             debug_assert!(
                 !http && plugins.is_none(),
                 "a shared payload is rpcx, unwatched"
@@ -93,7 +93,7 @@ impl Connection {
                         "reply refused"
                     );
                     self.out.truncate(start);
-                    written = self.encode_answer(reply, error(refusal.text()), &[]);
+                    written = self.encode_answer(reply, &error(refusal.text()), &[]);
                     status = Status::Refused(refusal.limit());
                 }
             }
@@ -112,13 +112,13 @@ impl Connection {
     /// after it (an HTTP answer that says so).
     fn encode_answer(
         &mut self,
-        reply: Reply<'_>,
-        answer: Outcome<'_>,
+        reply: &Reply<'_>,
+        answer: &Outcome<'_>,
         added: &[(String, String)],
     ) -> Result<bool, EncodeError> {
         if let Proto::Http(session) = &mut self.proto {
             let out = &mut self.out;
-            return Ok(match answer {
+            return Ok(match *answer {
                 Outcome::Ok { metadata, payload } if added.is_empty() => {
                     session.answer_ok(metadata, payload, out)
                 }
@@ -131,7 +131,7 @@ impl Connection {
                 Outcome::Err { message, .. } => session.answer_error(false, message, out),
             });
         }
-        match answer {
+        match *answer {
             Outcome::Ok { metadata, payload } => {
                 reply.encode_ok(&mut self.out, with_added(pairs(metadata), added), payload)
             }

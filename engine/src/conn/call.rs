@@ -22,15 +22,21 @@ pub(super) enum ReplyTo {
     /// byte for byte: the request frame itself went to the handler.
     Routed(Header, Rc<Route>),
     /// The request frame (kept when plugins watch the request or chose its route), boxed
-    /// so a call without plugins stays small: it moves by value several times per request.
+    /// so the call's state stays small.
     Frame(Box<Frame>),
+    /// A slot waiting in its handler's pool: no call.
+    Unset,
 }
+
+/// The header [`ReplyTo::Unset`] answers with (never encoded: an unset slot is no call).
+const UNSET_HEADER: Header = Header::request(0, SerializeType::None);
 
 impl ReplyTo {
     pub(super) fn header(&self) -> &Header {
         match self {
             Self::Routed(header, _) => header,
             Self::Frame(frame) => frame.header(),
+            Self::Unset => &UNSET_HEADER,
         }
     }
 
@@ -42,73 +48,114 @@ impl ReplyTo {
                 service_method: &route.service_method,
             },
             Self::Frame(frame) => Reply::to(frame),
+            Self::Unset => Reply {
+                request: &UNSET_HEADER,
+                service_path: "",
+                service_method: "",
+            },
         }
     }
 }
 
-/// A request whose handler has started. The driver polls it (once inline, then wherever it
-/// likes), enforces its deadline, and turns it into a [`Completion`].
-pub struct Call {
+/// What the connection keeps about a started call: it lives in the handler's pooled slot,
+/// next to the handler's future, written in place when the call starts and cleared when the
+/// slot goes back to its pool. A [`Call`] is then two words (the slot's pointer and vtable)
+/// and moves in registers between the core and the driver, instead of a struct copied
+/// through the stack at every step (decoded, routed, started, polled, completed).
+pub(crate) struct CallState {
     pub(super) reply_to: ReplyTo,
-    pub(super) serialize_type: SerializeType,
-    pub(super) slot: Box<dyn InFlight>,
+    pub(crate) serialize_type: SerializeType,
     pub(super) deadline: Option<Instant>,
-    pub(super) span: tracing::Span,
+    pub(crate) span: tracing::Span,
     /// Request bytes the call holds (frame and inflated payload) against the budgets.
     pub(super) held_bytes: usize,
     /// Holds the handler back until a plugin's time (a rate limit that waits).
     pub(super) delay: Option<Box<Sleep>>,
     /// The plugins that saw the request start, if any: they hear how it ended.
     pub(super) watch: Option<Box<Watch>>,
+    /// The deadline passed before the handler finished (set by [`Call::expire`]).
+    pub(super) expired: bool,
+}
+
+impl CallState {
+    /// The state of a slot that holds no call.
+    pub(crate) fn unset() -> Self {
+        Self {
+            reply_to: ReplyTo::Unset,
+            serialize_type: SerializeType::None,
+            deadline: None,
+            span: tracing::Span::none(),
+            held_bytes: 0,
+            delay: None,
+            watch: None,
+            expired: false,
+        }
+    }
+
+    /// Drops what the finished call held (its route, span, plugins' state): the slot goes
+    /// back to its pool.
+    pub(crate) fn clear(&mut self) {
+        self.reply_to = ReplyTo::Unset;
+        self.span = tracing::Span::none();
+        self.delay = None;
+        self.watch = None;
+        self.deadline = None;
+        self.held_bytes = 0;
+        self.expired = false;
+    }
+}
+
+/// A request whose handler has started. The driver polls it (once inline, then wherever it
+/// likes), enforces its deadline, and turns it into a [`Completion`].
+pub struct Call {
+    /// The handler's slot, with the call's state in it ([`CallState`]).
+    pub(super) slot: Box<dyn InFlight>,
 }
 
 impl Call {
     /// When the handler must be finished (`__ServerTimeout`), if the client set one.
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        self.slot.state().deadline
     }
 
     pub fn seq(&self) -> u64 {
-        self.reply_to.header().seq()
+        self.slot.state().reply_to.header().seq()
     }
 
     /// Polls the handler inside the request's span.
     pub fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if let Some(delay) = &mut self.delay {
+        let state = self.slot.state_mut();
+        if let Some(delay) = &mut state.delay {
             std::task::ready!(std::pin::Pin::new(&mut **delay).poll(cx));
-            self.delay = None;
+            state.delay = None;
         }
-        let _entered = self.span.enter();
         self.slot.poll(cx)
     }
 
     /// The handler finished (`poll` returned `Ready`).
     pub fn finish(self) -> Completion {
-        Completion {
-            call: self,
-            expired: false,
-        }
+        Completion { call: self }
     }
 
     /// The deadline passed first: the handler is dropped and the client gets an error.
     pub fn expire(mut self) -> Completion {
         self.slot.cancel();
-        tracing::debug!(parent: &self.span, "deadline exceeded; handler dropped");
-        Completion {
-            call: self,
-            expired: true,
-        }
+        let state = self.slot.state_mut();
+        state.expired = true;
+        tracing::debug!(parent: &state.span, "deadline exceeded; handler dropped");
+        Completion { call: self }
     }
 }
 
 impl std::fmt::Debug for Call {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let reply = self.reply_to.reply();
+        let state = self.slot.state();
+        let reply = state.reply_to.reply();
         f.debug_struct("Call")
             .field("seq", &self.seq())
             .field("service_path", &reply.service_path)
             .field("service_method", &reply.service_method)
-            .field("deadline", &self.deadline)
+            .field("deadline", &state.deadline)
             .finish()
     }
 }
@@ -116,7 +163,6 @@ impl std::fmt::Debug for Call {
 /// A finished (or expired) call, ready to be encoded as a reply.
 pub struct Completion {
     pub(super) call: Call,
-    pub(super) expired: bool,
 }
 
 impl Completion {
@@ -125,7 +171,7 @@ impl Completion {
     }
 
     pub fn is_expired(&self) -> bool {
-        self.expired
+        self.call.slot.state().expired
     }
 }
 
@@ -133,7 +179,7 @@ impl std::fmt::Debug for Completion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Completion")
             .field("call", &self.call)
-            .field("expired", &self.expired)
+            .field("expired", &self.is_expired())
             .finish()
     }
 }

@@ -312,16 +312,9 @@ impl Connection {
     /// first. Oneway requests get nothing (PROTOCOL.md §4.10).
     pub fn handle_completion(&mut self, completion: Completion) {
         self.inflight_count = self.inflight_count.saturating_sub(1);
-        let Completion { call, expired } = completion;
-        let Call {
-            reply_to,
-            serialize_type,
-            mut slot,
-            span,
-            held_bytes,
-            watch,
-            ..
-        } = call;
+        let mut slot = completion.call.slot;
+        let state = slot.state_mut();
+        let watch = state.watch.take();
         if self.state == State::Closed {
             // It gave back everything it held when it closed.
             if let Some(watch) = watch {
@@ -330,6 +323,9 @@ impl Connection {
             slot.recycle();
             return;
         }
+        let held_bytes = state.held_bytes;
+        let expired = state.expired;
+        let oneway = state.reply_to.header().is_oneway();
         debug_assert!(held_bytes <= self.held_bytes, "released more than held");
         self.held_bytes -= held_bytes.min(self.held_bytes);
         self.link.bounds().release(held_bytes);
@@ -339,7 +335,7 @@ impl Connection {
         let http = matches!(self.proto, Proto::Http(_));
         let status = if !open {
             Status::Dropped
-        } else if !http && reply_to.header().is_oneway() {
+        } else if !http && oneway {
             // Nothing to answer (an HTTP oneway call is answered: rpcx-go does, empty).
             if expired {
                 Status::Expired
@@ -347,7 +343,6 @@ impl Connection {
                 Status::Ok
             }
         } else {
-            let _entered = span.enter();
             // A raw payload goes out by reference, unless a plugin sees the reply's bytes
             // or it is an HTTP answer.
             let shared = match (&watch, expired || http) {
@@ -355,17 +350,25 @@ impl Connection {
                 _ => None,
             };
             let mut scratch = std::mem::take(&mut self.scratch);
+            // Used where the slot returned them (a move would copy the outcome through the
+            // stack once more).
+            let parts = slot.outcome(&mut scratch);
+            let (outcome, state) = (&parts.0, parts.1);
+            let _entered = state.span.enter();
+            let expired_answer;
             let (answer, status) = if expired {
-                (answer::error(DEADLINE_EXCEEDED), Status::Expired)
+                expired_answer = answer::error(DEADLINE_EXCEEDED);
+                (&expired_answer, Status::Expired)
             } else {
-                let outcome = slot.outcome(serialize_type, &mut scratch);
                 if let Outcome::Err { message, .. } = outcome {
                     tracing::debug!(error = message, "handler error");
                 }
-                (outcome, answer::status(&outcome))
+                (outcome, answer::status(outcome))
             };
             let plugins = watch.as_deref().map(Watch::plugins);
-            let status = self.write_answer(reply_to.reply(), answer, plugins, status, shared);
+            let reply = state.reply_to.reply();
+            let status = self.write_answer(&reply, answer, plugins, status, shared);
+            drop(_entered);
             self.scratch = scratch;
             status
         };

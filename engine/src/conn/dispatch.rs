@@ -179,22 +179,28 @@ impl Connection {
         let kept_frame =
             (plan.watch.is_some() || plan.rewrite.is_some()).then(|| Box::new(frame.clone()));
         let request = Request::new(frame, serialize_type, deadline, self.link.clone());
-        let slot = span.in_scope(|| route.handler.start(request));
-        let reply_to = match kept_frame {
+        let mut slot = {
+            let _entered = span.enter();
+            route.handler.start(request)
+        };
+        // The call's state is written where it lives, in the slot (`CallState`).
+        let state = slot.state_mut();
+        state.reply_to = match kept_frame {
             None => ReplyTo::Routed(header, route),
             Some(frame) => ReplyTo::Frame(frame),
         };
-        self.inflight_count += 1;
-        Call {
-            reply_to,
-            serialize_type,
-            slot,
-            deadline,
-            span,
-            held_bytes,
-            delay: plan.delay_until.map(|at| Box::new(Sleep::until(at))),
-            watch: plan.watch.map(Box::new),
+        state.serialize_type = serialize_type;
+        state.deadline = deadline;
+        state.span = span;
+        state.held_bytes = held_bytes;
+        if let Some(at) = plan.delay_until {
+            state.delay = Some(Box::new(Sleep::until(at)));
         }
+        if let Some(watch) = plan.watch {
+            state.watch = Some(Box::new(watch));
+        }
+        self.inflight_count += 1;
+        Call { slot }
     }
 
     /// Answers `frame` with an error reply (status Error and `__rpcx_error__`), unless it
@@ -213,8 +219,8 @@ impl Connection {
         let services = (!self.services.plugins().is_empty()).then(|| Rc::clone(&self.services));
         let plugins = services.as_deref().map(Services::plugins);
         self.write_answer(
-            Reply::to(frame),
-            answer::error(&text),
+            &Reply::to(frame),
+            &answer::error(&text),
             plugins,
             Status::Error,
             None,

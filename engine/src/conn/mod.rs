@@ -50,8 +50,9 @@ mod output;
 mod push_stats;
 
 pub use crate::config::ConnConfig;
-pub use crate::inflight::{InFlight, Outcome};
+pub use crate::inflight::Outcome;
 pub use bounds::{ByteStats, ShardBounds, Timeouts};
+pub(crate) use call::CallState;
 pub use call::{Call, Completion};
 pub use connection::Connection;
 pub use link::{Control, Link};
