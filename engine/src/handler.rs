@@ -77,6 +77,9 @@ where
 
 /// One request, as a handler sees it. The payload and metadata are views into the
 /// connection's receive buffer: nothing was copied to build this.
+// In declaration order: the frame's 16-byte words stay 16-byte aligned within the
+// handler's future, so moving a new request into its slot copies whole stored words.
+#[repr(C)]
 pub struct Request {
     frame: Frame,
     serialize_type: SerializeType,
@@ -232,6 +235,9 @@ impl<T> Response<T> {
     /// [`Self::with_metadata`]'s rule (a key set again keeps its place and takes the later
     /// value), in time linear in the number of records.
     pub fn with_metadata_from(mut self, metadata: Metadata<'_>) -> Self {
+        if metadata.is_empty() {
+            return self;
+        }
         self.metadata
             .extend(metadata.iter().map(|(k, v)| (k.to_owned(), v.to_owned())));
         merge_duplicates(&mut self.metadata);

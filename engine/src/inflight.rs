@@ -16,11 +16,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use ringrpc_codec::payload::EncodePayload;
+use ringrpc_codec::payload::{EncodePayload, SerializeType};
+use ringrpc_codec::Frame;
 
-use crate::conn::CallState;
+use crate::conn::{CallState, Link};
 use crate::error::{HandlerError, HandlerErrorKind};
 use crate::handler::{Handler, Request, Response};
 
@@ -29,7 +31,15 @@ const POOL_MAX: usize = 1024;
 
 /// A registered handler with its type erased: it starts requests.
 pub(crate) trait ErasedHandler {
-    fn start(&self, request: Request) -> Box<dyn InFlight>;
+    /// Starts the handler on the request these parts make. The [`Request`] is built here,
+    /// where the handler's future takes it, rather than built by the caller and copied in.
+    fn start(
+        &self,
+        frame: Frame,
+        serialize_type: SerializeType,
+        deadline: Option<Instant>,
+        link: Rc<Link>,
+    ) -> Box<dyn InFlight>;
 }
 
 /// A running (or finished) handler invocation with its type erased, and its call's state.
@@ -98,9 +108,16 @@ impl<H: Handler> Registered<H> {
 }
 
 impl<H: Handler> ErasedHandler for Registered<H> {
-    fn start(&self, request: Request) -> Box<dyn InFlight> {
+    fn start(
+        &self,
+        frame: Frame,
+        serialize_type: SerializeType,
+        deadline: Option<Instant>,
+        link: Rc<Link>,
+    ) -> Box<dyn InFlight> {
         let recycled = self.pool.borrow_mut().pop();
         let mut slot = recycled.unwrap_or_else(|| Box::new(Slot::new(Rc::downgrade(&self.pool))));
+        let request = Request::new(frame, serialize_type, deadline, link);
         slot.future.as_mut().set(Some(self.handler.call(request)));
         slot
     }

@@ -24,7 +24,6 @@ use super::connection::{buffer, Connection};
 use super::http::Proto;
 use super::DEADLINE_EXCEEDED;
 use crate::error::CloseCause;
-use crate::handler::Request;
 use crate::plugin::{Incoming, Status, Watch};
 use crate::runtime::timers::Sleep;
 use crate::services::{Lookup, Route, Services};
@@ -178,10 +177,11 @@ impl Connection {
         // frame.
         let kept_frame =
             (plan.watch.is_some() || plan.rewrite.is_some()).then(|| Box::new(frame.clone()));
-        let request = Request::new(frame, serialize_type, deadline, self.link.clone());
         let mut slot = {
             let _entered = span.enter();
-            route.handler.start(request)
+            route
+                .handler
+                .start(frame, serialize_type, deadline, self.link.clone())
         };
         // The call's state is written where it lives, in the slot (`CallState`).
         let state = slot.state_mut();
@@ -270,6 +270,7 @@ mod tests {
 
     use super::*;
     use crate::conn::{ConnConfig, Link};
+    use crate::handler::Request;
 
     fn connection() -> Connection {
         let mut services = Services::new();
