@@ -18,6 +18,7 @@
 //! The difference between the two totals divided by 32 000 (2000 more rounds of 16) is
 //! the instructions per request, without start-up (divide by 2000 × the count given).
 
+use std::collections::VecDeque;
 use std::hint::black_box;
 use std::rc::Rc;
 use std::task::{Context, Waker};
@@ -57,7 +58,7 @@ fn main() {
     );
     let chunk = requests(payload_len, per_chunk);
     let mut cx = Context::from_waker(Waker::noop());
-    let mut pieces: Vec<Bytes> = Vec::with_capacity(64);
+    let mut pieces: VecDeque<Bytes> = VecDeque::with_capacity(64);
     let mut replied = 0usize;
     for _ in 0..rounds {
         conn.handle_chunk(chunk.clone());
@@ -67,9 +68,7 @@ fn main() {
                 "the echo handler answers on its first poll"
             );
         }
-        while let Some(piece) = conn.poll_transmit_owned() {
-            pieces.push(piece);
-        }
+        while conn.poll_transmit_owned_into(&mut pieces, 64) > 0 {}
         let sent: usize = pieces.iter().map(Bytes::len).sum();
         black_box(&pieces);
         pieces.clear();

@@ -5,6 +5,7 @@
 //! reference and not yet taken (`unsent_len`), and those a driver took and the kernel has
 //! not (`owned_unsent`), which stay counted after a close until the driver's send ends.
 
+use std::collections::VecDeque;
 use std::io::IoSlice;
 
 use bytes::{Buf, Bytes};
@@ -82,6 +83,32 @@ impl Connection {
         self.owned_unsent += bytes.len();
         self.update_state();
         Some(bytes)
+    }
+
+    /// [`Connection::poll_transmit_owned`] for up to `max` pieces at once, appended to `dst`
+    /// in wire order; returns how many were taken. The connection's figures are updated
+    /// once for all of them, not once per piece.
+    pub fn poll_transmit_owned_into(&mut self, dst: &mut VecDeque<Bytes>, max: usize) -> usize {
+        self.link.take_pushes(&mut self.out);
+        if self.state == State::Closed {
+            return 0;
+        }
+        let (mut taken, mut bytes) = (0, 0);
+        while taken < max {
+            let piece = match self.out_queue.pop() {
+                Some(piece) => piece,
+                None if self.out.is_empty() => break,
+                None => self.out.split().freeze(),
+            };
+            bytes += piece.len();
+            dst.push_back(piece);
+            taken += 1;
+        }
+        if taken > 0 {
+            self.owned_unsent += bytes;
+            self.update_state();
+        }
+        taken
     }
 
     /// The kernel took `n` bytes of those [`Connection::poll_transmit_owned`] handed out.

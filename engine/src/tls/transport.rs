@@ -4,6 +4,7 @@
 //! (`Session::publish`), so the shard's byte counters, push backpressure and timeouts
 //! count TLS records like the core's own bytes.
 
+use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -205,6 +206,23 @@ impl Transport {
         let out = tls.take_out();
         tls.publish(None);
         out
+    }
+
+    /// See [`Connection::poll_transmit_owned_into`]. With TLS: the sealed records, as one
+    /// piece.
+    pub fn poll_transmit_owned_into(&mut self, dst: &mut VecDeque<Bytes>, max: usize) -> usize {
+        if self.tls.is_none() {
+            return self.core.poll_transmit_owned_into(dst, max);
+        }
+        let mut taken = 0;
+        while taken < max {
+            match self.poll_transmit_owned() {
+                Some(piece) => dst.push_back(piece),
+                None => break,
+            }
+            taken += 1;
+        }
+        taken
     }
 
     /// See [`Connection::handle_sent_owned`]. With TLS the core's plaintext left it when it

@@ -116,6 +116,32 @@ fn owned_pieces_share_the_buffer_too() {
 }
 
 #[test]
+fn pieces_are_taken_in_batches_of_at_most_max_in_wire_order() {
+    let mut conn = connection();
+    let payload = [3u8; 600];
+    let wire: Vec<u8> = (1..=5).flat_map(|seq| request(seq, &payload)).collect();
+    conn.handle_chunk(Bytes::from(wire));
+    run_calls(&mut conn);
+    // Five replies, each a head and a payload piece: 4 + 4 + 2, never more than asked for.
+    let mut taken = std::collections::VecDeque::new();
+    let mut batches = Vec::new();
+    loop {
+        let n = conn.poll_transmit_owned_into(&mut taken, 4);
+        if n == 0 {
+            break;
+        }
+        batches.push(n);
+        assert!(conn.has_unsent() == (taken.len() < 10));
+    }
+    assert_eq!(batches, [4, 4, 2]);
+    let wire: Vec<u8> = taken.iter().flat_map(|p| p.iter().copied()).collect();
+    assert_eq!(decoded_payloads(&wire), vec![&payload[..]; 5]);
+    conn.handle_sent_owned(wire.len());
+    assert!(!conn.has_unsent());
+    assert_eq!(conn.poll_transmit_owned_into(&mut taken, 4), 0);
+}
+
+#[test]
 fn a_read_buffer_is_echoed_by_reference_and_short_payloads_are_copied() {
     let mut conn = connection();
     let wire = [request(1, &[3u8; 581]), request(2, b"short")].concat();

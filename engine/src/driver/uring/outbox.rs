@@ -98,13 +98,11 @@ impl Outbox {
         if !self.inflight.is_empty() {
             return None;
         }
-        while self.inflight.len() < PIECES_MAX {
-            match conn.poll_transmit_owned() {
-                Some(piece) if !piece.is_empty() => self.inflight.push_back(piece),
-                Some(_) => {}
-                None => break,
-            }
-        }
+        conn.poll_transmit_owned_into(&mut self.inflight, PIECES_MAX);
+        debug_assert!(
+            self.inflight.iter().all(|piece| !piece.is_empty()),
+            "pieces to send are never empty"
+        );
         self.send_buf()
     }
 
