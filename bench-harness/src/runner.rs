@@ -105,9 +105,28 @@ pub struct Runner<'a> {
     progress: ProgressBar,
     /// What is left of the quiet-machine wait budget.
     quiet_left: Duration,
-    /// The certificates of the TLS groups, made for this run in `<out>/tls/`.
+    /// The certificates of the TLS groups, made for this run in a scratch directory (not in
+    /// `<out>`: the results directory holds results only).
     tls: TestPki,
+    /// Removes that directory when the run ends.
+    _tls_dir: ScratchDir,
     pub records: Vec<CellRecord>,
+}
+
+/// A directory of this process's own under the system's temporary directory, removed with
+/// everything in it when dropped.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new(name: &str) -> Self {
+        Self(std::env::temp_dir().join(format!("{name}-{}", std::process::id())))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl<'a> Runner<'a> {
@@ -123,7 +142,8 @@ impl<'a> Runner<'a> {
         );
         progress.enable_steady_tick(Duration::from_millis(250));
         let quiet_left = opts.quiet_budget;
-        let tls = TestPki::generate(&opts.out_dir.join("tls")).context("TLS certificates")?;
+        let tls_dir = ScratchDir::new("ringrpc-bench-tls");
+        let tls = TestPki::generate(&tls_dir.0).context("TLS certificates")?;
         Ok(Self {
             scenario,
             opts,
@@ -132,6 +152,7 @@ impl<'a> Runner<'a> {
             progress,
             quiet_left,
             tls,
+            _tls_dir: tls_dir,
             records: Vec::new(),
         })
     }
