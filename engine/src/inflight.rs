@@ -227,7 +227,10 @@ impl<H: Handler> InFlight for Slot<H> {
     }
 
     fn recycle(mut self: Box<Self>) {
-        self.cancel();
+        // A finished handler's future is gone already (`poll` dropped it).
+        if self.future.is_some() {
+            self.cancel();
+        }
         self.output = None;
         self.state.clear();
         if let Some(pool) = self.pool.upgrade() {
