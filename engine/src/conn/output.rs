@@ -71,24 +71,21 @@ impl Connection {
     /// Several calls may be needed to take everything (pieces kept by reference come one
     /// by one, the rest of the buffer last): the driver sends them in order.
     pub fn poll_transmit_owned(&mut self) -> Option<Bytes> {
-        self.link.take_pushes(&mut self.out);
-        if self.state == State::Closed {
-            return None;
-        }
-        let bytes = match self.out_queue.pop() {
-            Some(piece) => piece,
-            None if self.out.is_empty() => return None,
-            None => self.out.split().freeze(),
-        };
-        self.owned_unsent += bytes.len();
-        self.update_state();
-        Some(bytes)
+        let mut taken = None;
+        self.take_owned(1, |piece| taken = Some(piece));
+        taken
     }
 
     /// [`Connection::poll_transmit_owned`] for up to `max` pieces at once, appended to `dst`
     /// in wire order; returns how many were taken. The connection's figures are updated
     /// once for all of them, not once per piece.
     pub fn poll_transmit_owned_into(&mut self, dst: &mut VecDeque<Bytes>, max: usize) -> usize {
+        self.take_owned(max, |piece| dst.push_back(piece))
+    }
+
+    /// Hands up to `max` pieces to `take` in wire order (the queued pieces, then the buffer's
+    /// bytes), then updates the connection's figures once; returns how many were taken.
+    fn take_owned(&mut self, max: usize, mut take: impl FnMut(Bytes)) -> usize {
         self.link.take_pushes(&mut self.out);
         if self.state == State::Closed {
             return 0;
@@ -101,7 +98,7 @@ impl Connection {
                 None => self.out.split().freeze(),
             };
             bytes += piece.len();
-            dst.push_back(piece);
+            take(piece);
             taken += 1;
         }
         if taken > 0 {
