@@ -21,7 +21,7 @@ while (($#)); do
   case "$1" in
     --smoke) extra+=(--rate 1000 --conns 1 --rounds 1 --warmup-s 0.5 --measure-s 1) ;;
     --out) out=$2; shift ;;
-    --rate|--conns|--rounds|--client|--warmup-s|--measure-s|--payload-len)
+    --rate|--conns|--rounds|--client|--warmup-s|--measure-s|--payload-len|--tick-us)
       extra+=("$1" "$2"); shift ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "client-cost.sh: unknown argument $1" >&2; exit 2 ;;

@@ -154,6 +154,9 @@ struct ClientCostArgs {
     measure_s: f64,
     #[arg(long, default_value_t = 581)]
     payload_len: usize,
+    /// Calls leave on whole ticks of this many µs (0: each at its own turn).
+    #[arg(long, default_value_t = 1000)]
+    tick_us: u64,
     #[arg(long, default_value = "target/client-cost")]
     out: PathBuf,
     #[arg(long, default_value = ".")]
@@ -282,6 +285,7 @@ fn client_cost(a: ClientCostArgs) -> Result<()> {
         warmup: Duration::from_secs_f64(a.warmup_s),
         measure: Duration::from_secs_f64(a.measure_s),
         payload_len: a.payload_len,
+        tick: Duration::from_micros(a.tick_us),
         out_dir: a.out,
     };
     println!("{}", client_cost::run(&opts)?);

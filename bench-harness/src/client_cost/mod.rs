@@ -7,7 +7,8 @@
 //! The clients: ringrpc's client on glommio and on tokio (`ringrpc-paced-client`, a
 //! current-thread runtime) and rpcx-go's client (`bench-harness/go/cmd/pacedclient`,
 //! GOMAXPROCS=1). Every client sends the same echo-raw request (581 B, SerializeNone) to
-//! the same server process. Rounds interleave the clients (their order rotates each round)
+//! the same server process, on the same schedule (calls leave on whole ticks, 1 ms by
+//! default: the resolution of tokio's timers, the coarsest of the three). Rounds interleave the clients (their order rotates each round)
 //! and the table gives the median and min–max over rounds.
 //!
 //! What it never does: measure the server, or run two clients at once.
@@ -82,6 +83,10 @@ pub struct Options {
     pub warmup: Duration,
     pub measure: Duration,
     pub payload_len: usize,
+    /// Every client sends a call at the first multiple of this at or after its turn (zero:
+    /// at its turn). tokio's timers fire on whole milliseconds, so with a finer schedule
+    /// its calls would leave in bursts and the other clients' one by one.
+    pub tick: Duration,
     /// `client-cost.jsonl` (every run) and `client-cost.md` (the table) go here.
     pub out_dir: PathBuf,
 }
@@ -166,6 +171,7 @@ fn client_command(
                 .args(["--rate", &cell.rate.to_string()])
                 .args(["--conns", &cell.conns.to_string()])
                 .args(["--payload-len", &opts.payload_len.to_string()])
+                .args(["--tick-us", &opts.tick.as_micros().to_string()])
                 .args(["--warmup-s", &secs(opts.warmup)])
                 .args(["--measure-s", &secs(opts.measure)]);
         }
@@ -176,6 +182,7 @@ fn client_command(
                 .args(["-rate", &cell.rate.to_string()])
                 .args(["-conns", &cell.conns.to_string()])
                 .args(["-payload", &opts.payload_len.to_string()])
+                .args(["-tick", &format!("{}us", opts.tick.as_micros())])
                 .args(["-warmup", &format!("{}s", secs(opts.warmup))])
                 .args(["-duration", &format!("{}s", secs(opts.measure))])
                 .env("GOMAXPROCS", "1");

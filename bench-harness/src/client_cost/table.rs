@@ -19,11 +19,16 @@ pub fn report(opts: &Options, machine: &Machine, runs: &[(Cell, ClientKind, Clie
     let _ = writeln!(
         out,
         "Server: ringrpc (io_uring, one shard) on CPU {}; each client on CPU {}. echo-raw {} B, \
-         one call in flight per connection, warm-up {:.0} s, window {:.0} s, {} rounds \
-         interleaved.\n",
+         one call in flight per connection, calls sent {}, warm-up {:.0} s, window {:.0} s, \
+         {} rounds interleaved.\n",
         opts.server_cpu,
         opts.client_cpu,
         opts.payload_len,
+        if opts.tick.is_zero() {
+            "each at its own turn".to_owned()
+        } else {
+            format!("on ticks of {} µs", opts.tick.as_micros())
+        },
         opts.warmup.as_secs_f64(),
         opts.measure.as_secs_f64(),
         opts.rounds

@@ -4,10 +4,12 @@
 // prints "window-start" when its measured window begins and one JSON line of
 // counts when it ends, then exits once its stdin closes.
 //
-// Connection i of C carries rate/C calls/s: its k-th call is due at
-// (i + k*C)/rate seconds after the connections are open; a call due while the
-// previous one is still out is sent as soon as that one is back (and counted
-// late if it is a whole period behind). Calls are counted when they complete.
+// Connection i of C carries rate/C calls/s: its k-th call's turn is at
+// (i + k*C)/rate seconds after the connections are open, and it is sent at the
+// first tick (-tick, 1ms by default, as in ringrpc-paced-client) at or after
+// its turn; a call due while the previous one is still out is sent as soon as
+// that one is back (and counted late if it is a whole period behind). Calls
+// are counted when they complete.
 //
 //	GOMAXPROCS=1 taskset -c 0 pacedclient -addr 127.0.0.1:8972 -rate 10000 -conns 8
 package main
@@ -19,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"sync"
@@ -66,9 +69,10 @@ func main() {
 	payloadLen := flag.Int("payload", 581, "echo payload `bytes` (SerializeNone)")
 	warmup := flag.Duration("warmup", 2*time.Second, "warm-up `duration` (not measured)")
 	measure := flag.Duration("duration", 5*time.Second, "measured `duration`")
+	tick := flag.Duration("tick", time.Millisecond, "calls leave at the first multiple of this `duration` at or after their turn (0: at their turn)")
 	flag.Parse()
-	if *conns < 1 || *rate <= 0 || *measure <= 0 {
-		fmt.Fprintln(os.Stderr, "pacedclient: -conns, -rate and -duration must be > 0")
+	if *conns < 1 || *rate <= 0 || *measure <= 0 || *tick < 0 {
+		fmt.Fprintln(os.Stderr, "pacedclient: -conns, -rate and -duration must be > 0, -tick >= 0")
 		os.Exit(2)
 	}
 	rlog.SetDummyLogger()
@@ -94,7 +98,7 @@ func main() {
 	period := time.Duration(float64(*conns) / *rate * 1e9)
 	t := &tally{}
 	for i, c := range clients {
-		go calls(c, i, *conns, *rate, period, start, end, payload, t)
+		go calls(c, i, *conns, *rate, *tick, period, start, end, payload, t)
 	}
 
 	time.Sleep(*warmup - time.Since(start))
@@ -121,11 +125,14 @@ func main() {
 }
 
 // calls makes connection conn's calls, one at a time, each when due.
-func calls(c *client.Client, conn, conns int, rate float64, period time.Duration,
+func calls(c *client.Client, conn, conns int, rate float64, tick, period time.Duration,
 	start time.Time, end time.Duration, payload []byte, t *tally) {
 	ctx := context.Background()
 	for k := 0; ; k++ {
-		due := time.Duration((float64(conn) + float64(k)*float64(conns)) / rate * 1e9)
+		due := time.Duration(math.Round((float64(conn) + float64(k)*float64(conns)) / rate * 1e9))
+		if tick > 0 {
+			due = (due + tick - 1) / tick * tick
+		}
 		if due >= end {
 			return
 		}

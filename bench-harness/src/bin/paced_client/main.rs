@@ -4,9 +4,11 @@
 //! /proc. It prints `window-start` when its measured window begins and one JSON line of
 //! counts when it ends, then exits once its stdin closes.
 //!
-//! Connection `i` of `C` carries `rate / C` calls/s: its k-th call is due at
-//! `(i + k * C) / rate` seconds; a call due while the previous one is still out is sent
-//! as soon as that one is back (and counted late if it is a whole period behind).
+//! Connection `i` of `C` carries `rate / C` calls/s: its k-th call's turn is at
+//! `(i + k * C) / rate` seconds, and it is sent at the first tick (`--tick-us`, 1 ms by
+//! default) at or after its turn, so every runtime sends the same calls together whatever
+//! its timer resolution; a call due while the previous one is still out is sent as soon as
+//! that one is back (and counted late if it is a whole period behind).
 //!
 //! ```text
 //! taskset -c 0 ringrpc-paced-client --runtime tokio --addr 127.0.0.1:8972 --rate 10000 --conns 8
@@ -49,6 +51,9 @@ struct Args {
     /// Echo payload (SerializeNone) in bytes.
     #[arg(long, default_value_t = 581)]
     payload_len: usize,
+    /// Calls are sent at the first tick at or after their turn, in µs (0: at their turn).
+    #[arg(long, default_value_t = 1000)]
+    tick_us: u64,
     #[arg(long, default_value_t = 2.0)]
     warmup_s: f64,
     #[arg(long, default_value_t = 5.0)]
@@ -63,6 +68,7 @@ fn main() -> Result<()> {
     let plan = Plan::new(
         args.rate,
         args.conns,
+        Duration::from_micros(args.tick_us),
         Duration::from_secs_f64(args.warmup_s),
         Duration::from_secs_f64(args.measure_s),
     );

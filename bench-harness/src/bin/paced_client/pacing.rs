@@ -23,23 +23,43 @@ pub type LocalTask = Pin<Box<dyn Future<Output = ()>>>;
 pub struct Plan {
     rate: f64,
     conns: usize,
+    /// Due times are rounded up to a multiple of this (zero: not rounded).
+    tick: Duration,
     warmup: Duration,
     measure: Duration,
 }
 
 impl Plan {
-    pub fn new(rate: f64, conns: usize, warmup: Duration, measure: Duration) -> Self {
+    pub fn new(
+        rate: f64,
+        conns: usize,
+        tick: Duration,
+        warmup: Duration,
+        measure: Duration,
+    ) -> Self {
         Self {
             rate,
             conns,
+            tick,
             warmup,
             measure,
         }
     }
 
-    /// When call `k` of connection `conn` is due: connections take turns at the total rate.
+    /// When call `k` of connection `conn` is due: connections take turns at the total rate,
+    /// and a call is sent at the first tick at or after its turn (the calls of one tick
+    /// leave together, whatever the runtime's timer resolution).
     fn due(&self, conn: usize, k: u64) -> Duration {
-        Duration::from_secs_f64((conn as f64 + k as f64 * self.conns as f64) / self.rate)
+        let turn = conn as f64 + k as f64 * self.conns as f64;
+        // Whole nanoseconds, rounded, so that a turn on a tick is not pushed to the next.
+        let exact = (turn / self.rate * 1e9).round() as u64;
+        let tick = u64::try_from(self.tick.as_nanos()).unwrap_or(u64::MAX);
+        let due = if tick == 0 {
+            exact
+        } else {
+            exact.div_ceil(tick).saturating_mul(tick)
+        };
+        Duration::from_nanos(due)
     }
 
     /// The time between two calls of one connection.
@@ -172,10 +192,28 @@ mod tests {
 
     #[test]
     fn connections_take_turns_at_the_total_rate() {
-        let plan = Plan::new(1000.0, 4, Duration::ZERO, Duration::from_secs(1));
+        let plan = Plan::new(
+            1000.0,
+            4,
+            Duration::ZERO,
+            Duration::ZERO,
+            Duration::from_secs(1),
+        );
         assert_eq!(plan.due(0, 0), Duration::ZERO);
         assert_eq!(plan.due(1, 0), Duration::from_millis(1));
         assert_eq!(plan.due(0, 1), Duration::from_millis(4));
         assert_eq!(plan.period(), Duration::from_millis(4));
+    }
+
+    #[test]
+    fn calls_leave_at_the_first_tick_at_or_after_their_turn() {
+        let ms = Duration::from_millis(1);
+        let plan = Plan::new(10_000.0, 8, ms, Duration::ZERO, Duration::from_secs(1));
+        // Connection 1's turns: 0.1, 0.9, 1.7, 2.5, 3.3, 4.1 ms.
+        let due: Vec<_> = (0..6).map(|k| plan.due(1, k)).collect();
+        assert_eq!(due, [1, 1, 2, 3, 4, 5].map(|n| n * ms));
+        // A turn on a tick stays on it; the rate over a second is unchanged.
+        assert_eq!(plan.due(0, 5), 4 * ms);
+        assert_eq!(plan.due(0, 1250), Duration::from_secs(1));
     }
 }
