@@ -8,8 +8,9 @@
 //! current-thread runtime) and rpcx-go's client (`bench-harness/go/cmd/pacedclient`,
 //! GOMAXPROCS=1). Every client sends the same echo-raw request (581 B, SerializeNone) to
 //! the same server process, on the same schedule (calls leave on whole ticks, 1 ms by
-//! default: the resolution of tokio's timers, the coarsest of the three). Rounds interleave the clients (their order rotates each round)
-//! and the table gives the median and min–max over rounds.
+//! default: the resolution of tokio's timers, the coarsest of the three). Rounds interleave
+//! the clients (their order rotates each round) and the table gives the median and min–max
+//! over rounds.
 //!
 //! What it never does: measure the server, or run two clients at once.
 
