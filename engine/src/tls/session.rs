@@ -29,7 +29,7 @@
 //! closes a peer that starts a record and never finishes it.
 
 use std::cell::{Cell, RefCell};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IoSlice, Write};
 use std::rc::Rc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -42,6 +42,10 @@ use crate::error::CloseCause;
 /// The first byte of every TLS connection: a handshake record (RFC 8446 §5.1). An rpcx
 /// frame starts with 0x08 and an HTTP request with a letter.
 const HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Most output pieces sealed by one write: up to this many replies (or reply heads and the
+/// payloads kept by reference behind them) share records instead of taking one each.
+const SEAL_PIECES: usize = 64;
 
 /// One connection's rustls state. See the module docs.
 pub(crate) struct Session {
@@ -196,14 +200,20 @@ impl Session {
     }
 
     /// Seals the core's output into records (while under the output bound), and queues
-    /// close_notify once the core has closed.
+    /// close_notify once the core has closed. The pieces waiting are sealed together, in
+    /// records of up to 16 KiB, not in a record (and its allocations and tag) each.
     pub(crate) fn pull(&mut self, core: &mut Connection) {
         if !self.tls.is_handshaking() {
             while self.out.len() < self.out_max_bytes {
-                let Some(plain) = core.poll_transmit() else {
-                    break;
+                let n = {
+                    let mut pieces = [IoSlice::new(&[]); SEAL_PIECES];
+                    let count = core.transmit_slices(&mut pieces);
+                    if count == 0 {
+                        break;
+                    }
+                    let pieces = pieces.get(..count).unwrap_or_default();
+                    self.tls.writer().write_vectored(pieces).unwrap_or(0)
                 };
-                let n = self.tls.writer().write(plain).unwrap_or(0);
                 core.handle_sealed(n);
                 self.collect();
                 if n == 0 {

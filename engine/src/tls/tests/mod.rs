@@ -197,6 +197,46 @@ fn calls_go_through_tls_on_both_input_paths() {
     }
 }
 
+/// How many TLS records `wire` holds (whole records only).
+fn records_in(mut wire: &[u8]) -> usize {
+    let mut records = 0;
+    while let [_, _, _, high, low, rest @ ..] = wire {
+        let len = usize::from(u16::from_be_bytes([*high, *low]));
+        wire = rest.get(len..).unwrap_or_default();
+        records += 1;
+    }
+    records
+}
+
+#[test]
+fn pipelined_replies_are_sealed_together_not_a_record_each() {
+    let (_pki, _shard, mut server, mut client) = handshaken("records", |config| config);
+    // 16 replies of 600 B: each a head and a payload kept by reference (two pieces), about
+    // 10 KiB in all, which fits one record.
+    for seq in 1..=16 {
+        let request = echo_request(seq, &[seq as u8; 600]);
+        client.writer().write_all(&request).unwrap();
+    }
+    server.handle_received(&client_bytes(&mut client));
+    serve(&mut server);
+    let mut wire = Vec::new();
+    while let Some(bytes) = server.poll_transmit_owned() {
+        server.handle_sent_owned(bytes.len());
+        wire.extend_from_slice(&bytes);
+    }
+    assert_eq!(records_in(&wire), 1, "32 pieces, one record");
+    let mut rest = &wire[..];
+    while !rest.is_empty() && client.read_tls(&mut rest).unwrap() > 0 {
+        client.process_new_packets().unwrap();
+    }
+    let got = replies(&mut client);
+    assert_eq!(got.len(), 16);
+    for (i, (seq, payload)) in got.into_iter().enumerate() {
+        assert_eq!(seq, i as u64 + 1);
+        assert_eq!(payload, vec![seq as u8; 600]);
+    }
+}
+
 #[test]
 fn plain_rpcx_or_http_on_a_tls_port_is_closed_at_once() {
     let pki = pki("plain");
