@@ -94,14 +94,13 @@ fn finish(
     inflate: bool,
 ) -> Result<Frame, DecodeError> {
     let compress = Header::peek(&raw).map_or(Ok(CompressType::None), |h| h.compress_type())?;
-    let wire = raw.slice(layout.payload_start()..);
     let compressed = compress == CompressType::Gzip;
     if inflate && compressed {
-        let mut frame = Frame::new(raw, layout, wire, compressed);
+        let mut frame = Frame::new(raw, layout, compressed);
         frame.inflate(limits.max_decompressed_bytes)?;
         return Ok(frame);
     }
     // Built where it is returned: a frame built on the stack and then moved would be copied
     // in 16-byte words just after being written in 8-byte ones (a stalled load per word).
-    Ok(Frame::new(raw, layout, wire, compressed))
+    Ok(Frame::new(raw, layout, compressed))
 }

@@ -4,11 +4,17 @@
 //! buffer) plus the offsets of its four sections. Service path, method and metadata are views
 //! into it; the payload is a `Bytes` sub-slice of it, or, for a gzip frame, the decompressed
 //! copy (the only case where payload bytes are produced rather than borrowed).
+//!
+//! The payload's own `Bytes` is made only when it is asked for by reference
+//! ([`Frame::payload`]): a frame whose payload is taken ([`Frame::into_payload`], an echo)
+//! hands over its one `Bytes` trimmed to the payload, so the receive buffer's reference count
+//! moves once per frame instead of twice.
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::OnceLock;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 use crate::error::{DecodeError, Section};
 use crate::header::{Header, HEADER_LEN};
@@ -295,21 +301,35 @@ impl<'a> Iterator for MetadataIter<'a> {
 }
 
 /// A complete, validated rpcx frame (request, response, heartbeat or push).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Frame {
     raw: Bytes,
     layout: Layout,
-    payload: Bytes,
+    /// The payload's own `Bytes`: the inflated payload of a gzip frame, or, once
+    /// [`Frame::payload`] was called, a slice of `raw`. Empty while the payload is only
+    /// `raw`'s tail.
+    payload: OnceLock<Bytes>,
     /// The payload still holds gzip bytes ([`crate::decode_frame_compressed`]).
     compressed: bool,
 }
 
+impl PartialEq for Frame {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+            && self.layout == other.layout
+            && self.compressed == other.compressed
+            && self.payload_slice() == other.payload_slice()
+    }
+}
+
+impl Eq for Frame {}
+
 impl Frame {
-    pub(crate) fn new(raw: Bytes, layout: Layout, payload: Bytes, compressed: bool) -> Self {
+    pub(crate) fn new(raw: Bytes, layout: Layout, compressed: bool) -> Self {
         Self {
             raw,
             layout,
-            payload,
+            payload: OnceLock::new(),
             compressed,
         }
     }
@@ -324,7 +344,8 @@ impl Frame {
     /// at most `max_bytes` (reading stops at `max_bytes + 1`); a no-op for any other frame.
     pub fn inflate(&mut self, max_bytes: usize) -> Result<(), DecodeError> {
         if self.compressed {
-            self.payload = crate::compress::gunzip(&self.payload, max_bytes)?;
+            let inflated = crate::compress::gunzip(self.payload_slice(), max_bytes)?;
+            self.payload = OnceLock::from(inflated);
             self.compressed = false;
         }
         Ok(())
@@ -374,12 +395,32 @@ impl Frame {
     /// [`crate::decode_frame_compressed`] and not inflated yet). Without compression this
     /// is a slice of the received buffer: no byte was copied.
     pub fn payload(&self) -> &Bytes {
-        &self.payload
+        self.payload
+            .get_or_init(|| self.raw.slice(self.layout.payload_start()..))
     }
 
-    /// The payload, without copying it.
+    /// The payload, without copying it (and without a reference count taken on the
+    /// received bytes: the frame's own `Bytes` is trimmed to the payload).
     pub fn into_payload(self) -> Bytes {
-        self.payload
+        match self.payload.into_inner() {
+            Some(payload) => payload,
+            None => {
+                let mut raw = self.raw;
+                raw.advance(self.layout.payload_start().min(raw.len()));
+                raw
+            }
+        }
+    }
+
+    /// The payload's bytes, without making a `Bytes` for them.
+    fn payload_slice(&self) -> &[u8] {
+        match self.payload.get() {
+            Some(payload) => payload,
+            None => self
+                .raw
+                .get(self.layout.payload_start()..)
+                .unwrap_or_default(),
+        }
     }
 
     /// The payload bytes exactly as they were on the wire (still compressed for gzip).
@@ -419,7 +460,7 @@ impl std::fmt::Debug for Frame {
             .field("service_path", &self.service_path())
             .field("service_method", &self.service_method())
             .field("metadata", &self.metadata().iter().collect::<Vec<_>>())
-            .field("payload_len", &self.payload.len())
+            .field("payload_len", &self.payload_slice().len())
             .finish()
     }
 }

@@ -2,7 +2,10 @@
 //! split at every possible boundary, and fed one byte at a time.
 
 use bytes::{Bytes, BytesMut};
-use ringrpc_codec::{decode, encode_request, Frame, Header, Limits, SerializeType};
+use ringrpc_codec::{
+    decode, decode_frame_compressed, encode_request, Frame, Header, Limits, SerializeType,
+    NO_METADATA,
+};
 
 fn stream() -> (Bytes, usize) {
     let mut buf = BytesMut::new();
@@ -87,4 +90,40 @@ fn uncompressed_payloads_are_slices_of_the_receive_buffer() {
         at >= base && at < end,
         "payload must point into the receive buffer"
     );
+}
+
+#[test]
+fn a_taken_payload_is_the_frames_own_reference_not_a_second_one() {
+    let one = |payload: &[u8]| {
+        let mut buf = BytesMut::new();
+        let header = Header::request(1, SerializeType::None);
+        encode_request(
+            &mut buf,
+            &header,
+            "Echo",
+            "Echo",
+            NO_METADATA,
+            payload,
+            false,
+        )
+        .unwrap();
+        let raw = Bytes::from(buf.to_vec());
+        assert!(raw.is_unique());
+        decode_frame_compressed(raw, &Limits::default()).unwrap()
+    };
+    let payload = vec![5u8; 600];
+
+    // Decoding takes no second reference for the payload; asking for it by reference does.
+    let frame = one(&payload);
+    assert!(frame.as_bytes().is_unique());
+    assert_eq!(frame.payload(), &payload[..]);
+    assert!(!frame.as_bytes().is_unique());
+
+    // Taken, the payload is the frame's own bytes trimmed: still the only reference.
+    let frame = one(&payload);
+    let wire = frame.as_bytes().as_ptr() as usize + frame.as_bytes().len();
+    let taken = frame.into_payload();
+    assert_eq!(taken, payload);
+    assert!(taken.is_unique());
+    assert_eq!(taken.as_ptr() as usize + taken.len(), wire, "not a copy");
 }

@@ -33,8 +33,8 @@ use ringrpc_engine::{HandlerError, Request, Response, SerializeType, Services};
 const PER_CHUNK: usize = 16;
 
 async fn echo(request: Request) -> Result<Response, HandlerError> {
-    let response = Response::new(request.payload().clone());
-    Ok(response.with_metadata_from(request.metadata()))
+    let reply = Response::new(()).with_metadata_from(request.metadata());
+    Ok(reply.with_payload(request.into_payload()))
 }
 
 fn argument(position: usize, default: usize) -> usize {

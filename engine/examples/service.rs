@@ -53,8 +53,10 @@ async fn add(request: Request) -> Result<Response<Serde<Reply>>, HandlerError> {
 
 /// Raw: the payload is a zero-copy slice of the receive buffer; metadata is echoed.
 async fn echo(request: Request) -> Result<Response<Bytes>, HandlerError> {
-    let payload = request.payload().clone();
-    Ok(Response::new(payload).with_metadata_from(request.metadata()))
+    // The metadata is copied first, then the payload taken: the reply holds the receive
+    // buffer through the request's own reference, not a second one.
+    let reply = Response::new(()).with_metadata_from(request.metadata());
+    Ok(reply.with_payload(request.into_payload()))
 }
 
 /// Server pushes (they reach the client before this reply), a timer, then a reply.

@@ -211,6 +211,16 @@ impl<T> Response<T> {
         self
     }
 
+    /// The same reply (metadata, error) with another payload: metadata can be copied from a
+    /// request before its payload is taken (`Request::into_payload`), as an echo does.
+    pub fn with_payload<U>(self, payload: U) -> Response<U> {
+        Response {
+            payload,
+            metadata: self.metadata,
+            error: self.error,
+        }
+    }
+
     /// The error set by [`Self::with_error`], if any.
     pub fn error(&self) -> Option<&HandlerError> {
         self.error.as_ref()
