@@ -104,7 +104,7 @@ impl Reply {
     /// Decodes the payload with the serialize type the response names (as rpcx-go does).
     pub fn decode<T: DecodePayload>(&self) -> Result<T, Error> {
         let serialize_type = self.serialize_type().map_err(Error::Decode)?;
-        T::decode_as(serialize_type, self.payload()).map_err(Error::Decode)
+        T::decode_as(serialize_type, &self.frame.share_payload()).map_err(Error::Decode)
     }
 
     /// The received frame.

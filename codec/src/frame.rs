@@ -412,6 +412,16 @@ impl Frame {
         }
     }
 
+    /// The payload as a new `Bytes` sharing the frame's (no copy) that the frame does not
+    /// keep: for a decoder that needs it for a moment. Unlike [`Frame::payload`], nothing is
+    /// stored in the frame, so nothing is synchronised.
+    pub fn share_payload(&self) -> Bytes {
+        match self.payload.get() {
+            Some(payload) => payload.clone(),
+            None => self.raw.slice(self.layout.payload_start()..),
+        }
+    }
+
     /// The payload's bytes, without making a `Bytes` for them.
     fn payload_slice(&self) -> &[u8] {
         match self.payload.get() {

@@ -113,9 +113,14 @@ fn a_taken_payload_is_the_frames_own_reference_not_a_second_one() {
     };
     let payload = vec![5u8; 600];
 
-    // Decoding takes no second reference for the payload; asking for it by reference does.
+    // Decoding takes no second reference for the payload; asking for it by reference does
+    // (and keeps it), sharing it for a moment does not keep it.
     let frame = one(&payload);
     assert!(frame.as_bytes().is_unique());
+    let shared = frame.share_payload();
+    assert_eq!(shared, payload);
+    drop(shared);
+    assert!(frame.as_bytes().is_unique(), "share_payload keeps nothing");
     assert_eq!(frame.payload(), &payload[..]);
     assert!(!frame.as_bytes().is_unique());
 

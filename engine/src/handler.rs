@@ -162,7 +162,10 @@ impl Request {
     /// Decodes the payload with the request's serialize type (`?` turns a failure into a
     /// [`HandlerError`] of kind `Payload` carrying the codec's text).
     pub fn decode<T: DecodePayload>(&self) -> Result<T, HandlerError> {
-        Ok(T::decode_as(self.serialize_type, self.frame.payload())?)
+        Ok(T::decode_as(
+            self.serialize_type,
+            &self.frame.share_payload(),
+        )?)
     }
 
     /// A handle for sending server-initiated messages on this request's connection.
