@@ -116,6 +116,9 @@ fn cell_tables(scenario: &Scenario, cells: &[CellSummary]) -> String {
             crate::scenario::LoadgenKind::Rust => {
                 "Rust load generator: ringrpc's pipelining client, glommio driver (tonic's gRPC client for grpc-go, tonic and volo-grpc)"
             }
+            crate::scenario::LoadgenKind::RustEpoll => {
+                "Rust load generator, epoll loop over the codec (no client, no io_uring)"
+            }
         };
         let _ = writeln!(
             out,

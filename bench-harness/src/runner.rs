@@ -384,9 +384,11 @@ impl<'a> Runner<'a> {
                     cmd.arg("-tls-ca").arg(&self.tls.ca);
                 }
             }
-            LoadgenKind::Rust => {
+            LoadgenKind::Rust | LoadgenKind::RustEpoll => {
                 let driver = if server.speaks_grpc() {
                     "grpc"
+                } else if group.loadgen == LoadgenKind::RustEpoll {
+                    "codec"
                 } else {
                     "client"
                 };

@@ -69,8 +69,14 @@ pub enum WorkloadName {
 pub enum LoadgenKind {
     /// `bench-harness/go/cmd/loadgen`: each framework's own Go client.
     Go,
-    /// `ringrpc-bench load`: the Rust pipelining generator.
+    /// `ringrpc-bench load`: the Rust pipelining generator (ringrpc's client, glommio).
     Rust,
+    /// `ringrpc-bench load --driver codec`: every connection in one epoll loop over the
+    /// codec (rpcx servers only, plaintext, conns × depth shapes). Its sockets wake it
+    /// through epoll, not through io_uring polls: a reply that finds the generator busy
+    /// costs the sender no inter-processor interrupt (glommio's rings, built without
+    /// cooperative task running, interrupt the generator's CPU from the sender's).
+    RustEpoll,
 }
 
 impl LoadgenKind {
@@ -78,6 +84,7 @@ impl LoadgenKind {
         match self {
             Self::Go => "go",
             Self::Rust => "rust",
+            Self::RustEpoll => "rust-epoll",
         }
     }
 }
@@ -184,6 +191,24 @@ impl Scenario {
                     bail!("group {}: a shape needs conns and depth >= 1", g.name);
                 }
             }
+            if g.loadgen == LoadgenKind::RustEpoll {
+                if let Some(s) = g.servers.iter().find(|s| s.speaks_grpc()) {
+                    bail!(
+                        "group {}: rust-epoll speaks rpcx only, not to {}",
+                        g.name,
+                        s.name()
+                    );
+                }
+                if g.tls {
+                    bail!("group {}: rust-epoll has no TLS", g.name);
+                }
+                if g.closed.iter().any(|s| s.callers > 0) {
+                    bail!(
+                        "group {}: rust-epoll runs conns x depth shapes only",
+                        g.name
+                    );
+                }
+            }
             if let Some(open) = &g.open {
                 if g.closed.is_empty() {
                     bail!(
@@ -284,6 +309,27 @@ mod tests {
                 assert_eq!(group.validate().is_ok(), tls, "{server} {loadgen}");
             }
         }
+    }
+
+    #[test]
+    fn the_epoll_generator_takes_plaintext_rpcx_depth_cells_only() {
+        for server in ["ringrpc", "rpcx-go", "ceiling"] {
+            let ok = one_group("echo-raw", "rust-epoll", server, false);
+            assert!(ok.validate().is_ok(), "{server}");
+            assert_eq!(ok.groups[0].loadgen.name(), "rust-epoll");
+        }
+        for server in ["grpc-go", "tonic"] {
+            let grpc = one_group("benchmark-message", "rust-epoll", server, false);
+            assert!(grpc.validate().is_err(), "{server}");
+        }
+        assert!(one_group("echo-raw", "rust-epoll", "ringrpc", true)
+            .validate()
+            .is_err());
+        let mut callers = one_group("echo-raw", "rust-epoll", "ringrpc", false);
+        callers.groups[0].closed[0].callers = 4;
+        assert!(callers.validate().is_err());
+        callers.groups[0].loadgen = LoadgenKind::Rust;
+        assert!(callers.validate().is_ok());
     }
 
     #[test]
