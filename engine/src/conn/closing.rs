@@ -4,7 +4,7 @@
 
 use std::io;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 use super::connection::{Connection, State};
 use super::http::Proto;
@@ -75,7 +75,7 @@ impl Connection {
         self.out = BytesMut::new();
         self.out_queue.clear();
         self.recv = BytesMut::new();
-        self.chunk = Bytes::new();
+        self.chunks.clear();
         self.publish_recv();
         self.link
             .bounds()
@@ -110,9 +110,9 @@ impl Connection {
     pub(super) fn frame_ready(&self) -> bool {
         match self.proto {
             // Any byte of HTTP input still has to be looked at (`poll_http`).
-            Proto::Http(_) => !self.recv.is_empty() || !self.chunk.is_empty(),
+            Proto::Http(_) => !self.recv.is_empty() || !self.chunks.is_empty(),
             Proto::Unknown | Proto::Rpcx => {
-                input::frame_ready(&self.recv, &self.chunk, &self.config.limits)
+                input::frame_ready(&self.recv, &self.chunks, &self.config.limits)
             }
         }
     }

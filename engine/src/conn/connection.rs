@@ -72,8 +72,8 @@ pub struct Connection {
     pub(super) config: Rc<ConnConfig>,
     pub(super) link: Rc<Link>,
     pub(super) recv: BytesMut,
-    /// Unparsed rest of the last buffer a driver lent with `handle_chunk` (see `input.rs`).
-    pub(super) chunk: Bytes,
+    /// Unparsed buffers a driver lent with `handle_chunk` (see `input.rs`).
+    pub(super) chunks: input::Chunks,
     read_size: usize,
     pub(super) out: BytesMut,
     /// Output cut off `out` to be sent without a copy, ahead of `out`'s bytes.
@@ -112,7 +112,7 @@ impl Connection {
             link,
             // Allocated on first use (`buffer`), so an idle connection holds no buffer.
             recv: BytesMut::new(),
-            chunk: Bytes::new(),
+            chunks: input::Chunks::default(),
             read_size: READ_MIN,
             out: BytesMut::new(),
             out_queue: OutQueue::default(),
@@ -140,7 +140,7 @@ impl Connection {
         read: impl FnOnce(&mut [u8]) -> Poll<io::Result<usize>>,
     ) -> Poll<usize> {
         // A driver reads into this buffer or lends its own (`handle_chunk`), never both.
-        debug_assert!(self.chunk.is_empty(), "handle_read after handle_chunk");
+        debug_assert!(self.chunks.is_empty(), "handle_read after handle_chunk");
         buffer(&mut self.recv);
         let filled = self.recv.len();
         let mut want = self.read_size;
@@ -181,7 +181,7 @@ impl Connection {
     pub fn handle_chunk(&mut self, chunk: Bytes) {
         if !chunk.is_empty() {
             crate::prefetch::prefetch(&chunk);
-            input::push_chunk(&mut self.recv, &mut self.chunk, chunk);
+            input::push_chunk(&mut self.recv, &mut self.chunks, chunk);
             self.publish_recv();
         }
     }
@@ -189,7 +189,7 @@ impl Connection {
     /// Bytes received into a buffer the driver must reuse at once: they are copied.
     pub fn handle_received(&mut self, bytes: &[u8]) {
         if !bytes.is_empty() {
-            input::push_copy(&mut self.recv, &mut self.chunk, bytes);
+            input::push_copy(&mut self.recv, &mut self.chunks, bytes);
             self.publish_recv();
         }
     }
@@ -274,10 +274,10 @@ impl Connection {
                 return None;
             }
             let frame =
-                match input::next_frame(&mut self.recv, &mut self.chunk, &self.config.limits) {
+                match input::next_frame(&mut self.recv, &mut self.chunks, &self.config.limits) {
                     Ok(Some(frame)) => frame,
                     Ok(None) => {
-                        let partial = !self.recv.is_empty() || !self.chunk.is_empty();
+                        let partial = !self.recv.is_empty() || !self.chunks.is_empty();
                         self.link
                             .set_receiving(partial && self.state == State::Open);
                         self.update_state();
@@ -416,7 +416,7 @@ impl Connection {
     /// the kernel for it either), so an idle connection holds no buffer; the next request
     /// takes one from the pool.
     pub fn release_idle_buffers(&mut self) {
-        if self.chunk.is_empty() {
+        if self.chunks.is_empty() {
             buffer_pool::give(&mut self.recv);
             self.publish_recv();
         }

@@ -48,7 +48,7 @@ impl Connection {
     /// The connection's protocol, decided by its first byte once one has arrived.
     pub(super) fn poll_proto(&mut self) -> Option<&Proto> {
         if matches!(self.proto, Proto::Unknown) {
-            let byte = input::first_byte(&self.recv, &self.chunk)?;
+            let byte = input::first_byte(&self.recv, &self.chunks)?;
             self.proto = Proto::detect(byte, &self.link);
         }
         Some(&self.proto)
@@ -63,7 +63,7 @@ impl Connection {
             {
                 return None;
             }
-            input::take_chunk(&mut self.recv, &mut self.chunk);
+            input::take_chunks(&mut self.recv, &mut self.chunks);
             let Proto::Http(session) = &mut self.proto else {
                 return None;
             };
