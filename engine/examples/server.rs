@@ -30,7 +30,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use ringrpc_engine::{
-    CorsOptions, Driver, HttpConfig, ListenAddr, Server, ServerConfig, TlsConfig,
+    CorsOptions, Driver, HttpConfig, ListenAddr, Server, ServerConfig, TlsConfig, UringConfig,
 };
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -113,6 +113,13 @@ struct Args {
     /// Count requests, latencies, connections and bytes with the metrics plugin.
     #[arg(long)]
     metrics: bool,
+    /// io_uring driver: receive buffers per shard (a power of two). Pipelined large
+    /// requests need count × size above the bytes in flight, or the driver copies.
+    #[arg(long, default_value_t = UringConfig::default().buffer_count)]
+    uring_buffers: u16,
+    /// io_uring driver: size of each receive buffer, in KiB.
+    #[arg(long, default_value_t = UringConfig::default().buffer_size_bytes >> 10)]
+    uring_buffer_kib: usize,
     /// Run every request in a `req` span joined to the caller's W3C trace context
     /// (`traceparent` in the metadata); each span is logged when it closes (at `info`:
     /// `RUST_LOG=ringrpc_engine=info`).
@@ -151,6 +158,11 @@ fn main() -> anyhow::Result<()> {
             (args.idle_timeout_secs > 0).then(|| Duration::from_secs(args.idle_timeout_secs)),
         )
         .drain_timeout(Duration::from_secs(args.drain_timeout_secs))
+        .uring(
+            UringConfig::default()
+                .buffer_count(args.uring_buffers)
+                .buffer_size_bytes(args.uring_buffer_kib << 10),
+        )
         .metrics(args.metrics)
         .admin_on_rpcx_port(args.admin_on_rpcx_port);
     if let Some(admin) = args.admin {

@@ -266,6 +266,8 @@ impl Connection {
             }
             if !self.has_room() {
                 // Paused by our own budgets: a frame left unfinished is not the peer's fault.
+                // Lent receive buffers but the newest are copied out while it waits.
+                input::keep_newest(&mut self.recv, &mut self.chunks);
                 self.link.set_receiving(false);
                 return None;
             }

@@ -10,7 +10,9 @@
 //! completion first): up to [`CHUNKS_MAX`] wait side by side, so a chunk that arrives behind
 //! an unparsed one costs no copy; one more folds the oldest into the spill. As soon as the
 //! last chunk holds no more complete frames its remaining bytes are copied and it is
-//! released, so a connection never keeps a receive buffer for a partial frame.
+//! released, so a connection never keeps a receive buffer for a partial frame; and a
+//! connection that pauses (its budgets are full) keeps only its newest chunk
+//! ([`keep_newest`]), so a paused connection holds one receive buffer at most, as before.
 //!
 //! The spill grows with the bytes that arrived (doubling), never with the length a header
 //! announces: a peer that sends a 16-byte header promising 16 MiB costs 16 bytes.
@@ -27,7 +29,7 @@ use ringrpc_codec::{decode_frame_compressed, frame_len, DecodeError, Frame, Limi
 /// Received buffers a connection holds unparsed at most; the receive ring's buffers are
 /// shared by the shard's connections, and the driver stops lending them (it copies) when
 /// few are left.
-pub(super) const CHUNKS_MAX: usize = 4;
+pub(super) const CHUNKS_MAX: usize = 8;
 
 /// Lent receive buffers not yet parsed, oldest first: a fixed ring, so holding them
 /// allocates nothing, and an idle connection's is [`CHUNKS_MAX`] empty `Bytes`.
@@ -171,6 +173,14 @@ pub(super) fn push_chunk(spill: &mut BytesMut, chunks: &mut Chunks, received: By
         spill.extend_from_slice(&chunks.pop_front());
         let pushed = chunks.push_back(received);
         debug_assert!(pushed.is_ok(), "a place was just freed");
+    }
+}
+
+/// Copies every chunk but the newest to the spill and releases them: a connection that stops
+/// parsing for a while holds one lent buffer at most.
+pub(super) fn keep_newest(spill: &mut BytesMut, chunks: &mut Chunks) {
+    while chunks.len > 1 {
+        spill.extend_from_slice(&chunks.pop_front());
     }
 }
 
@@ -325,6 +335,25 @@ mod tests {
         }
         assert_eq!(seqs, (0..=CHUNKS_MAX as u64).collect::<Vec<_>>());
         assert!(spill.is_empty() && chunks.is_empty());
+    }
+
+    #[test]
+    fn a_paused_connection_keeps_only_its_newest_chunk_and_the_order() {
+        let limits = Limits::default();
+        let (wire, one) = frames(3, 40);
+        let (mut spill, mut chunks) = (BytesMut::new(), Chunks::default());
+        for k in 0..3 {
+            let piece = Bytes::copy_from_slice(&wire[k * one..(k + 1) * one]);
+            push_chunk(&mut spill, &mut chunks, piece);
+        }
+        keep_newest(&mut spill, &mut chunks);
+        assert_eq!(chunks.count(), 1);
+        assert_eq!(&spill[..], &wire[..2 * one]);
+        let mut seqs = Vec::new();
+        while let Some(frame) = next_frame(&mut spill, &mut chunks, &limits).unwrap() {
+            seqs.push(frame.seq());
+        }
+        assert_eq!(seqs, [0, 1, 2]);
     }
 
     #[test]

@@ -194,3 +194,67 @@ fn replies_kept_by_reference_count_against_the_flush_threshold() {
     }
     assert_eq!(served, 16, "the rest is served");
 }
+
+#[test]
+fn receives_that_arrive_together_are_all_echoed_by_reference() {
+    // A driver turn that reaped three receives of one connection before serving it.
+    let mut conn = connection();
+    let payload = [5u8; 581];
+    let mut ranges = Vec::new();
+    for k in 0..3 {
+        let chunk = Bytes::from([request(2 * k, &payload), request(2 * k + 1, &payload)].concat());
+        ranges.push(chunk.as_ptr() as usize..chunk.as_ptr() as usize + chunk.len());
+        conn.handle_chunk(chunk);
+    }
+    run_calls(&mut conn);
+    let mut dst = [IoSlice::new(&[]); 16];
+    let n = conn.transmit_slices(&mut dst);
+    assert_eq!(n, 12, "six heads, six payloads");
+    for (k, range) in ranges.iter().enumerate() {
+        let payloads = dst[..n].iter().filter(|s| inside(range, s)).count();
+        assert_eq!(
+            payloads, 2,
+            "receive {k}: both payloads sent from where they arrived"
+        );
+    }
+}
+
+async fn stall(_request: Request) -> Result<Response, HandlerError> {
+    std::future::pending().await
+}
+
+#[test]
+fn a_paused_connection_lets_all_but_its_newest_receive_buffer_go() {
+    let mut services = Services::new();
+    services.register("Echo", "Echo", stall);
+    let config = ConnConfig {
+        max_inflight: 1,
+        ..ConnConfig::default()
+    };
+    let mut conn = Connection::new(Rc::new(services), Rc::new(config), Link::detached());
+    let chunks: Vec<Bytes> = (0..3)
+        .map(|seq| Bytes::from(request(seq, &[seq as u8; 300])))
+        .collect();
+    for chunk in &chunks {
+        conn.handle_chunk(chunk.clone());
+    }
+    let mut cx = Context::from_waker(Waker::noop());
+    let call = conn
+        .poll_call(Instant::now)
+        .expect("the first request starts");
+    let running = conn.poll_inline(&mut cx, call).expect("it never finishes");
+    assert!(
+        conn.poll_call(Instant::now).is_none(),
+        "paused at one in flight"
+    );
+    assert!(
+        !chunks[0].is_unique(),
+        "the running request keeps its own buffer"
+    );
+    assert!(
+        chunks[1].is_unique(),
+        "a waiting buffer behind the newest is copied out and given back"
+    );
+    assert!(!chunks[2].is_unique(), "the newest stays lent");
+    drop(running);
+}

@@ -7,6 +7,7 @@
 //! does it get a task of its own (raced against its deadline), so fast handlers cost no
 //! allocation and no scheduling.
 
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::pin::Pin;
@@ -40,25 +41,36 @@ impl SpawnCall for GlommioSpawner {
 }
 
 /// Serves one accepted connection until it closes, then leaves the shard's table.
-pub(super) async fn serve(shard: Rc<ShardCtx>, stream: TcpStream, opened: Opened, key: usize) {
+///
+/// Not an `async fn`: its arguments would be stored in the task twice (once as arguments,
+/// once as the locals they are moved into), and the connection is most of an idle
+/// connection's memory. The block below captures each value once.
+pub(super) fn serve(
+    shard: Rc<ShardCtx>,
+    stream: TcpStream,
+    opened: Opened,
+    key: usize,
+) -> impl Future<Output = ()> {
     let Opened {
         mut conn,
         span,
         peer,
         hangup,
     } = opened;
-    async {
-        let mut stream = stream;
-        poll_fn(|cx| drive(cx, &shard.core, &mut stream, &mut conn, &hangup)).await;
-        // Closed: whatever its handlers still do can never be answered.
-        hangup.fire();
-        if close_step(conn.take_cause(), shard.core.id, &peer) == CloseStep::Linger {
-            linger_close(&mut stream).await;
+    let mut stream = stream;
+    async move {
+        async {
+            poll_fn(|cx| drive(cx, &shard.core, &mut stream, &mut conn, &hangup)).await;
+            // Closed: whatever its handlers still do can never be answered.
+            hangup.fire();
+            if close_step(conn.take_cause(), shard.core.id, &peer) == CloseStep::Linger {
+                linger_close(&mut stream).await;
+            }
         }
+        .instrument(span)
+        .await;
+        shard.remove_conn(key, conn.link().peer_addr());
     }
-    .instrument(span)
-    .await;
-    shard.remove_conn(key, conn.link().peer_addr());
 }
 
 /// One turn of the connection's state machine; `Ready` once the connection is closed.
