@@ -65,8 +65,7 @@ impl Connection {
             } else {
                 let head = reply.encode_ok_head(&mut self.out, metadata, shared.len());
                 if head.is_ok() {
-                    self.out_queue.push(self.out.split().freeze());
-                    self.out_queue.push(shared);
+                    self.out_queue.push(self.out.len(), shared);
                 }
                 head
             };

@@ -107,7 +107,9 @@ impl Connection {
             };
             plan.inflated_bytes = inflated_bytes;
         }
-        Some(self.start(frame, route, serialize_type, deadline, plan))
+        // By reference: the plan is large (a watch, the rewritten names) and a move would
+        // copy it whole for every request, plugins or not.
+        Some(self.start(frame, route, serialize_type, deadline, &mut plan))
     }
 
     /// Inflates a gzip payload, to at most the frame limit and the connection's in-flight
@@ -155,14 +157,14 @@ impl Connection {
         route: Rc<Route>,
         serialize_type: SerializeType,
         deadline: Option<Instant>,
-        plan: Plan,
+        plan: &mut Plan,
     ) -> Call {
         // Released in `handle_completion`, or all at once when the connection closes.
         let held_bytes = frame.as_bytes().len() + plan.inflated_bytes;
         self.held_bytes += held_bytes;
         self.link.bounds().acquire(held_bytes);
         let header = *frame.header();
-        let span = plan.span.unwrap_or_else(|| {
+        let span = plan.span.take().unwrap_or_else(|| {
             tracing::debug_span!(
                 "req",
                 seq = header.seq(),
@@ -196,7 +198,7 @@ impl Connection {
         if let Some(at) = plan.delay_until {
             state.delay = Some(Box::new(Sleep::until(at)));
         }
-        if let Some(watch) = plan.watch {
+        if let Some(watch) = plan.watch.take() {
             state.watch = Some(Box::new(watch));
         }
         self.inflight_count += 1;

@@ -56,6 +56,7 @@ pub(crate) use call::CallState;
 pub use call::{Call, Completion};
 pub use connection::Connection;
 pub use link::{Control, Link};
+pub use out_queue::SendPieces;
 pub use push_stats::PushStats;
 
 /// Error text of a request whose `__ServerTimeout` passed before its handler finished: the

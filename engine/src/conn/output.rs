@@ -5,12 +5,12 @@
 //! reference and not yet taken (`unsent_len`), and those a driver took and the kernel has
 //! not (`owned_unsent`), which stay counted after a close until the driver's send ends.
 
-use std::collections::VecDeque;
 use std::io::IoSlice;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 
 use super::connection::{Connection, State};
+use super::out_queue::SendPieces;
 use crate::error::CloseCause;
 
 impl Connection {
@@ -21,10 +21,7 @@ impl Connection {
         if self.state == State::Closed {
             return None;
         }
-        match self.out_queue.iter().next() {
-            Some(piece) => Some(piece),
-            None => (!self.out.is_empty()).then_some(&self.out[..]),
-        }
+        self.out_queue.slices(&self.out).next()
     }
 
     /// Everything waiting to be sent, as up to `dst.len()` slices in wire order, for one
@@ -36,10 +33,8 @@ impl Connection {
         if self.state == State::Closed {
             return 0;
         }
-        let pieces = self.out_queue.iter().map(|piece| &piece[..]);
-        let tail = (!self.out.is_empty()).then_some(&self.out[..]);
         let mut n = 0;
-        for (slot, piece) in dst.iter_mut().zip(pieces.chain(tail)) {
+        for (slot, piece) in dst.iter_mut().zip(self.out_queue.slices(&self.out)) {
             *slot = IoSlice::new(piece);
             n += 1;
         }
@@ -57,8 +52,7 @@ impl Connection {
     /// (TLS sealed them into records): they leave the core's output, and that layer counts
     /// what the kernel takes and what it still holds (`Link::set_transport_unsent`).
     pub fn handle_sealed(&mut self, n: usize) {
-        let rest = self.out_queue.advance(n);
-        self.out.advance(rest.min(self.out.len()));
+        self.out_queue.advance(&mut self.out, n);
         self.update_state();
     }
 
@@ -71,36 +65,26 @@ impl Connection {
     /// Several calls may be needed to take everything (pieces kept by reference come one
     /// by one, the rest of the buffer last): the driver sends them in order.
     pub fn poll_transmit_owned(&mut self) -> Option<Bytes> {
-        let mut taken = None;
-        self.take_owned(1, |piece| taken = Some(piece));
-        taken
+        self.link.take_pushes(&mut self.out);
+        if self.state == State::Closed {
+            return None;
+        }
+        let piece = self.out_queue.pop(&mut self.out)?;
+        self.owned_unsent += piece.len();
+        self.update_state();
+        Some(piece)
     }
 
     /// [`Connection::poll_transmit_owned`] for up to `max` pieces at once, appended to `dst`
-    /// in wire order; returns how many were taken. The connection's figures are updated
-    /// once for all of them, not once per piece.
-    pub fn poll_transmit_owned_into(&mut self, dst: &mut VecDeque<Bytes>, max: usize) -> usize {
-        self.take_owned(max, |piece| dst.push_back(piece))
-    }
-
-    /// Hands up to `max` pieces to `take` in wire order (the queued pieces, then the buffer's
-    /// bytes), then updates the connection's figures once; returns how many were taken.
-    fn take_owned(&mut self, max: usize, mut take: impl FnMut(Bytes)) -> usize {
+    /// in wire order; returns how many were taken. The output buffer's bytes among them are
+    /// cut off it once, however many replies they hold, and the connection's figures are
+    /// updated once for all of them.
+    pub fn poll_transmit_owned_into(&mut self, dst: &mut SendPieces, max: usize) -> usize {
         self.link.take_pushes(&mut self.out);
         if self.state == State::Closed {
             return 0;
         }
-        let (mut taken, mut bytes) = (0, 0);
-        while taken < max {
-            let piece = match self.out_queue.pop() {
-                Some(piece) => piece,
-                None if self.out.is_empty() => break,
-                None => self.out.split().freeze(),
-            };
-            bytes += piece.len();
-            take(piece);
-            taken += 1;
-        }
+        let (taken, bytes) = self.out_queue.take(&mut self.out, dst, max);
         if taken > 0 {
             self.owned_unsent += bytes;
             self.update_state();

@@ -4,7 +4,6 @@
 //! (`Session::publish`), so the shard's byte counters, push backpressure and timeouts
 //! count TLS records like the core's own bytes.
 
-use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -13,7 +12,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::session::Session;
-use crate::conn::{Call, Connection, Link};
+use crate::conn::{Call, Connection, Link, SendPieces};
 use crate::error::CloseCause;
 
 /// One accepted connection as a driver holds it: the sans-IO connection core, alone or
@@ -210,14 +209,14 @@ impl Transport {
 
     /// See [`Connection::poll_transmit_owned_into`]. With TLS: the sealed records, as one
     /// piece.
-    pub fn poll_transmit_owned_into(&mut self, dst: &mut VecDeque<Bytes>, max: usize) -> usize {
+    pub fn poll_transmit_owned_into(&mut self, dst: &mut SendPieces, max: usize) -> usize {
         if self.tls.is_none() {
             return self.core.poll_transmit_owned_into(dst, max);
         }
         let mut taken = 0;
         while taken < max {
             match self.poll_transmit_owned() {
-                Some(piece) => dst.push_back(piece),
+                Some(piece) => dst.push(piece),
                 None => break,
             }
             taken += 1;

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use ringrpc_engine::codec::{decode, encode_frame, Header, Limits, NO_METADATA};
-use ringrpc_engine::conn::{ConnConfig, Connection, Link};
+use ringrpc_engine::conn::{ConnConfig, Connection, Link, SendPieces};
 use ringrpc_engine::{HandlerError, Request, Response, SerializeType, Services};
 
 async fn echo(request: Request) -> Result<Response, HandlerError> {
@@ -116,6 +116,32 @@ fn owned_pieces_share_the_buffer_too() {
 }
 
 #[test]
+fn the_heads_of_one_send_are_one_piece_of_the_output_buffer() {
+    let mut conn = connection();
+    let payload = [4u8; 700];
+    let wire: Vec<u8> = (1..=16).flat_map(|seq| request(seq, &payload)).collect();
+    let chunk = Bytes::from(wire);
+    let range = chunk.as_ptr() as usize..chunk.as_ptr() as usize + chunk.len();
+    conn.handle_chunk(chunk);
+    run_calls(&mut conn);
+    let mut taken = SendPieces::default();
+    assert_eq!(conn.poll_transmit_owned_into(&mut taken, 64), 32);
+    // Sixteen payloads kept by reference and one block for all sixteen heads: no head is
+    // cut off the buffer on its own.
+    assert_eq!(taken.owners(), 17);
+    let slices: Vec<&[u8]> = taken.slices().collect();
+    for (i, pair) in slices.chunks(2).enumerate() {
+        assert!(
+            !inside(&range, pair[0]) && inside(&range, pair[1]),
+            "reply {i}"
+        );
+    }
+    let wire: Vec<u8> = slices.concat();
+    assert_eq!(decoded_payloads(&wire), vec![&payload[..]; 16]);
+    conn.handle_sent_owned(wire.len());
+}
+
+#[test]
 fn pieces_are_taken_in_batches_of_at_most_max_in_wire_order() {
     let mut conn = connection();
     let payload = [3u8; 600];
@@ -123,7 +149,7 @@ fn pieces_are_taken_in_batches_of_at_most_max_in_wire_order() {
     conn.handle_chunk(Bytes::from(wire));
     run_calls(&mut conn);
     // Five replies, each a head and a payload piece: 4 + 4 + 2, never more than asked for.
-    let mut taken = std::collections::VecDeque::new();
+    let mut taken = SendPieces::default();
     let mut batches = Vec::new();
     loop {
         let n = conn.poll_transmit_owned_into(&mut taken, 4);
@@ -131,12 +157,16 @@ fn pieces_are_taken_in_batches_of_at_most_max_in_wire_order() {
             break;
         }
         batches.push(n);
-        assert!(conn.has_unsent() == (taken.len() < 10));
+        assert!(conn.has_unsent() == (taken.pieces() < 10));
     }
     assert_eq!(batches, [4, 4, 2]);
-    let wire: Vec<u8> = taken.iter().flat_map(|p| p.iter().copied()).collect();
+    // Each batch cut its heads off the output buffer once: 3 blocks and 5 payloads.
+    assert_eq!(taken.owners(), 8);
+    let wire: Vec<u8> = taken.slices().flatten().copied().collect();
     assert_eq!(decoded_payloads(&wire), vec![&payload[..]; 5]);
     conn.handle_sent_owned(wire.len());
+    taken.advance(wire.len());
+    assert!(taken.is_empty() && taken.owners() == 0);
     assert!(!conn.has_unsent());
     assert_eq!(conn.poll_transmit_owned_into(&mut taken, 4), 0);
 }

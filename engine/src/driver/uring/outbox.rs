@@ -1,19 +1,18 @@
 //! The send side of one connection: at most one send in flight, and everything the
 //! connection produced meanwhile leaves in the next one.
 //!
-//! The bytes of a send in flight are owned here (frozen `Bytes` taken from the connection:
-//! its output buffer, and the reply payloads it sends by reference), because the kernel
+//! The bytes of a send in flight are owned here (`SendPieces` taken from the connection:
+//! its output buffer's bytes, cut off once per send, and the reply payloads it sends by
+//! reference, ranges over them in wire order), because the kernel
 //! reads them after the submission call has returned: they must neither move nor be freed
 //! until the completion arrives. Several pieces leave in one `sendmsg` whose `iovec`s and
 //! header live here too, the header boxed so that it stays put when the connection's slot
 //! moves. The shard keeps a connection's slot, and so its outbox, until that completion
 //! arrived.
 
-use std::collections::VecDeque;
 use std::io;
 
-use bytes::{Buf, Bytes};
-
+use crate::conn::SendPieces;
 use crate::tls::Transport;
 
 /// Largest single send; a larger output goes out in several.
@@ -46,7 +45,7 @@ impl SendBuf {
 }
 
 pub(super) struct Outbox {
-    inflight: VecDeque<Bytes>,
+    inflight: SendPieces,
     iovecs: Vec<libc::iovec>,
     msg: Box<libc::msghdr>,
 }
@@ -54,7 +53,7 @@ pub(super) struct Outbox {
 impl Default for Outbox {
     fn default() -> Self {
         Self {
-            inflight: VecDeque::new(),
+            inflight: SendPieces::default(),
             iovecs: Vec::new(),
             msg: Box::new(libc::msghdr {
                 msg_name: std::ptr::null_mut(),
@@ -72,11 +71,8 @@ impl Default for Outbox {
 impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outbox")
-            .field("pieces", &self.inflight.len())
-            .field(
-                "bytes",
-                &self.inflight.iter().map(Bytes::len).sum::<usize>(),
-            )
+            .field("pieces", &self.inflight.pieces())
+            .field("bytes", &self.inflight.len())
             .finish()
     }
 }
@@ -99,10 +95,6 @@ impl Outbox {
             return None;
         }
         conn.poll_transmit_owned_into(&mut self.inflight, PIECES_MAX);
-        debug_assert!(
-            self.inflight.iter().all(|piece| !piece.is_empty()),
-            "pieces to send are never empty"
-        );
         self.send_buf()
     }
 
@@ -113,7 +105,7 @@ impl Outbox {
             debug_assert!(false, "send completion with no send in flight");
             return Ok(None);
         }
-        let mut sent = match usize::try_from(result) {
+        let sent = match usize::try_from(result) {
             Err(_) => {
                 self.inflight.clear();
                 return Err(io::Error::from_raw_os_error(result.saturating_neg()));
@@ -124,29 +116,21 @@ impl Outbox {
             }
             Ok(sent) => sent,
         };
-        while let Some(front) = self.inflight.front_mut() {
-            let n = sent.min(front.len());
-            front.advance(n);
-            sent -= n;
-            if !front.is_empty() {
-                break;
-            }
-            self.inflight.pop_front();
-        }
+        self.inflight.advance(sent);
         Ok(self.send_buf())
     }
 
     fn send_buf(&mut self) -> Option<SendBuf> {
-        match self.inflight.len() {
+        match self.inflight.pieces() {
             0 => None,
-            1 => self.inflight.front().map(|bytes| SendBuf::One {
+            1 => self.inflight.slices().next().map(|bytes| SendBuf::One {
                 ptr: bytes.as_ptr(),
                 len: bytes.len().min(SEND_MAX) as u32,
             }),
             _ => {
                 self.iovecs.clear();
                 let mut len = 0;
-                for piece in &self.inflight {
+                for piece in self.inflight.slices() {
                     len += piece.len();
                     self.iovecs.push(libc::iovec {
                         iov_base: piece.as_ptr().cast_mut().cast(),
