@@ -63,10 +63,10 @@ impl Layout {
                 return Err(DecodeError::InvalidUtf8 { section });
             }
         }
-        validate_metadata(
-            frame.get(layout.metadata()).unwrap_or_default(),
-            limits.max_metadata_count,
-        )?;
+        let metadata = frame.get(layout.metadata()).unwrap_or_default();
+        if !metadata.is_empty() {
+            validate_metadata(metadata, limits.max_metadata_count)?;
+        }
         Ok(layout)
     }
 
@@ -241,6 +241,9 @@ impl<'a> Metadata<'a> {
 
     /// The value of the last record with this key.
     pub fn get(&self, key: &str) -> Option<&'a str> {
+        if self.is_empty() {
+            return None;
+        }
         self.iter()
             .filter(|(k, _)| *k == key)
             .last()

@@ -194,7 +194,9 @@ impl std::fmt::Debug for Request {
 pub struct Response<T = Bytes> {
     payload: T,
     metadata: Vec<(String, String)>,
-    error: Option<HandlerError>,
+    /// Boxed: rare, and a reply is moved several times between the handler and the
+    /// encoder; a smaller one moves in fewer words.
+    error: Option<Box<HandlerError>>,
 }
 
 impl<T> Response<T> {
@@ -210,7 +212,7 @@ impl<T> Response<T> {
     /// Turns this into an error reply (status Error, `__rpcx_error__` = the error text) that
     /// still carries the payload and metadata, as rpcx-go does for a method returning an error.
     pub fn with_error(mut self, error: impl Into<HandlerError>) -> Self {
-        self.error = Some(error.into());
+        self.error = Some(Box::new(error.into()));
         self
     }
 
@@ -226,7 +228,7 @@ impl<T> Response<T> {
 
     /// The error set by [`Self::with_error`], if any.
     pub fn error(&self) -> Option<&HandlerError> {
-        self.error.as_ref()
+        self.error.as_deref()
     }
 
     /// The payload, to take it out for a send that shares it (`InFlight::take_shared_payload`).
