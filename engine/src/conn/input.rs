@@ -112,8 +112,13 @@ pub(super) fn next_frame(
         if let Some(len) = frame_len(chunk, limits)? {
             if chunk.len() >= len {
                 // The whole frame is in the chunk: decoded in place. The next frame's head
-                // is asked for now, to arrive while this one is routed and answered.
-                let frame = chunk.split_to(len);
+                // is asked for now, to arrive while this one is routed and answered. The
+                // chunk's last frame takes the chunk's own reference instead of a new one.
+                let frame = if chunk.len() == len {
+                    std::mem::take(chunk)
+                } else {
+                    chunk.split_to(len)
+                };
                 if chunk.is_empty() {
                     drop(chunks.pop_front());
                 } else {
