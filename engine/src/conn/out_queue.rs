@@ -302,6 +302,8 @@ impl SendPieces {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     /// A buffer holding `heads` with a payload queued after each.
@@ -409,6 +411,84 @@ mod tests {
             pieces.push(piece);
         }
         assert_eq!(pieces, [&b"h1"[..], b"p1", b"p2", b"tail"]);
+    }
+
+    /// One step of a connection's output: bytes encoded into the buffer, a reply whose
+    /// payload is queued after its head, or a send of what waits (taken whole by an
+    /// io_uring-like driver with a piece limit, or a vectored send the kernel takes part of).
+    #[derive(Debug, Clone)]
+    enum Step {
+        Encode(usize),
+        Reply { head: usize, payload: usize },
+        Take { max: usize, sent: usize },
+        Send { sent: usize },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0..40usize).prop_map(Step::Encode),
+            (0..30usize, 0..30usize).prop_map(|(head, payload)| Step::Reply { head, payload }),
+            (1..8usize, 0..200usize).prop_map(|(max, sent)| Step::Take { max, sent }),
+            (0..200usize).prop_map(|sent| Step::Send { sent }),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the interleaving of encodes, replies by reference, bounded takes and
+        /// short sends, the bytes leave exactly once and in the order they were produced,
+        /// and the queue's figures match what is left.
+        #[test]
+        fn every_byte_leaves_once_and_in_order(steps in proptest::collection::vec(step(), 0..60)) {
+            let (mut queue, mut out) = (OutQueue::default(), BytesMut::new());
+            let (mut expected, mut wire) = (Vec::new(), Vec::new());
+            let mut next = 0u8;
+            let mut fresh = |n: usize| -> Vec<u8> {
+                (0..n).map(|_| { next = next.wrapping_add(1); next }).collect()
+            };
+            // What a driver holds between a take and the kernel taking all of it.
+            let mut taken = SendPieces::default();
+            for step in steps {
+                match step {
+                    Step::Encode(n) => {
+                        let bytes = fresh(n);
+                        expected.extend_from_slice(&bytes);
+                        out.extend_from_slice(&bytes);
+                    }
+                    Step::Reply { head, payload } => {
+                        let head = fresh(head);
+                        let payload = fresh(payload);
+                        expected.extend_from_slice(&head);
+                        expected.extend_from_slice(&payload);
+                        out.extend_from_slice(&head);
+                        queue.push(out.len(), Bytes::from(payload));
+                    }
+                    Step::Take { max, sent } => {
+                        if taken.is_empty() {
+                            let (pieces, bytes) = queue.take(&mut out, &mut taken, max);
+                            prop_assert!(pieces <= max);
+                            prop_assert_eq!((taken.pieces(), taken.len()), (pieces, bytes));
+                        }
+                        let sent = sent.min(taken.len());
+                        let slices: Vec<u8> = taken.slices().flatten().copied().collect();
+                        wire.extend_from_slice(&slices[..sent]);
+                        taken.advance(sent);
+                    }
+                    Step::Send { sent } => {
+                        if taken.is_empty() {
+                            let waiting: Vec<u8> = queue.slices(&out).flatten().copied().collect();
+                            let sent = sent.min(waiting.len());
+                            wire.extend_from_slice(&waiting[..sent]);
+                            queue.advance(&mut out, sent);
+                        }
+                    }
+                }
+                let held = taken.len() + queue.len() + out.len();
+                prop_assert_eq!(wire.len() + held, expected.len());
+            }
+            wire.extend(taken.slices().flatten());
+            wire.extend(queue.slices(&out).flatten());
+            prop_assert_eq!(wire, expected);
+        }
     }
 
     #[test]
