@@ -3,12 +3,11 @@
 //!
 //! The bytes of a send in flight are owned here (`SendPieces` taken from the connection:
 //! its output buffer's bytes, cut off once per send, and the reply payloads it sends by
-//! reference, ranges over them in wire order), because the kernel
-//! reads them after the submission call has returned: they must neither move nor be freed
-//! until the completion arrives. Several pieces leave in one `sendmsg` whose `iovec`s and
-//! header live here too, the header boxed so that it stays put when the connection's slot
-//! moves. The shard keeps a connection's slot, and so its outbox, until that completion
-//! arrived.
+//! reference, with ranges over them in wire order), because the kernel reads them after the
+//! submission call has returned: they must neither move nor be freed until the completion
+//! arrives. Several pieces leave in one `sendmsg` whose `iovec`s and header live here too,
+//! the header boxed so that it stays put when the connection's slot moves. The shard keeps a
+//! connection's slot, and so its outbox, until that completion arrived.
 
 use std::io;
 
