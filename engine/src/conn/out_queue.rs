@@ -168,23 +168,21 @@ impl OutQueue {
         if block_len == 0 && entries == 0 {
             return (0, 0);
         }
-        let block = (block_len > 0).then(|| dst.own(out.split_to(block_len).freeze()));
+        let block = (block_len > 0).then(|| dst.add_block(out.split_to(block_len).freeze()));
         let (mut taken, mut bytes, mut at) = (0, block_len, 0);
         for queued in self.pieces.drain(..entries) {
             if let (Some(block), true) = (block, queued.gap > 0) {
-                dst.span(block, at, queued.gap);
+                dst.range(block, at, queued.gap);
                 at += queued.gap;
                 taken += 1;
             }
-            let len = queued.payload.len();
-            self.len -= len;
-            bytes += len;
-            let owner = dst.own(queued.payload);
-            dst.span(owner, 0, len);
+            self.len -= queued.payload.len();
+            bytes += queued.payload.len();
+            dst.push(queued.payload);
             taken += 1;
         }
         if let (Some(block), true) = (block, at < block_len) {
-            dst.span(block, at, block_len - at);
+            dst.range(block, at, block_len - at);
             taken += 1;
         }
         if let Some(next) = self.pieces.front_mut() {
@@ -209,22 +207,36 @@ impl OutQueue {
 }
 
 /// Bytes a driver took to send later (io_uring), which must stay put until the kernel has
-/// read them: ranges in wire order over the memory of the `Bytes` kept here. The output
-/// buffer's bytes of one take are one owner, whatever the number of replies' heads among
-/// them; each payload sent by reference is another. Reused from send to send: it allocates
-/// only to grow to the largest send.
+/// read them, as pieces in wire order. A payload sent by reference is its own piece and owns
+/// its `Bytes` (dropped as soon as it is sent); the output buffer's bytes of one take are one
+/// block, kept here once whatever the number of replies' heads in it, and its pieces are
+/// ranges of it. Reused from send to send: it allocates only to grow to the largest send.
 #[derive(Debug, Default)]
 pub struct SendPieces {
-    owners: Vec<Bytes>,
-    /// `(owner, start, len)` in wire order; the front is the next byte to send.
-    spans: VecDeque<(usize, usize, usize)>,
+    pieces: VecDeque<Piece>,
+    /// The block of the first take not yet sent (the only one for a driver that takes only
+    /// when everything was sent, as the io_uring outbox does), then those of later takes.
+    block: Option<Bytes>,
+    more_blocks: Vec<Bytes>,
     len: usize,
 }
 
+/// One piece to send: a range of a block (0: `block`, then `more_blocks`), or bytes of its
+/// own.
+#[derive(Debug)]
+enum Piece {
+    Range {
+        block: usize,
+        start: usize,
+        len: usize,
+    },
+    Owned(Bytes),
+}
+
 impl SendPieces {
-    /// Whether nothing is left to send (every owner has been let go).
+    /// Whether nothing is left to send (every block and payload has been let go).
     pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
+        self.pieces.is_empty()
     }
 
     /// Bytes left to send.
@@ -232,70 +244,100 @@ impl SendPieces {
         self.len
     }
 
-    /// Ranges left to send.
+    /// Pieces left to send.
     pub fn pieces(&self) -> usize {
-        self.spans.len()
+        self.pieces.len()
     }
 
-    /// How many `Bytes` keep these ranges' memory alive.
+    /// How many `Bytes` keep the pieces' memory alive (blocks and payloads).
     pub fn owners(&self) -> usize {
-        self.owners.len()
+        let owned = self.pieces.iter();
+        let owned = owned
+            .filter(|piece| matches!(piece, Piece::Owned(_)))
+            .count();
+        owned + usize::from(self.block.is_some()) + self.more_blocks.len()
     }
 
     /// Adds `bytes` to send whole after everything already here.
     pub fn push(&mut self, bytes: Bytes) {
-        let len = bytes.len();
-        if len > 0 {
-            let owner = self.own(bytes);
-            self.span(owner, 0, len);
+        if !bytes.is_empty() {
+            self.len += bytes.len();
+            self.pieces.push_back(Piece::Owned(bytes));
         }
     }
 
-    /// The ranges left to send, in wire order.
+    /// The pieces left to send, in wire order.
     pub fn slices(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.spans.iter().map(|&(owner, start, len)| {
-            self.owners
-                .get(owner)
+        self.pieces.iter().map(|piece| match piece {
+            Piece::Owned(bytes) => &bytes[..],
+            &Piece::Range { block, start, len } => self
+                .block_at(block)
                 .and_then(|bytes| bytes.get(start..start + len))
-                .unwrap_or_default()
+                .unwrap_or_default(),
         })
     }
 
-    /// `n` bytes from the front were sent; when nothing is left, the owners are let go.
+    /// `n` bytes from the front were sent: a payload sent whole is let go at once, the
+    /// blocks when nothing is left.
     pub fn advance(&mut self, mut n: usize) {
         while n > 0 {
-            let Some(front) = self.spans.front_mut() else {
+            let Some(front) = self.pieces.front_mut() else {
                 break;
             };
-            let k = n.min(front.2);
-            front.1 += k;
-            front.2 -= k;
-            self.len -= k;
-            n -= k;
-            if front.2 == 0 {
-                self.spans.pop_front();
+            let left = match front {
+                Piece::Owned(bytes) => {
+                    let k = n.min(bytes.len());
+                    bytes.advance(k);
+                    n -= k;
+                    self.len -= k;
+                    bytes.len()
+                }
+                Piece::Range { start, len, .. } => {
+                    let k = n.min(*len);
+                    *start += k;
+                    *len -= k;
+                    n -= k;
+                    self.len -= k;
+                    *len
+                }
+            };
+            if left == 0 {
+                self.pieces.pop_front();
             }
         }
-        if self.spans.is_empty() {
+        if self.pieces.is_empty() {
             self.clear();
         }
     }
 
     /// Lets everything go (sent, or given up).
     pub fn clear(&mut self) {
-        self.owners.clear();
-        self.spans.clear();
+        self.pieces.clear();
+        self.block = None;
+        self.more_blocks.clear();
         self.len = 0;
     }
 
-    fn own(&mut self, bytes: Bytes) -> usize {
-        self.owners.push(bytes);
-        self.owners.len() - 1
+    /// Keeps a take's block; returns its number for [`SendPieces::range`].
+    fn add_block(&mut self, bytes: Bytes) -> usize {
+        if self.block.is_none() && self.more_blocks.is_empty() {
+            self.block = Some(bytes);
+            return 0;
+        }
+        self.more_blocks.push(bytes);
+        self.more_blocks.len()
     }
 
-    fn span(&mut self, owner: usize, start: usize, len: usize) {
-        debug_assert!(len > 0, "spans are never empty");
-        self.spans.push_back((owner, start, len));
+    fn block_at(&self, block: usize) -> Option<&Bytes> {
+        match block {
+            0 => self.block.as_ref(),
+            n => self.more_blocks.get(n - 1),
+        }
+    }
+
+    fn range(&mut self, block: usize, start: usize, len: usize) {
+        debug_assert!(len > 0, "pieces are never empty");
+        self.pieces.push_back(Piece::Range { block, start, len });
         self.len += len;
     }
 }
@@ -361,17 +403,18 @@ mod tests {
         out.extend_from_slice(b"tail");
         let mut dst = SendPieces::default();
         assert_eq!(queue.take(&mut out, &mut dst, 64), (5, 12));
-        assert_eq!(dst.owners.len(), 3, "one buffer block and two payloads");
+        assert_eq!(dst.owners(), 3, "one buffer block and two payloads");
         let sent: Vec<u8> = dst.slices().flatten().copied().collect();
         assert_eq!(sent, b"h1p1h2p2tail");
         assert!(out.is_empty() && queue.is_empty());
         assert_eq!(queue.len(), 0);
-        // Sent in two parts; the owners go with the last byte.
+        // Sent in parts: a payload goes as soon as it is sent, the block with the last byte.
         dst.advance(3);
-        assert_eq!(dst.len(), 9);
-        assert_eq!(dst.owners.len(), 3);
-        dst.advance(9);
-        assert!(dst.is_empty() && dst.owners.is_empty());
+        assert_eq!((dst.len(), dst.owners()), (9, 3), "p1 not wholly sent");
+        dst.advance(1);
+        assert_eq!((dst.len(), dst.owners()), (8, 2), "p1 let go");
+        dst.advance(8);
+        assert!(dst.is_empty() && dst.owners() == 0);
     }
 
     #[test]
