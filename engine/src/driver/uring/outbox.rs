@@ -250,6 +250,115 @@ mod tests {
         );
     }
 
+    fn echo_connection() -> Transport {
+        async fn echo(
+            request: crate::handler::Request,
+        ) -> Result<crate::handler::Response, crate::error::HandlerError> {
+            Ok(crate::handler::Response::new(request.into_payload()))
+        }
+        let mut services = Services::new();
+        services.register("Echo", "Echo", echo);
+        Transport::plain(Connection::new(
+            std::rc::Rc::new(services),
+            std::rc::Rc::new(ConnConfig::default()),
+            Link::detached(),
+        ))
+    }
+
+    /// The bytes a send offers, read through its pointers as the kernel would, and how
+    /// many pieces it has.
+    fn offered(buf: SendBuf) -> (Vec<u8>, usize) {
+        match buf {
+            SendBuf::One { ptr, len } => {
+                // SAFETY: the outbox keeps the send's bytes alive and unmoved until
+                // `handle_sent`, which the caller runs only after this copy.
+                let bytes = unsafe { std::slice::from_raw_parts(ptr, len as usize) };
+                (bytes.to_vec(), 1)
+            }
+            SendBuf::Vectored { msg, len } => {
+                // SAFETY: as above; the header lives in the outbox until `handle_sent`.
+                let msg = unsafe { &*msg };
+                // SAFETY: the header's iovecs live in the outbox until `handle_sent`.
+                let iovecs = unsafe { std::slice::from_raw_parts(msg.msg_iov, msg.msg_iovlen) };
+                let mut bytes = Vec::with_capacity(len);
+                for iovec in iovecs {
+                    // SAFETY: each iovec points into a piece the outbox holds until
+                    // `handle_sent`.
+                    let piece = unsafe {
+                        std::slice::from_raw_parts(iovec.iov_base.cast::<u8>(), iovec.iov_len)
+                    };
+                    bytes.extend_from_slice(piece);
+                }
+                assert_eq!(bytes.len(), len);
+                (bytes, iovecs.len())
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_of_more_than_pieces_max_leaves_in_several_sends_in_wire_order() {
+        // 150 echoes of payloads kept by reference (300..450 bytes), each reply a head in the
+        // output buffer and its payload: about 300 pieces, so the bound of 64 per send is hit.
+        let mut conn = echo_connection();
+        let mut wire = BytesMut::new();
+        let mut expected = BytesMut::new();
+        for seq in 0..150u64 {
+            let payload: Vec<u8> = (0..300 + seq as usize)
+                .map(|i| (i as u64 ^ seq) as u8)
+                .collect();
+            let header = Header::request(seq, SerializeType::None);
+            encode_frame(&mut wire, &header, "Echo", "Echo", NO_METADATA, &payload).unwrap();
+            let reply = Header::response_to(&header);
+            encode_frame(&mut expected, &reply, "Echo", "Echo", NO_METADATA, &payload).unwrap();
+        }
+        conn.handle_chunk(wire.freeze());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut outbox = Outbox::default();
+        let mut sent = Vec::new();
+        let mut sends = Vec::new();
+        loop {
+            // As the shard does: run what was received (the connection may stop at its
+            // output threshold), then send.
+            while let Some(call) = conn.poll_call(std::time::Instant::now) {
+                assert!(
+                    conn.poll_inline(&mut cx, call).is_none(),
+                    "echo finishes at once"
+                );
+            }
+            let Some(buf) = outbox.poll_send(&mut conn) else {
+                break;
+            };
+            let (bytes, pieces) = offered(buf);
+            assert!(pieces <= PIECES_MAX, "{pieces} pieces in one send");
+            // Each send is taken in two halves, as after a short send.
+            let half = bytes.len() / 2;
+            let rest = outbox.handle_sent(half as i32).unwrap().expect("the rest");
+            conn.handle_sent_owned(half);
+            let (rest, _) = offered(rest);
+            assert_eq!(
+                rest,
+                bytes[half..],
+                "the rest starts where the short send stopped"
+            );
+            assert_eq!(outbox.handle_sent(rest.len() as i32).unwrap(), None);
+            conn.handle_sent_owned(rest.len());
+            sent.extend_from_slice(&bytes);
+            sends.push(pieces);
+        }
+        assert_eq!(
+            sends.iter().sum::<usize>(),
+            300,
+            "a head and a payload per reply: {sends:?}"
+        );
+        assert!(
+            sends[..sends.len() - 1].iter().all(|&n| n == PIECES_MAX),
+            "every send but the last is cut at the bound: {sends:?}"
+        );
+        assert_eq!(sent, expected[..], "every reply once, in wire order");
+        assert!(outbox.is_idle());
+        assert!(!conn.has_unsent());
+    }
+
     #[test]
     fn a_rest_that_cannot_be_queued_is_given_up() {
         let mut conn = connection();
