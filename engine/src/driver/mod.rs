@@ -60,7 +60,10 @@ pub struct UringConfig {
     /// Receive buffers in the shard's provided-buffer ring (a power of two). They are shared
     /// by all connections of the shard: an idle connection holds none. Default 256.
     pub buffer_count: u16,
-    /// Size of each receive buffer. Default 16 KiB (with the count: 4 MiB per shard).
+    /// Size of each receive buffer. Default 32 KiB (with the count: 8 MiB per shard). A frame
+    /// cut by the end of a buffer is copied to be made whole, so larger buffers copy less of
+    /// large requests (8 KiB requests: about one in four instead of one in two); a buffer a
+    /// handler keeps a payload of stays lent in whole.
     pub buffer_size_bytes: usize,
     /// Submission queue entries of the shard's ring (completion queue: 4 times as many).
     /// Default 1024.
@@ -94,7 +97,7 @@ impl Default for UringConfig {
     fn default() -> Self {
         Self {
             buffer_count: 256,
-            buffer_size_bytes: 16 << 10,
+            buffer_size_bytes: 32 << 10,
             ring_entries: 1024,
         }
     }
